@@ -1,0 +1,1 @@
+"""Patron: customer management by rules."""

@@ -1,0 +1,59 @@
+"""What every command shares: the database it talks to and how it prints."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import typer
+from rich.console import Console
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from patron.config import get_settings
+from patron.db import check_connection, create_db_engine, session_factory
+
+console = Console(stderr=True)
+
+
+@dataclass
+class CliState:
+    db_url: str | None = None
+    debug: bool = False
+    _engine: Engine | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return self.db_url or os.environ.get("PATRON_DATABASE_URL") or get_settings().database_url
+
+    @cached_property
+    def engine(self) -> Engine:
+        engine = create_db_engine(self.url)
+        check_connection(engine)
+        return engine
+
+    @cached_property
+    def sessions(self) -> sessionmaker[Session]:
+        return session_factory(self.engine)
+
+
+def state(ctx: typer.Context) -> CliState:
+    """The state the root callback put on the context."""
+    obj = ctx.find_root().obj
+    assert isinstance(obj, CliState)
+    return obj
+
+
+def emit(result: dict[str, Any], *, as_json: bool, human: Callable[[], None] | None = None) -> None:
+    """Print one JSON object on stdout with --json, else the human form."""
+    if as_json:
+        typer.echo(json.dumps(result, ensure_ascii=False, default=str))
+    elif human is not None:
+        human()
+    else:
+        for key, value in result.items():
+            typer.echo(f"{key}: {value}")

@@ -1,0 +1,22 @@
+"""Every table, imported once so the metadata (and Alembic) sees the whole schema."""
+
+from patron.analytics.models import ScoreSnapshot, ScoringRun
+from patron.audit.models import AuditEntry
+from patron.auth.models import ApiToken, Role, User
+from patron.customers.models import Contact, Customer, CustomerKind, CustomerTag
+from patron.db import Base
+from patron.engagement.models import Interaction, InteractionKind, Task, TaskStatus
+from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
+from patron.orders.models import Order, OrderLine, OrderStatus, Product
+from patron.pool.models import OwnershipChange
+from patron.rules.models import ActionTaken, Alert, RulebookVersion, StateChange
+from patron.service.models import Survey, SurveyKind, SurveyResponse, Ticket, TicketKind
+
+__all__ = [
+    "ActionTaken", "Alert", "ApiToken", "AuditEntry", "Base", "Contact", "Customer",
+    "CustomerKind", "CustomerTag", "Interaction", "InteractionKind", "LoyaltyAccount",
+    "Order", "OrderLine", "OrderStatus", "OwnershipChange", "PointsEntry", "PointsKind",
+    "Product", "Role", "RulebookVersion", "ScoreSnapshot", "ScoringRun", "StateChange",
+    "Survey", "SurveyKind", "SurveyResponse", "Task", "TaskStatus", "Ticket", "TicketKind",
+    "TierChange", "User",
+]

@@ -1,0 +1,72 @@
+"""Rulebook versions, the grade and stage history, alerts, and the ledger of actions taken."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from patron.db import Base, Id, now
+
+
+class RulebookVersion(Base):
+    __tablename__ = "rulebook_versions"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    version: Mapped[int] = mapped_column(unique=True)
+    document: Mapped[str] = mapped_column(Text)
+    active: Mapped[bool] = mapped_column(default=False, index=True)
+    note: Mapped[str] = mapped_column(String(300), default="")
+    created_at: Mapped[datetime] = mapped_column(default=now)
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class StateChange(Base):
+    """A grade, stage or tier transition with the rule and run that made it."""
+
+    __tablename__ = "state_changes"
+    __table_args__ = (Index("ix_state_changes_customer_kind_at", "customer_id", "kind", "changed_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    kind: Mapped[str] = mapped_column(String(16))
+    from_value: Mapped[str | None] = mapped_column(String(32))
+    to_value: Mapped[str | None] = mapped_column(String(32))
+    changed_at: Mapped[datetime]
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_runs.id", ondelete="SET NULL"))
+    rule_id: Mapped[str | None] = mapped_column(String(64))
+
+
+class Alert(Base):
+    __tablename__ = "alerts"
+    __table_args__ = (Index("ix_alerts_customer_raised_at", "customer_id", "raised_at"),)
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    rule_id: Mapped[str] = mapped_column(String(64), index=True)
+    severity: Mapped[str] = mapped_column(String(16), default="medium")
+    message: Mapped[str] = mapped_column(String(400), default="")
+    raised_at: Mapped[datetime] = mapped_column(default=now)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_runs.id", ondelete="SET NULL"))
+    rulebook_version: Mapped[int | None]
+    acknowledged_at: Mapped[datetime | None]
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    evidence: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class ActionTaken(Base):
+    """One action a rule took; the unique key (rule, customer, period) stops it happening twice."""
+
+    __tablename__ = "actions_taken"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"), index=True)
+    rule_id: Mapped[str] = mapped_column(String(64))
+    action: Mapped[str] = mapped_column(String(32))
+    taken_at: Mapped[datetime] = mapped_column(default=now)
+    run_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_runs.id", ondelete="SET NULL"))
+    rulebook_version: Mapped[int | None]
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
