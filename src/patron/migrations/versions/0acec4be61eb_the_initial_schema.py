@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: f56c37ae694d
+Revision ID: 0acec4be61eb
 Revises: 
-Create Date: 2026-11-23 03:49:13.781521
+Create Date: 2026-11-23 03:51:47.011299
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = 'f56c37ae694d'
+revision: str = '0acec4be61eb'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
