@@ -1,0 +1,223 @@
+"""Point-in-time customer features, computed in DuckDB from what the store knew as of a date.
+
+Day counts are whole days between the as-of date and an event's date. Windows: `_30d` means
+0-29 days before the as-of date, `_90d` 0-89, `_prev_90d` 90-179, `_365d` 0-364. Purchases are
+paid orders only; refunded and cancelled orders never count.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from patron.analytics.store import StoreTable
+
+SECONDS_PER_DAY = 86_400
+
+FEATURES_SQL = """
+WITH
+o AS (SELECT * FROM orders WHERE ts <= $cut),
+ix AS (SELECT * FROM interactions WHERE ts <= $cut),
+tk AS (SELECT * FROM tickets WHERE ts <= $cut),
+rs AS (SELECT * FROM responses WHERE ts <= $cut),
+pt AS (SELECT * FROM points WHERE ts <= $cut),
+paid AS (
+    SELECT customer_id, ts // 86400 AS day, amount, channel FROM o WHERE status = 'paid'
+),
+purchase_days AS (
+    SELECT customer_id, day, sum(amount) AS amount FROM paid GROUP BY ALL
+),
+purchases AS (
+    SELECT customer_id,
+           min(day) AS first_day,
+           max(day) AS last_day,
+           count(*) - 1 AS frequency,
+           coalesce((sum(amount) - arg_min(amount, day)) / nullif(count(*) - 1, 0), 0)
+               AS monetary_avg
+    FROM purchase_days GROUP BY ALL
+),
+order_windows AS (
+    SELECT customer_id,
+           count(*) AS orders_total,
+           sum(amount) AS monetary_total,
+           count(*) FILTER (WHERE $d - day < 30) AS orders_30d,
+           count(*) FILTER (WHERE $d - day < 90) AS orders_90d,
+           count(*) FILTER (WHERE $d - day < 365) AS orders_365d,
+           count(*) FILTER (WHERE $d - day >= 90 AND $d - day < 180) AS orders_prev_90d,
+           coalesce(sum(amount) FILTER (WHERE $d - day < 90), 0) AS spend_90d,
+           coalesce(sum(amount) FILTER (WHERE $d - day >= 90 AND $d - day < 180), 0)
+               AS spend_prev_90d,
+           coalesce(sum(amount) FILTER (WHERE $d - day < 365), 0) AS spend_365d
+    FROM paid GROUP BY ALL
+),
+refunds AS (
+    SELECT customer_id,
+           count(*) FILTER (WHERE status = 'refunded' AND $d - ts // 86400 < 90) AS refunds_90d
+    FROM o GROUP BY ALL
+),
+channel_counts AS (
+    SELECT customer_id, channel, count(*) AS n FROM paid WHERE channel IS NOT NULL GROUP BY ALL
+),
+main_channel AS (
+    SELECT customer_id, channel FROM channel_counts
+    QUALIFY row_number() OVER (PARTITION BY customer_id ORDER BY n DESC, channel) = 1
+),
+contact AS (
+    SELECT customer_id,
+           count(*) FILTER (WHERE $d - ts // 86400 < 90) AS interactions_90d,
+           count(*) FILTER (WHERE $d - ts // 86400 >= 90 AND $d - ts // 86400 < 180)
+               AS interactions_prev_90d,
+           $d - max(ts // 86400) AS days_since_interaction,
+           $d - max(ts // 86400) FILTER (WHERE is_follow_up = 1) AS days_since_follow_up
+    FROM ix GROUP BY ALL
+),
+service AS (
+    SELECT customer_id,
+           count(*) FILTER (WHERE kind = 'complaint' AND $d - ts // 86400 < 90) AS complaints_90d,
+           count(*) FILTER (
+               WHERE kind = 'complaint' AND $d - ts // 86400 >= 90 AND $d - ts // 86400 < 180
+           ) AS complaints_prev_90d,
+           count(*) FILTER (
+               WHERE coalesce(resolved_ts > $cut, TRUE) AND coalesce(closed_ts > $cut, TRUE)
+           ) AS open_tickets
+    FROM tk GROUP BY ALL
+),
+answers AS (
+    SELECT customer_id,
+           arg_max(score, ts) FILTER (WHERE kind = 'nps') AS last_nps,
+           arg_max(score, ts) FILTER (WHERE kind = 'csat') AS last_csat
+    FROM rs GROUP BY ALL
+),
+points_balance AS (
+    SELECT customer_id, sum(points) AS points_balance FROM pt GROUP BY ALL
+),
+tiers AS (
+    SELECT customer_id, arg_max(tier, ts) AS tier FROM tier_changes WHERE ts <= $cut GROUP BY ALL
+),
+tag_lists AS (
+    SELECT customer_id, list(tag ORDER BY tag) AS tags FROM tags GROUP BY ALL
+),
+active_ids AS (
+    SELECT customer_id FROM customers WHERE created_ts <= $cut
+    UNION SELECT customer_id FROM o
+    UNION SELECT customer_id FROM ix
+    UNION SELECT customer_id FROM tk
+    UNION SELECT customer_id FROM rs
+    UNION SELECT customer_id FROM pt
+)
+SELECT
+    c.customer_id,
+    c.external_id,
+    $d - p.last_day AS recency_days,
+    coalesce(p.frequency, 0) AS frequency,
+    $d - least(p.first_day, c.created_ts // 86400) AS tenure_days,
+    p.last_day - p.first_day AS purchase_span_days,
+    $d - p.first_day AS first_purchase_age_days,
+    coalesce(w.monetary_total, 0) AS monetary_total,
+    coalesce(p.monetary_avg, 0) AS monetary_avg,
+    coalesce(w.orders_total, 0) AS orders_total,
+    coalesce(w.orders_30d, 0) AS orders_30d,
+    coalesce(w.orders_90d, 0) AS orders_90d,
+    coalesce(w.orders_365d, 0) AS orders_365d,
+    coalesce(w.orders_prev_90d, 0) AS orders_prev_90d,
+    coalesce(w.spend_90d, 0) AS spend_90d,
+    coalesce(w.spend_prev_90d, 0) AS spend_prev_90d,
+    coalesce(w.spend_365d, 0) AS spend_365d,
+    (p.last_day - p.first_day) / nullif(p.frequency, 0) AS avg_gap_days,
+    ($d - p.last_day) / nullif((p.last_day - p.first_day) / nullif(p.frequency, 0), 0)
+        AS overdue_ratio,
+    coalesce(r.refunds_90d, 0) AS refunds_90d,
+    coalesce(i.interactions_90d, 0) AS interactions_90d,
+    coalesce(i.interactions_prev_90d, 0) AS interactions_prev_90d,
+    i.days_since_interaction,
+    i.days_since_follow_up,
+    coalesce(s.complaints_90d, 0) AS complaints_90d,
+    coalesce(s.complaints_prev_90d, 0) AS complaints_prev_90d,
+    coalesce(s.open_tickets, 0) AS open_tickets,
+    a.last_nps,
+    a.last_csat,
+    coalesce(pb.points_balance, 0) AS points_balance,
+    t.tier,
+    c.owner,
+    c.owner IS NULL AS in_pool,
+    coalesce(tl.tags, []::VARCHAR[]) AS tags,
+    CASE WHEN c.birthday_ts IS NOT NULL THEN
+        date_part('year', age(make_date($y, $m, $dd),
+                              CAST(to_timestamp(c.birthday_ts) AS DATE)))::INTEGER
+    END AS age,
+    c.gender,
+    c.province,
+    c.city,
+    mc.channel,
+    c.kind
+FROM customers c
+JOIN active_ids USING (customer_id)
+LEFT JOIN purchases p USING (customer_id)
+LEFT JOIN order_windows w USING (customer_id)
+LEFT JOIN refunds r USING (customer_id)
+LEFT JOIN main_channel mc USING (customer_id)
+LEFT JOIN contact i USING (customer_id)
+LEFT JOIN service s USING (customer_id)
+LEFT JOIN answers a USING (customer_id)
+LEFT JOIN points_balance pb USING (customer_id)
+LEFT JOIN tiers t USING (customer_id)
+LEFT JOIN tag_lists tl USING (customer_id)
+ORDER BY c.customer_id
+"""
+
+
+def as_of_moment(as_of: date | datetime) -> datetime:
+    """A date means the end of that day; a datetime is taken as given."""
+    if isinstance(as_of, datetime):
+        return as_of
+    return datetime.combine(as_of, time(23, 59, 59, 999_999))
+
+
+def epoch_seconds(moment: datetime) -> int:
+    """Seconds since 1970-01-01 of a naive wall-clock time, the store's convention."""
+    return int((moment - datetime(1970, 1, 1)).total_seconds())
+
+
+def connect(tables: dict[str, StoreTable]) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB holding each store table, typed, under its own name."""
+    con = duckdb.connect()
+    for name, table in tables.items():
+        schema = ", ".join(f"{column} {kind}" for column, kind in table.types.items())
+        con.execute(f"CREATE TABLE {name} ({schema})")
+        if len(next(iter(table.columns.values()))):
+            con.register("incoming", table.columns)
+            con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
+            con.unregister("incoming")
+    return con
+
+
+def compute_features(
+    con: duckdb.DuckDBPyConnection, as_of: date | datetime, *, table: str = "features"
+) -> duckdb.DuckDBPyRelation:
+    """Features as of the date, materialised as `table`; later events in `con` are ignored."""
+    moment = as_of_moment(as_of)
+    day = moment.date()
+    params = {
+        "d": day_number(moment),
+        "cut": epoch_seconds(moment),
+        "y": day.year,
+        "m": day.month,
+        "dd": day.day,
+    }
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS " + FEATURES_SQL, params)
+    return con.table(table)
+
+
+def day_number(as_of: date | datetime) -> int:
+    """The as-of date as whole days since 1970-01-01."""
+    return epoch_seconds(datetime.combine(as_of_moment(as_of).date(), time())) // SECONDS_PER_DAY
+
+
+def feature_columns(
+    con: duckdb.DuckDBPyConnection, table: str = "features"
+) -> dict[str, np.ndarray[Any, Any]]:
+    """A feature table as NumPy arrays (masked where NULL)."""
+    return con.table(table).fetchnumpy()
