@@ -5,11 +5,9 @@ from __future__ import annotations
 import typer
 
 from patron.cli import admin, customers
-from patron.cli import models as model_commands
 
 
 def register(app: typer.Typer) -> None:
     """Attach every command to the root app."""
     admin.register(app)
     customers.register(app)
-    model_commands.register(app)
