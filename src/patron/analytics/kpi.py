@@ -1,0 +1,327 @@
+"""The headline KPIs of a period, computed by SQL aggregates in the database.
+
+Every definition is written out in docs/kpi.md. Purchases are paid orders only: refunded and
+cancelled orders never count. A period is half-open, [start, end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import (
+    Connection,
+    Integer,
+    Select,
+    SQLColumnExpression,
+    Subquery,
+    and_,
+    func,
+    select,
+)
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.functions import FunctionElement
+
+from patron.analytics.kpi_period import Period
+from patron.analytics.models import ScoreSnapshot, ScoringRun
+from patron.customers.models import Customer
+from patron.orders.models import Order, OrderStatus
+from patron.service.models import SurveyKind, SurveyResponse
+
+UNFINISHED_RUN_STATUSES = ("running", "failed")
+
+
+class DayOf(FunctionElement[Any]):
+    """The calendar day of a datetime column, comparable within one database."""
+
+    name = "day_of"
+    inherit_cache = True
+
+
+@compiles(DayOf)
+def _day_of_default(element: DayOf, compiler: SQLCompiler, **kw: Any) -> str:
+    return f"CAST({compiler.process(element.clauses, **kw)} AS DATE)"
+
+
+@compiles(DayOf, "sqlite")
+def _day_of_sqlite(element: DayOf, compiler: SQLCompiler, **kw: Any) -> str:
+    # CAST(... AS DATE) in SQLite keeps only the leading year number, so use date().
+    return f"date({compiler.process(element.clauses, **kw)})"
+
+
+class MonthIndex(FunctionElement[int]):
+    """Months since year 0 (year * 12 + month - 1): consecutive months differ by one."""
+
+    name = "month_index"
+    type = Integer()
+    inherit_cache = True
+
+
+@compiles(MonthIndex)
+def _month_index_default(element: MonthIndex, compiler: SQLCompiler, **kw: Any) -> str:
+    arg = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(EXTRACT(YEAR FROM {arg}) AS INTEGER) * 12"
+        f" + CAST(EXTRACT(MONTH FROM {arg}) AS INTEGER) - 1)"
+    )
+
+
+@compiles(MonthIndex, "sqlite")
+def _month_index_sqlite(element: MonthIndex, compiler: SQLCompiler, **kw: Any) -> str:
+    arg = compiler.process(element.clauses, **kw)
+    return (
+        f"(CAST(strftime('%Y', {arg}) AS INTEGER) * 12"
+        f" + CAST(strftime('%m', {arg}) AS INTEGER) - 1)"
+    )
+
+
+@dataclass(frozen=True)
+class Dimension:
+    """What a breakdown groups by: a customer column (current value) or an order column."""
+
+    name: str
+    column: SQLColumnExpression[Any]
+    on_customer: bool
+
+
+def is_paid() -> ColumnElement[bool]:
+    """Only paid orders are purchases."""
+    return Order.status == OrderStatus.paid
+
+
+def activity(period: Period, key: Dimension | None = None) -> Select[Any]:
+    """Per customer (and key): paid orders, revenue and distinct purchase days in the period."""
+    columns: list[SQLColumnExpression[Any]] = [Order.customer_id]
+    if key is not None:
+        columns.append(key.column.label("key"))
+    query = (
+        select(
+            *columns,
+            func.count().label("orders"),
+            func.sum(Order.amount).label("revenue"),
+            func.count(func.distinct(DayOf(Order.ordered_at))).label("days"),
+        )
+        .where(is_paid(), period.within(Order.ordered_at))
+        .group_by(*columns)
+    )
+    if key is not None and key.on_customer:
+        query = query.join_from(Order, Customer, Order.customer_id == Customer.id)
+    return query
+
+
+def first_purchases() -> Subquery:
+    """Each buyer's first-ever paid order."""
+    return (
+        select(Order.customer_id, func.min(Order.ordered_at).label("first_at"))
+        .where(is_paid())
+        .group_by(Order.customer_id)
+        .subquery("first_purchase")
+    )
+
+
+@dataclass(frozen=True)
+class Counts:
+    """The raw counts every KPI is a ratio of; breakdown rows hold one each."""
+
+    active: int = 0
+    new: int = 0
+    orders: int = 0
+    revenue: Decimal = Decimal(0)
+    repeaters: int = 0
+    previous_active: int = 0
+    retained: int = 0
+    nps_responses: int = 0
+    promoters: int = 0
+    detractors: int = 0
+    csat_responses: int = 0
+    satisfied: int = 0
+
+
+def purchase_counts(
+    connection: Connection, period: Period, key: Dimension | None = None
+) -> dict[Any, Counts]:
+    """Active, new, orders, revenue and repeaters per key (one row keyed None without a key)."""
+    current = activity(period, key).subquery("current")
+    first = first_purchases()
+    group = [current.c.key] if key is not None else []
+    query = (
+        select(
+            *group,
+            func.count(current.c.customer_id),
+            func.count().filter(first.c.first_at >= period.start),
+            func.coalesce(func.sum(current.c.orders), 0),
+            func.coalesce(func.sum(current.c.revenue), 0),
+            func.count().filter(current.c.days >= 2),
+        )
+        .select_from(current.join(first, first.c.customer_id == current.c.customer_id))
+        .group_by(*group)
+    )
+    rows = connection.execute(query).all()
+    result: dict[Any, Counts] = {}
+    for row in rows:
+        values = row[-5:]
+        result[row[0] if key is not None else None] = Counts(
+            active=int(values[0]),
+            new=int(values[1]),
+            orders=int(values[2]),
+            revenue=Decimal(str(values[3])),
+            repeaters=int(values[4]),
+        )
+    return result
+
+
+def retention_counts(
+    connection: Connection, period: Period, key: Dimension | None = None
+) -> dict[Any, tuple[int, int]]:
+    """Per key: customers active in the previous period, and how many of them are active now."""
+    before = activity(period.previous(), key).subquery("before")
+    current = activity(period, key).subquery("current")
+    same = before.c.customer_id == current.c.customer_id
+    if key is not None:
+        same = and_(same, before.c.key.is_not_distinct_from(current.c.key))
+    group = [before.c.key] if key is not None else []
+    query = (
+        select(*group, func.count(before.c.customer_id), func.count(current.c.customer_id))
+        .select_from(before.outerjoin(current, same))
+        .group_by(*group)
+    )
+    return {
+        (row[0] if key is not None else None): (int(row[-2]), int(row[-1]))
+        for row in connection.execute(query).all()
+    }
+
+
+def survey_counts(
+    connection: Connection, period: Period, key: Dimension | None = None
+) -> dict[Any, tuple[int, int, int, int, int]]:
+    """Per key: NPS responses, promoters (9-10), detractors (0-6), CSAT responses, 4-5s."""
+    nps = SurveyResponse.kind == SurveyKind.nps
+    csat = SurveyResponse.kind == SurveyKind.csat
+    if key is not None and not key.on_customer:
+        return {}
+    group: list[Any] = [key.column.label("key")] if key is not None else []
+    query = (
+        select(
+            *group,
+            func.count().filter(nps),
+            func.count().filter(nps, SurveyResponse.score >= 9),
+            func.count().filter(nps, SurveyResponse.score <= 6),
+            func.count().filter(csat),
+            func.count().filter(csat, SurveyResponse.score >= 4),
+        )
+        .where(SurveyResponse.score.is_not(None), period.within(SurveyResponse.answered_at))
+        .group_by(*group)
+    )
+    if key is not None:
+        query = query.join_from(SurveyResponse, Customer, SurveyResponse.customer_id == Customer.id)
+    return {
+        (row[0] if key is not None else None): (
+            int(row[-5]),
+            int(row[-4]),
+            int(row[-3]),
+            int(row[-2]),
+            int(row[-1]),
+        )
+        for row in connection.execute(query).all()
+    }
+
+
+def latest_run_id(connection: Connection) -> int | None:
+    """The latest scoring run that completed: neither still running nor failed."""
+    # Runs are numbered as they start, so the highest id is the most recent one.
+    query = (
+        select(ScoringRun.id)
+        .where(ScoringRun.status.not_in(UNFINISHED_RUN_STATUSES))
+        .order_by(ScoringRun.id.desc())
+        .limit(1)
+    )
+    return connection.execute(query).scalar_one_or_none()
+
+
+def average_clv(connection: Connection) -> float | None:
+    """The mean CLV over the latest finished scoring run; None when there is none."""
+    run_id = latest_run_id(connection)
+    if run_id is None:
+        return None
+    query = select(func.avg(ScoreSnapshot.clv)).where(ScoreSnapshot.run_id == run_id)
+    value = connection.execute(query).scalar_one_or_none()
+    return None if value is None else float(value)
+
+
+def combined_counts(
+    connection: Connection, period: Period, key: Dimension | None = None
+) -> dict[Any, Counts]:
+    """Purchase, retention and survey counts merged per key."""
+    merged = purchase_counts(connection, period, key)
+    for group, (previous_active, retained) in retention_counts(connection, period, key).items():
+        merged[group] = replace(
+            merged.get(group, Counts()), previous_active=previous_active, retained=retained
+        )
+    for group, (nps_n, promoters, detractors, csat_n, satisfied) in survey_counts(
+        connection, period, key
+    ).items():
+        merged[group] = replace(
+            merged.get(group, Counts()),
+            nps_responses=nps_n,
+            promoters=promoters,
+            detractors=detractors,
+            csat_responses=csat_n,
+            satisfied=satisfied,
+        )
+    return merged
+
+
+def ratio(numerator: float, denominator: float) -> float | None:
+    """numerator / denominator, or None when there is nothing to divide by."""
+    return numerator / denominator if denominator else None
+
+
+def kpis(counts: Counts) -> dict[str, Any]:
+    """The KPIs a set of counts gives, by the definitions in docs/kpi.md."""
+    retention = ratio(counts.retained, counts.previous_active)
+    nps = ratio(100 * (counts.promoters - counts.detractors), counts.nps_responses)
+    return {
+        "active_customers": counts.active,
+        "new_customers": counts.new,
+        "returning_customers": counts.active - counts.new,
+        "retention_rate": retention,
+        "churn_rate": None if retention is None else 1 - retention,
+        "repurchase_rate": ratio(counts.repeaters, counts.active),
+        "paid_orders": counts.orders,
+        "revenue": float(counts.revenue),
+        "average_order_value": ratio(float(counts.revenue), counts.orders),
+        "purchase_frequency": ratio(counts.orders, counts.active),
+        "nps": nps,
+        "nps_responses": counts.nps_responses,
+        "csat": ratio(counts.satisfied, counts.csat_responses),
+        "csat_responses": counts.csat_responses,
+    }
+
+
+def headline(*, connection: Connection, period: Period) -> dict[str, Any]:
+    """The headline KPIs of one period, with its ends as `from` and `to`."""
+    counts = combined_counts(connection, period).get(None, Counts())
+    return {
+        "from": period.label_from,
+        "to": period.label_to,
+        **kpis(counts),
+        "average_clv": average_clv(connection),
+    }
+
+
+def monthly(*, connection: Connection, period: Period) -> list[dict[str, Any]]:
+    """The KPIs of each calendar month in the period (the first and last may be partial)."""
+    rows = []
+    month = period.start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    # One iteration per month of the period, each a handful of aggregate queries.
+    while month < period.end:
+        following = (month + timedelta(days=32)).replace(day=1)
+        part = Period(max(month, period.start), min(following, period.end), "", "")
+        counts = combined_counts(connection, part).get(None, Counts())
+        rows.append({"month": month.strftime("%Y-%m"), **kpis(counts)})
+        month = following
+    return rows
