@@ -1,0 +1,122 @@
+"""`patron import KIND FILE` and `patron export KIND FILE`."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.progress import (
+    BarColumn,
+    Progress,
+    TaskProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from patron.cli.context import console, emit, state
+from patron.config import get_settings
+from patron.exports.service import export_file
+from patron.imports.service import ImportResult, import_file
+from patron.imports.service import Progress as ProgressCallback
+
+
+def import_command(
+    ctx: typer.Context,
+    kind: Annotated[
+        str, typer.Argument(help="customers, orders, interactions, tickets or responses")
+    ],
+    file: Annotated[Path, typer.Argument(help="A .csv or .xlsx file.")],
+    rejects: Annotated[
+        Path | None,
+        typer.Option("--rejects", help="Write refused rows here (default: FILE.rejects.csv)."),
+    ] = None,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Check and count every row, writing nothing.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Import customers, orders, interactions, tickets or responses from CSV or XLSX."""
+    cli = state(ctx)
+    with _progress(enabled=not as_json, label=f"importing {file.name}") as progress:
+        result = import_file(
+            engine=cli.engine,
+            kind=kind,
+            path=file,
+            rejects_path=rejects,
+            dry_run=dry_run,
+            progress=progress,
+        )
+    emit(result.counts.as_dict(), as_json=as_json, human=lambda: _report(result))
+
+
+def _report(result: ImportResult) -> None:
+    counts = result.counts
+    prefix = "dry run, nothing written: would have " if result.dry_run else ""
+    typer.echo(
+        f"{prefix}inserted {counts.inserted}, updated {counts.updated}, "
+        f"unchanged {counts.unchanged}, rejected {counts.rejected} "
+        f"({counts.rows} rows)"
+    )
+    if result.rejects is not None:
+        typer.echo(f"rejected rows and their reasons: {result.rejects}")
+
+
+@contextmanager
+def _progress(*, enabled: bool, label: str) -> Iterator[ProgressCallback | None]:
+    """A progress bar on stderr showing rows, rows/s and the time left."""
+    if not enabled:
+        yield None
+        return
+    bar = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[rows]:,} rows, {task.fields[rate]:,.0f} rows/s"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=False,
+    )
+    started = time.monotonic()
+    with bar:
+        task = bar.add_task(label, total=None, rows=0, rate=0.0)
+
+        def update(rows: int, position: int, total: int) -> None:
+            rate = rows / max(time.monotonic() - started, 1e-6)
+            bar.update(task, completed=position, total=total or None, rows=rows, rate=rate)
+
+        yield update
+
+
+def export_command(
+    ctx: typer.Context,
+    kind: Annotated[str, typer.Argument(help="customers, orders, scores, tasks or tickets")],
+    file: Annotated[Path, typer.Argument(help="A .csv or .xlsx file to write.")],
+    locale: Annotated[
+        str | None,
+        typer.Option("--locale", help="Header language, zh_CN or en (default: PATRON_LOCALE)."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Export customers, orders, scores, tasks or tickets to CSV or XLSX."""
+    cli = state(ctx)
+    rows = export_file(
+        engine=cli.engine, kind=kind, path=file, locale=locale or get_settings().locale
+    )
+    emit(
+        {"kind": kind, "file": str(file), "rows": rows},
+        as_json=as_json,
+        human=lambda: typer.echo(f"exported {rows} {kind} rows to {file}"),
+    )
+
+
+def register(app: typer.Typer) -> None:
+    """Attach `import` and `export` to the root app."""
+    app.command("import")(import_command)
+    app.command("export")(export_command)

@@ -1,0 +1,1 @@
+"""Exports: customers, orders, scores, tasks and tickets to CSV or XLSX."""

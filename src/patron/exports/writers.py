@@ -1,0 +1,79 @@
+"""Streaming CSV and XLSX writers that only put the file in place once it is whole."""
+
+from __future__ import annotations
+
+import csv
+import enum
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from openpyxl import Workbook
+
+FORMATS = (".csv", ".xlsx")
+
+
+@contextmanager
+def atomic_path(target: Path) -> Iterator[Path]:
+    """A temporary file beside `target`, renamed over it only if the block succeeds."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    handle, name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        temporary.replace(target)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_csv(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> int:
+    """UTF-8 with a BOM, so Excel opens Chinese text correctly; returns the rows written."""
+    count = 0
+    with path.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(headers)
+        for row in rows:
+            writer.writerow([csv_text(value) for value in row])
+            count += 1
+    return count
+
+
+def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> int:
+    """One sheet in openpyxl's write-only mode (constant memory); returns the rows written."""
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet("export")
+    sheet.append(headers)
+    count = 0
+    for row in rows:
+        sheet.append([cell_value(value) for value in row])
+        count += 1
+    book.save(path)
+    return count
+
+
+def csv_text(value: Any) -> str:
+    """A value as CSV text: dates in ISO form, no time when it is midnight-free date."""
+    if value is None:
+        return ""
+    if isinstance(value, enum.Enum):
+        return str(value.value)
+    if isinstance(value, datetime):
+        return value.isoformat(sep=" ")
+    if isinstance(value, date | Decimal):
+        return str(value)
+    return str(value)
+
+
+def cell_value(value: Any) -> Any:
+    """A value as an XLSX cell: numbers and dates keep their type."""
+    if isinstance(value, enum.Enum):
+        return value.value
+    if isinstance(value, bool | int | float | Decimal | datetime | date) or value is None:
+        return value
+    return str(value)

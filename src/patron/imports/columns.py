@@ -1,0 +1,154 @@
+"""Fields of an import kind, matching a file's headers to them, and parsing one row."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from patron.errors import FileUnreadable
+from patron.imports.values import Cell
+
+_HEADER_NOISE = re.compile(r"[\s_\-*:：()（）]+")
+
+
+class RowError(Exception):
+    """A row that cannot be imported: which column and why."""
+
+    def __init__(self, column: str, reason: str) -> None:
+        super().__init__(f"{column}: {reason}")
+        self.column = column
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Field:
+    """One importable field: its English name, the other headers that mean it, its parser."""
+
+    name: str
+    parse: Callable[[Cell], Any]
+    aliases: tuple[str, ...] = ()
+    required: bool = False
+
+
+@dataclass(slots=True)
+class Record:
+    """One data row on its way in: the original cells, the parsed values, its identity."""
+
+    row_number: int
+    cells: list[Cell]
+    values: dict[str, Any] = field(default_factory=dict)
+    custom: dict[str, str] = field(default_factory=dict)
+    external_id: str = ""
+    import_hash: str = ""
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Which cell of a row feeds which field; the columns nobody claims go to custom fields."""
+
+    headers: list[str]
+    fields: list[tuple[Field, int]]
+    custom: list[tuple[str, int]]
+
+    @property
+    def present(self) -> set[str]:
+        """The names of the fields this file has a column for."""
+        return {spec.name for spec, _ in self.fields}
+
+
+def header_key(header: str) -> str:
+    """A header reduced for matching: lower case, no spaces, underscores or marks."""
+    return _HEADER_NOISE.sub("", header.lstrip("\ufeff")).lower()
+
+
+def plan_columns(fields: tuple[Field, ...], headers: list[str], *, kind: str) -> Plan:
+    """Match headers to fields; refuse a file that lacks a required one or names one twice."""
+    lookup = {header_key(alias): spec for spec in fields for alias in (spec.name, *spec.aliases)}
+    claimed: dict[str, int] = {}
+    custom: list[tuple[str, int]] = []
+    for index, header in enumerate(headers):
+        spec = lookup.get(header_key(header))
+        if spec is None:
+            if header:
+                custom.append((header, index))
+            continue
+        if spec.name in claimed:
+            first = headers[claimed[spec.name]]
+            raise FileUnreadable(
+                f"columns '{first}' and '{header}' both mean {spec.name}: keep one of them"
+            )
+        claimed[spec.name] = index
+    missing = [spec for spec in fields if spec.required and spec.name not in claimed]
+    if missing:
+        names = ", ".join(f"{spec.name} ({spec.aliases[0]})" for spec in missing)
+        raise FileUnreadable(
+            f"the {kind} file has no {names} column; its headers are: "
+            + ", ".join(h for h in headers if h)
+        )
+    ordered = [(spec, claimed[spec.name]) for spec in fields if spec.name in claimed]
+    return Plan(headers=headers, fields=ordered, custom=custom)
+
+
+def parse_row(plan: Plan, number: int, cells: list[Cell]) -> Record:
+    """Parse one row's cells into a record, or raise RowError naming the first bad column."""
+    width = len(cells)
+    if width > len(plan.headers) and any(_filled(cell) for cell in cells[len(plan.headers) :]):
+        raise RowError("(row)", f"has {width} cells but the header has {len(plan.headers)}")
+    values: dict[str, Any] = {}
+    for spec, index in plan.fields:
+        raw = cells[index] if index < width else None
+        if isinstance(raw, str):
+            raw = raw.strip()
+        if raw is None or raw == "":
+            if spec.required:
+                raise RowError(plan.headers[index], "is empty")
+            values[spec.name] = None
+            continue
+        try:
+            values[spec.name] = spec.parse(raw)
+        except ValueError as exc:
+            raise RowError(plan.headers[index], str(exc)) from None
+    custom = {}
+    for header, index in plan.custom:
+        raw = cells[index] if index < width else None
+        if _filled(raw):
+            custom[header] = _custom_text(raw)
+    return Record(row_number=number, cells=cells, values=values, custom=custom)
+
+
+def _filled(cell: Cell) -> bool:
+    return cell is not None and not (isinstance(cell, str) and not cell.strip())
+
+
+def _custom_text(cell: Cell) -> str:
+    if isinstance(cell, datetime | date):
+        return cell.isoformat()
+    if isinstance(cell, float) and cell.is_integer():
+        return str(int(cell))
+    return str(cell).strip()
+
+
+def content_hash(values: dict[str, Any], custom: dict[str, str]) -> str:
+    """An md5 of a record's normalised content: equal content, equal hash, in any column order."""
+    parts = [f"{name}={_canonical(value)}" for name, value in values.items()]
+    parts.extend(f"+{key}={custom[key]}" for key in sorted(custom))
+    return hashlib.md5("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "1" if value else "0"
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return format(value, "f")
+    if isinstance(value, list | tuple):
+        return ";".join(str(item) for item in value)
+    return str(value)

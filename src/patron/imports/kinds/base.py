@@ -1,0 +1,135 @@
+"""What every import kind shares: its fields, how it finds references, how it is stored."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, ClassVar
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table
+
+from patron.imports import values
+from patron.imports.columns import Field, Plan, Record, RowError
+from patron.imports.references import CustomerIds
+from patron.imports.values import Cell
+
+
+@dataclass(frozen=True)
+class Options:
+    """The settings parsing depends on."""
+
+    region: str = "CN"
+    zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+
+
+@dataclass
+class Batch:
+    """What one batch's steps share: the connection, the clock, and whether to write."""
+
+    conn: Connection
+    plan: Plan
+    at: datetime
+    write: bool
+    customers: CustomerIds
+    users: dict[str, int]
+
+
+Rejected = list[tuple[Record, RowError]]
+
+
+class Kind:
+    """One kind of import file: customers, orders, interactions, tickets or responses."""
+
+    name: ClassVar[str]
+    table: ClassVar[Table]
+    id_field: ClassVar[str]
+    creates_customers: ClassVar[bool] = False
+
+    def __init__(self, options: Options) -> None:
+        self.options = options
+        self.fields = self.define()
+
+    def define(self) -> tuple[Field, ...]:
+        """The kind's fields, English name first, then its aliases."""
+        raise NotImplementedError
+
+    def finish(self, record: Record) -> None:
+        """Checks and fill-ins that need more than one field (may raise RowError)."""
+
+    def resolve(self, batch: Batch, records: list[Record]) -> Rejected:
+        """Put database ids on records (customers, users, products); refuse what is unknown."""
+        return self.resolve_customers(batch, records)
+
+    def row(self, batch: Batch, record: Record) -> dict[str, Any]:
+        """The record as a full row of the kind's table."""
+        raise NotImplementedError
+
+    def update_columns(self, plan: Plan) -> list[str]:
+        """The columns a changed row rewrites: only those the file has."""
+        raise NotImplementedError
+
+    def after_write(self, batch: Batch, records: list[Record]) -> None:
+        """Work that needs the stored rows (a customer's tags)."""
+
+    # Shared helpers for the kinds.
+
+    def moment(self, raw: Cell) -> datetime:
+        """A date or datetime cell as local time."""
+        return values.moment(raw, zone=self.options.zone)
+
+    def resolve_customers(self, batch: Batch, records: list[Record]) -> Rejected:
+        """Give each record its customer's id; unknown customers are created or refused."""
+        wanted = {record.values["customer_id"] for record in records}
+        found = batch.customers.find(batch.conn, wanted)
+        unknown = wanted - found.keys()
+        if unknown and self.creates_customers:
+            if batch.write:
+                batch.customers.create(batch.conn, unknown, at=batch.at)
+                found = batch.customers.find(batch.conn, wanted)
+            for record in records:
+                record.values["customer_pk"] = found.get(record.values["customer_id"])
+            return []
+        rejected: Rejected = []
+        for record in records:
+            key = record.values["customer_id"]
+            if key in found:
+                record.values["customer_pk"] = found[key]
+            else:
+                reason = f"no customer has id '{key}' (import the customers first)"
+                rejected.append((record, RowError(column_of(batch.plan, "customer_id"), reason)))
+        return rejected
+
+    def resolve_user(self, batch: Batch, record: Record, name: str) -> int | None:
+        """The id of the user a cell names by username, or RowError if there is none."""
+        username = record.values.get(name)
+        if username is None:
+            return None
+        user = batch.users.get(username.lower())
+        if user is None:
+            raise RowError(column_of(batch.plan, name), f"no user is named '{username}'")
+        return user
+
+
+def with_resolved_users(
+    kind: Kind, batch: Batch, records: list[Record], *, field_name: str, into: str
+) -> Rejected:
+    """Resolve a username field on every record; rows naming unknown users are refused."""
+    rejected: Rejected = []
+    for record in records:
+        try:
+            record.values[into] = kind.resolve_user(batch, record, field_name)
+        except RowError as error:
+            rejected.append((record, RowError(column_of(batch.plan, field_name), error.reason)))
+    return rejected
+
+
+def drop(records: list[Record], rejected: Rejected) -> list[Record]:
+    """The records that were not rejected."""
+    gone = {id(record) for record, _ in rejected}
+    return [record for record in records if id(record) not in gone]
+
+
+def column_of(plan: Plan, name: str) -> str:
+    """The header the file uses for a field."""
+    return next((plan.headers[i] for spec, i in plan.fields if spec.name == name), name)

@@ -1,0 +1,95 @@
+"""The ids rows refer to by name: customers by their id, users by username, products."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, func, select
+
+from patron.auth.models import User
+from patron.customers import normalise
+from patron.customers.models import Customer
+from patron.imports.writer import lookup
+from patron.orders.models import Product
+
+# Past this many cached ids the cache starts afresh, so memory stays bounded on huge files.
+_CACHE_LIMIT = 2_000_000
+customers_table = cast(Table, Customer.__table__)
+products_table = cast(Table, Product.__table__)
+
+
+class CustomerIds:
+    """Customer external id -> database id, cached across the batches of one import."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+
+    def find(self, conn: Connection, external_ids: Iterable[str]) -> dict[str, int]:
+        """The ids of those customers that exist."""
+        wanted = set(external_ids)
+        missing = [key for key in wanted if key not in self._ids]
+        if missing:
+            if len(self._ids) + len(missing) > _CACHE_LIMIT:
+                self._ids = {}
+                missing = list(wanted)
+            for key, (pk,) in lookup(conn, customers_table, missing, "id").items():
+                self._ids[key] = pk
+        return {key: self._ids[key] for key in wanted if key in self._ids}
+
+    def create(self, conn: Connection, external_ids: Iterable[str], *, at: datetime) -> None:
+        """Create customers known only by their id (the id doubles as their name)."""
+        rows = [_bare_customer(key, at) for key in sorted(set(external_ids))]
+        if rows:
+            conn.execute(customers_table.insert(), rows)
+
+    def forget(self) -> None:
+        """Drop the cache (after a rolled-back batch its ids may not exist)."""
+        self._ids = {}
+
+
+def _bare_customer(external_id: str, at: datetime) -> dict[str, Any]:
+    return {
+        "external_id": external_id,
+        "name": external_id,
+        "name_initials": normalise.initials(external_id),
+        "kind": "person",
+        "created_at": at,
+        "updated_at": at,
+    }
+
+
+def user_ids(conn: Connection) -> dict[str, int]:
+    """Lower-cased username -> user id, for every user (there are few)."""
+    rows = conn.execute(select(func.lower(User.username), User.id))
+    return {str(name): int(pk) for name, pk in rows}
+
+
+def product_ids(
+    conn: Connection, names: dict[str, str | None], *, at: datetime, write: bool
+) -> dict[str, int]:
+    """Create or rename the products a batch names; their external id -> database id."""
+    stored = lookup(conn, products_table, list(names), "id", "name")
+    if write:
+        new = [
+            {"external_id": key, "name": name or key, "created_at": at, "updated_at": at}
+            for key, name in names.items()
+            if key not in stored
+        ]
+        renamed = [
+            (key, name)
+            for key, name in names.items()
+            if key in stored and name and stored[key][1] != name
+        ]
+        if new:
+            conn.execute(products_table.insert(), new)
+        for key, name in renamed:
+            conn.execute(
+                products_table.update()
+                .where(products_table.c.external_id == key)
+                .values(name=name, updated_at=at)
+            )
+        if new:
+            stored = lookup(conn, products_table, list(names), "id", "name")
+    return {key: row[0] for key, row in stored.items()}

@@ -1,0 +1,201 @@
+"""`patron import`: read a file in batches, refuse bad rows, store each batch in one transaction.
+
+A batch is parsed, given its identities, checked against the database with one lookup, and
+written with one bulk insert and one bulk update. Each batch commits on its own, so a killed
+import leaves only whole batches, and running it again finds those rows unchanged.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine
+
+from patron.config import Settings, get_settings
+from patron.db import now
+from patron.errors import FileUnreadable, InvalidInput
+from patron.imports.columns import Plan, Record, RowError, content_hash, parse_row, plan_columns
+from patron.imports.kinds import Kind, Options, kind_named
+from patron.imports.kinds.base import Batch, Rejected, column_of, drop
+from patron.imports.occurrences import OccurrenceCounter, key_of
+from patron.imports.readers import Source, open_source
+from patron.imports.references import CustomerIds, user_ids
+from patron.imports.rejects import RejectsFile, default_path
+from patron.imports.values import Cell
+from patron.imports.writer import Counts, Upsert, upsert
+
+Progress = Callable[[int, int, int], None]
+_MASK64 = (1 << 64) - 1
+# Big enough for a batch's lookups on a large table; SQLite's default is 2 MB.
+_SQLITE_CACHE = "PRAGMA cache_size=-262144"
+
+
+@dataclass
+class ImportResult:
+    """What an import did, and where its rejected rows are."""
+
+    counts: Counts
+    rejects: Path | None
+    dry_run: bool
+
+
+@dataclass
+class _Identities:
+    """Occurrence counts across the file, for derived ids and for repeated explicit ids."""
+
+    derived: OccurrenceCounter = field(default_factory=OccurrenceCounter)
+    explicit: OccurrenceCounter = field(default_factory=OccurrenceCounter)
+
+
+def import_file(
+    *,
+    engine: Engine,
+    kind: str,
+    path: Path,
+    rejects_path: Path | None = None,
+    dry_run: bool = False,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """Import one file of `kind`; unreadable files fail before anything is written."""
+    settings = settings or get_settings()
+    if settings.import_batch_size < 1:
+        raise InvalidInput("PATRON_IMPORT_BATCH_SIZE must be at least 1")
+    spec = kind_named(kind, Options(settings.default_region, ZoneInfo(settings.timezone)))
+    source = open_source(path)
+    try:
+        plan = plan_columns(spec.fields, source.headers, kind=spec.name)
+        rows = _data_rows(source, path)
+        rejects = RejectsFile(
+            rejects_path or default_path(path), source.headers, always=rejects_path is not None
+        )
+        try:
+            counts = _run(
+                engine,
+                spec,
+                plan,
+                source,
+                rows,
+                rejects,
+                batch_size=settings.import_batch_size,
+                write=not dry_run,
+                progress=progress,
+            )
+        finally:
+            rejects.close()
+    finally:
+        source.close()
+    return ImportResult(counts, rejects.path if rejects.written else None, dry_run)
+
+
+def _data_rows(source: Source, path: Path) -> Iterator[tuple[int, list[Cell]]]:
+    rows = source.rows()
+    first = next(rows, None)
+    if first is None:
+        raise FileUnreadable(f"{path.name} has a header but no data rows")
+    return itertools.chain([first], rows)
+
+
+def _run(
+    engine: Engine,
+    spec: Kind,
+    plan: Plan,
+    source: Source,
+    rows: Iterator[tuple[int, list[Cell]]],
+    rejects: RejectsFile,
+    *,
+    batch_size: int,
+    write: bool,
+    progress: Progress | None,
+) -> Counts:
+    total = Counts()
+    identities = _Identities()
+    customers = CustomerIds()
+    with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            conn.exec_driver_sql(_SQLITE_CACHE)
+        users = user_ids(conn)
+        conn.commit()
+        while chunk := list(itertools.islice(rows, batch_size)):
+            batch = Batch(
+                conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users
+            )
+            counts, rejected = _one_batch(spec, batch, chunk, identities)
+            rejects.write(rejected)
+            total.add(counts)
+            if progress is not None:
+                progress(total.rows, source.position(), source.total)
+    return total
+
+
+def _one_batch(
+    spec: Kind, batch: Batch, chunk: list[tuple[int, list[Cell]]], identities: _Identities
+) -> tuple[Counts, Rejected]:
+    records, rejected = _parse(spec, batch.plan, chunk)
+    rejected += _identify(spec, batch.plan, records, identities)
+    records = drop(records, rejected)
+    transaction = batch.conn.begin()
+    try:
+        refused = spec.resolve(batch, records)
+        records = drop(records, refused)
+        store = Upsert(
+            spec.table, lambda record: spec.row(batch, record), spec.update_columns(batch.plan)
+        )
+        counts, written = upsert(batch.conn, store, records, write=batch.write)
+        if batch.write:
+            spec.after_write(batch, written)
+            transaction.commit()
+        else:
+            transaction.rollback()
+    except BaseException:
+        transaction.rollback()
+        batch.customers.forget()
+        raise
+    rejected += refused
+    counts.rejected = len(rejected)
+    return counts, rejected
+
+
+def _parse(
+    spec: Kind, plan: Plan, chunk: list[tuple[int, list[Cell]]]
+) -> tuple[list[Record], Rejected]:
+    records: list[Record] = []
+    rejected: Rejected = []
+    for number, cells in chunk:
+        try:
+            record = parse_row(plan, number, cells)
+            spec.finish(record)
+        except RowError as error:
+            column = column_of(plan, error.column) if error.column in plan.present else error.column
+            rejected.append((Record(number, cells), RowError(column, error.reason)))
+            continue
+        records.append(record)
+    return records, rejected
+
+
+def _identify(spec: Kind, plan: Plan, records: list[Record], identities: _Identities) -> Rejected:
+    """Hash every record; give it its explicit id or one derived from content and occurrence."""
+    derived: list[Record] = []
+    explicit: list[Record] = []
+    for record in records:
+        record.import_hash = content_hash(record.values, record.custom)
+        given = record.values.get(spec.id_field)
+        if given:
+            record.external_id = given
+            explicit.append(record)
+        else:
+            derived.append(record)
+    numbers = identities.derived.occurrences([key_of(r.import_hash) for r in derived])
+    for record, number in zip(derived, numbers, strict=True):
+        record.external_id = f"{record.import_hash[:24]}-{number}"
+    repeats = identities.explicit.occurrences([hash(r.external_id) & _MASK64 for r in explicit])
+    column = column_of(plan, spec.id_field)
+    return [
+        (record, RowError(column, f"'{record.external_id}' appears in an earlier row"))
+        for record, number in zip(explicit, repeats, strict=True)
+        if number > 1
+    ]
