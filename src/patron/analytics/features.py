@@ -28,13 +28,16 @@ paid AS (
     SELECT customer_id, ts // 86400 AS day, amount, channel FROM o WHERE status = 'paid'
 ),
 purchase_days AS (
-    SELECT customer_id, day, sum(amount) AS amount FROM paid GROUP BY ALL
+    SELECT customer_id, day, amount,
+           day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
+    FROM (SELECT customer_id, day, sum(amount) AS amount FROM paid GROUP BY ALL)
 ),
 purchases AS (
     SELECT customer_id,
            min(day) AS first_day,
            max(day) AS last_day,
            count(*) - 1 AS frequency,
+           arg_max(gap, day) AS last_gap_days,
            coalesce((sum(amount) - arg_min(amount, day)) / nullif(count(*) - 1, 0), 0)
                AS monetary_avg
     FROM purchase_days GROUP BY ALL
@@ -115,7 +118,8 @@ SELECT
     coalesce(p.frequency, 0) AS frequency,
     $d - least(p.first_day, c.created_ts // 86400) AS tenure_days,
     p.last_day - p.first_day AS purchase_span_days,
-    $d - p.first_day AS first_purchase_age_days,
+    $d - p.first_day AS days_since_first_purchase,
+    p.last_gap_days,
     coalesce(w.monetary_total, 0) AS monetary_total,
     coalesce(p.monetary_avg, 0) AS monetary_avg,
     coalesce(w.orders_total, 0) AS orders_total,
@@ -142,7 +146,10 @@ SELECT
     coalesce(pb.points_balance, 0) AS points_balance,
     t.tier,
     c.owner,
-    c.owner IS NULL AS in_pool,
+    c.owner_id,
+    c.owner_id IS NULL AS in_pool,
+    c.locked = 1 AS locked,
+    $d - c.owned_since_ts // 86400 AS days_owned,
     coalesce(tl.tags, []::VARCHAR[]) AS tags,
     CASE WHEN c.birthday_ts IS NOT NULL THEN
         date_part('year', age(make_date($y, $m, $dd),
@@ -152,7 +159,12 @@ SELECT
     c.province,
     c.city,
     mc.channel,
-    c.kind
+    c.kind,
+    c.name,
+    c.birthday_ts // 86400 AS birthday_day,
+    c.lunar_birthday,
+    c.current_grade,
+    c.current_stage
 FROM customers c
 JOIN active_ids USING (customer_id)
 LEFT JOIN purchases p USING (customer_id)

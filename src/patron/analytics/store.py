@@ -89,27 +89,53 @@ def read_store(engine: Engine, as_of: datetime) -> dict[str, StoreTable]:
 
     queries: dict[str, tuple[str, list[str], list[str]]] = {
         "customers": (
-            f"SELECT c.id, c.external_id, {ts('c.created_at')}, c.kind, c.gender, c.province,"
-            f" c.city, u.username, {ts('c.birthday')}"
+            f"SELECT c.id, c.external_id, c.name, {ts('c.created_at')}, c.kind, c.gender,"
+            f" c.province, c.city, c.owner_id, u.username, {ts('c.owned_since')},"
+            f" CASE WHEN c.locked THEN 1 ELSE 0 END, {ts('c.birthday')}, c.lunar_birthday,"
+            " c.grade, c.stage"
             " FROM customers c LEFT JOIN users u ON u.id = c.owner_id"
             " WHERE c.deleted_at IS NULL AND c.merged_into_id IS NULL",
             [
                 "customer_id",
                 "external_id",
+                "name",
                 "created_ts",
                 "kind",
                 "gender",
                 "province",
                 "city",
+                "owner_id",
                 "owner",
+                "owned_since_ts",
+                "locked",
                 "birthday_ts",
+                "lunar_birthday",
+                "current_grade",
+                "current_stage",
             ],
-            ["int", "text", "int", "text", "text", "text", "text", "text", "nullable_int"],
+            [
+                "int",
+                "text",
+                "text",
+                "int",
+                "text",
+                "text",
+                "text",
+                "text",
+                "nullable_int",
+                "text",
+                "nullable_int",
+                "int",
+                "nullable_int",
+                "text",
+                "text",
+                "text",
+            ],  # fmt: skip
         ),
         "tags": (
-            "SELECT customer_id, tag FROM customer_tags",
-            ["customer_id", "tag"],
-            ["int", "text"],
+            "SELECT customer_id, tag, source FROM customer_tags",
+            ["customer_id", "tag", "source"],
+            ["int", "text", "text"],
         ),
         "orders": (
             f"SELECT customer_id, {ts('ordered_at')}, {_as_float(dialect, 'amount')}, status,"

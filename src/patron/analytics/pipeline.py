@@ -1,0 +1,151 @@
+"""The analytics of a scoring run: features, purchase, spend and churn models, RFM, occasions.
+
+`compute` works in DuckDB and NumPy on tables read from the store and writes nothing;
+`patron.rules.runs` adds the rulebook and stores the run.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import duckdb
+import numpy as np
+
+from patron.analytics import clv as clv_model
+from patron.analytics import occasions
+from patron.analytics.churn import churn_risk
+from patron.analytics.features import as_of_moment, compute_features
+from patron.analytics.rfm import score_rfm
+from patron.analytics.summary import OrderLog
+from patron.errors import InvalidInput, ModelFitError
+
+ModelChoice = clv_model.ModelChoice
+
+
+@dataclass
+class Computed:
+    """What `compute` learnt: the row count and each model's parameters and diagnostics."""
+
+    customers: int
+    purchase_model: str | None
+    models: dict[str, Any] = field(default_factory=dict)
+
+
+def _purchase_log(con: duckdb.DuckDBPyConnection, moment: datetime) -> OrderLog:
+    paid = con.execute(
+        "SELECT customer_id, ts, amount FROM orders WHERE status = 'paid' AND ts <= $cut",
+        {"cut": int((moment - datetime(1970, 1, 1)).total_seconds())},
+    ).fetchnumpy()
+    return OrderLog.from_arrays(
+        np.asarray(paid["customer_id"]),
+        np.asarray(paid["ts"], dtype=np.int64).astype("datetime64[s]"),
+        np.asarray(paid["amount"]),
+    )
+
+
+def _value_models(
+    con: duckdb.DuckDBPyConnection,
+    columns: dict[str, Any],
+    moment: datetime,
+    horizon_days: int,
+    model: ModelChoice,
+) -> tuple[dict[str, np.ndarray[Any, Any]], dict[str, Any]]:
+    """P(alive), expected purchases, expected spend and CLV for purchasers; NULL for prospects."""
+    rows = len(columns["customer_id"])
+    outputs = {
+        name: np.full(rows, np.nan)
+        for name in ("p_alive", "expected_purchases", "expected_avg_value", "clv")
+    }
+    bought = ~np.ma.getmaskarray(columns["recency_days"])
+    if not bought.any():
+        return outputs, {"skipped": "no customer has a purchase yet"}
+    try:
+        holdout = None
+        if model == "auto":
+            holdout = clv_model.holdout_split(_purchase_log(con, moment), moment, horizon_days)
+        result = clv_model.score(
+            np.asarray(columns["frequency"])[bought],
+            np.ma.filled(columns["purchase_span_days"], 0)[bought],
+            np.ma.filled(columns["days_since_first_purchase"], 0)[bought],
+            np.asarray(columns["monetary_avg"])[bought],
+            horizon_days=horizon_days,
+            model=model,
+            holdout=holdout,
+        )
+    except (ModelFitError, InvalidInput) as exc:
+        return outputs, {"failed": exc.message}
+    outputs["p_alive"][bought] = result.p_alive
+    outputs["expected_purchases"][bought] = result.expected_purchases
+    outputs["expected_avg_value"][bought] = result.expected_avg_value
+    outputs["clv"][bought] = result.clv
+    outputs["expected_purchases"][~bought] = 0.0
+    outputs["clv"][~bought] = 0.0
+    return outputs, result.params
+
+
+def _occasions(columns: dict[str, Any], today: date) -> dict[str, np.ndarray[Any, Any]]:
+    """Days to each customer's next birthday (lunar where given) and purchase anniversary."""
+    solar = occasions.solar_days_until(
+        np.ma.filled(np.ma.asarray(columns["birthday_day"], dtype=np.float64), np.nan), today
+    )
+    lunar = occasions.lunar_birthdays_until(
+        np.asarray(columns["lunar_birthday"], dtype=object), today
+    )
+    first_day = occasions.day_number(today) - np.ma.filled(
+        np.ma.asarray(columns["days_since_first_purchase"], dtype=np.float64), np.nan
+    )
+    return {
+        "days_to_birthday": np.where(np.isnan(lunar), solar, lunar),
+        "days_to_anniversary": occasions.solar_days_until(first_day, today),
+    }
+
+
+def compute(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date | datetime,
+    *,
+    horizon_days: int = 90,
+    model: ModelChoice = "auto",
+) -> Computed:
+    """Features, model outputs and RFM for every customer, as the DuckDB table `features`."""
+    if horizon_days < 1:
+        raise InvalidInput("the horizon must be at least one day")
+    moment = as_of_moment(as_of)
+    compute_features(con, moment)
+    columns = con.execute("SELECT * FROM features ORDER BY customer_id").fetchnumpy()
+    outputs, value_params = _value_models(con, columns, moment, horizon_days, model)
+    rfm = score_rfm(
+        np.ma.filled(np.ma.asarray(columns["recency_days"], dtype=np.float64), np.nan),
+        np.asarray(columns["frequency"], dtype=np.float64),
+        np.asarray(columns["monetary_total"], dtype=np.float64),
+    )
+    churn = churn_risk(con, moment, horizon_days, outputs["expected_purchases"])
+    occasions = _occasions(columns, moment.date())
+    scored = {
+        "customer_id": np.asarray(columns["customer_id"]),
+        "r_score": rfm.r_score.astype(np.int64),
+        "f_score": rfm.f_score.astype(np.int64),
+        "m_score": rfm.m_score.astype(np.int64),
+        "rfm_segment": rfm.segment.astype(object),
+        "value_class": rfm.value_class.astype(object),
+        **outputs,
+        "churn_risk": churn.risk,
+        "churn_drivers": np.array(churn.drivers, dtype=object),
+        **occasions,
+    }
+    con.register("model_outputs", scored)
+    con.execute(
+        "CREATE OR REPLACE TABLE features AS SELECT f.*, m.* EXCLUDE (customer_id) "
+        "FROM features f JOIN model_outputs m USING (customer_id) ORDER BY customer_id"
+    )
+    con.unregister("model_outputs")
+    # NaN marks "no value" in NumPy; in the feature table it must be NULL for rules.
+    for name in (*outputs, *occasions):
+        con.execute(f"UPDATE features SET {name} = NULL WHERE isnan({name})")
+    return Computed(
+        customers=len(scored["customer_id"]),
+        purchase_model=value_params.get("purchase_model"),
+        models={"value": value_params, "churn": {"method": churn.method, **churn.metrics}},
+    )

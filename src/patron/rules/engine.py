@@ -1,0 +1,207 @@
+"""Evaluating a rulebook over the feature table in DuckDB: grades, stages, segments, warnings,
+care reminders and pool recycling, each with the rule and values that decided it.
+
+The result is the DuckDB table `decisions`, one row per customer. Nothing here writes to the
+store: `rules.actions` turns decisions into tasks, alerts, tags and ownership moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+import duckdb
+
+from patron.analytics.occasions import festival_days_until
+from patron.errors import RuleError
+from patron.rules.language import CheckedExpression, check, compile_duckdb
+from patron.rules.rulebook import Rulebook
+
+# Features the scoring pipeline adds beyond the catalogue, with their kinds.
+EXTRA_FEATURES = {
+    "days_since_first_purchase": "integer",
+    "last_gap_days": "integer",
+    "locked": "boolean",
+    "days_owned": "integer",
+    "days_to_birthday": "integer",
+    "days_to_anniversary": "integer",
+}
+
+_LATER = {"grades": {"grade", "stage"}, "stages": {"stage"}}
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A rule's id, its DuckDB condition and the features it reads (for explanations)."""
+
+    id: str
+    sql: str
+    features: tuple[str, ...]
+
+
+def _compile(section: str, rule_id: str, expression: str | None) -> Compiled:
+    if expression is None:
+        return Compiled(rule_id, "TRUE", ())
+    try:
+        checked: CheckedExpression = check(expression, allowed=EXTRA_FEATURES)
+    except RuleError as exc:
+        raise RuleError(f"{section} '{rule_id}': {exc.message}") from exc
+    too_early = sorted(checked.features & _LATER.get(section, set()))
+    if too_early:
+        raise RuleError(
+            f"{section} '{rule_id}': `{too_early[0]}` is decided after {section}, so it cannot "
+            f"be used here"
+        )
+    return Compiled(rule_id, f"({compile_duckdb(checked)})", tuple(sorted(checked.features)))
+
+
+def check_rulebook(rulebook: Rulebook) -> None:
+    """Check every expression in the rulebook; raise the first problem found."""
+    compile_rulebook(rulebook)
+
+
+@dataclass(frozen=True)
+class CompiledRulebook:
+    grades: list[Compiled]
+    stages: list[Compiled]
+    segments: list[Compiled]
+    warnings: list[Compiled]
+    care: list[Compiled]
+
+
+def compile_rulebook(rulebook: Rulebook) -> CompiledRulebook:
+    """Every expression checked and compiled, section by section."""
+    for grade in rulebook.grades:
+        if grade.quantile is not None:
+            _compile("grades", grade.id, f"{grade.quantile.score} IS NULL")
+    return CompiledRulebook(
+        grades=[_compile("grades", g.id, g.when) for g in rulebook.grades],
+        stages=[_compile("stages", s.id, s.when) for s in rulebook.stages],
+        segments=[_compile("segments", s.id, s.when) for s in rulebook.segments],
+        warnings=[_compile("warnings", w.id, w.when) for w in rulebook.warnings],
+        care=[_compile("care", c.id, c.when) for c in rulebook.care],
+    )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _values(rule: Compiled) -> str:
+    if not rule.features:
+        return "json_object()"
+    return "json_object(" + ", ".join(f"{_quote(name)}, {name}" for name in rule.features) + ")"
+
+
+def _first_match(rules: list[Compiled], conditions: list[str], column: str) -> str:
+    """`column` (the first matching id) and `column_values` (what that rule read)."""
+    ids = " ".join(f"WHEN {c} THEN {_quote(r.id)}" for r, c in zip(rules, conditions, strict=True))
+    values = " ".join(f"WHEN {c} THEN {_values(r)}" for r, c in zip(rules, conditions, strict=True))
+    return f"CASE {ids} END AS {column}, CASE {values} END AS {column}_values"
+
+
+def _fired(rules: list[Compiled], conditions: list[str], column: str) -> str:
+    """`column`: the ids whose condition holds; `column_values`: a JSON map id -> values read."""
+    if not rules:
+        return f"[]::VARCHAR[] AS {column}, json_object() AS {column}_values"
+    ids = ", ".join(
+        f"CASE WHEN {c} THEN {_quote(r.id)} END" for r, c in zip(rules, conditions, strict=True)
+    )
+    entries = ", ".join(
+        f"{{'k': {_quote(r.id)}, 'v': CASE WHEN {c} THEN {_values(r)} END}}"
+        for r, c in zip(rules, conditions, strict=True)
+    )
+    return (
+        f"list_filter([{ids}], lambda x: x IS NOT NULL) AS {column}, "
+        f"to_json(map_from_entries(list_filter([{entries}], lambda e: e.v IS NOT NULL))) "
+        f"AS {column}_values"
+    )
+
+
+def _grade_conditions(
+    rulebook: Rulebook, compiled: CompiledRulebook
+) -> tuple[list[str], list[str]]:
+    """Conditions per grade, and the quantile columns (cume_dist among eligible rows) they use."""
+    conditions, windows = [], []
+    for index, (grade, rule) in enumerate(zip(rulebook.grades, compiled.grades, strict=True)):
+        if grade.quantile is None:
+            conditions.append(rule.sql)
+            continue
+        score = grade.quantile.score
+        eligible = f"(coalesce({rule.sql}, FALSE) AND {score} IS NOT NULL)"
+        windows.append(
+            f"CASE WHEN {eligible} THEN cume_dist() OVER (PARTITION BY {eligible} "
+            f"ORDER BY {score} DESC) END AS _q{index}"
+        )
+        conditions.append(f"({rule.sql} AND _q{index} <= {grade.quantile.top})")
+    return conditions, windows
+
+
+def _care_condition(rulebook: Rulebook, index: int, sql: str, today: date) -> str:
+    care = rulebook.care[index]
+    if care.occasion == "birthday":
+        return f"({sql} AND days_to_birthday <= {care.days_ahead})"
+    if care.occasion == "anniversary":
+        return f"({sql} AND days_to_anniversary <= {care.days_ahead})"
+    soon = any(festival_days_until(f, today) <= care.days_ahead for f in care.festivals)
+    return f"({sql} AND {'TRUE' if soon else 'FALSE'})"
+
+
+def _recycle_condition(rulebook: Rulebook, warn: bool) -> str:
+    pool = rulebook.pool
+    early = pool.warn_days_before if warn else 0
+    quiet_since = "least(coalesce(days_since_follow_up, days_owned), days_owned)"
+    parts = []
+    for rule in pool.recycle:
+        grades = ", ".join(_quote(g) for g in rule.grades) or "NULL"
+        parts.append(
+            f"(grade IN ({grades}) AND {quiet_since} >= {rule.no_follow_up_days - early} "
+            f"AND coalesce(recency_days, 1e9) >= {rule.no_purchase_days - early})"
+        )
+    if not parts:
+        return "FALSE"
+    exempt = ", ".join(_quote(g) for g in pool.exempt_grades) or "NULL"
+    locked = "AND NOT locked" if pool.exempt_locked else ""
+    return (
+        f"coalesce(NOT in_pool AND days_owned IS NOT NULL {locked} "
+        f"AND coalesce(grade NOT IN ({exempt}), TRUE) AND ({' OR '.join(parts)}), FALSE)"
+    )
+
+
+def evaluate(
+    rulebook: Rulebook,
+    con: duckdb.DuckDBPyConnection,
+    today: date,
+    *,
+    source: str = "features",
+    target: str = "decisions",
+) -> None:
+    """Decide every customer's grade, stage, segments, warnings, care and recycling."""
+    compiled = compile_rulebook(rulebook)
+    grade_conditions, windows = _grade_conditions(rulebook, compiled)
+    window_sql = (", " + ", ".join(windows)) if windows else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _graded AS SELECT *, "
+        f"{_first_match(compiled.grades, grade_conditions, 'grade')} "
+        f"FROM (SELECT *{window_sql} FROM {source})"
+    )
+    stage_conditions = [rule.sql for rule in compiled.stages]
+    care_conditions = [
+        _care_condition(rulebook, i, rule.sql, today) for i, rule in enumerate(compiled.care)
+    ]
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT *, "
+        f"{_first_match(compiled.stages, stage_conditions, 'stage')} FROM _graded"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TABLE {target} AS SELECT customer_id, grade, grade_values, stage, "
+        f"stage_values, "
+        f"{_fired(compiled.segments, [r.sql for r in compiled.segments], 'segments')}, "
+        f"{_fired(compiled.warnings, [r.sql for r in compiled.warnings], 'warnings')}, "
+        f"{_fired(compiled.care, care_conditions, 'care')}, "
+        f"{_recycle_condition(rulebook, warn=False)} AS recycle, "
+        f"{_recycle_condition(rulebook, warn=True)} AS recycle_soon "
+        f"FROM _staged ORDER BY customer_id"
+    )
+    con.execute("DROP TABLE _graded")
+    con.execute("DROP TABLE _staged")
