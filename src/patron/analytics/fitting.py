@@ -1,0 +1,89 @@
+"""What the purchase and spend models share: input checks, row compression and the optimiser."""
+
+# T (a customer's age at the as-of date) keeps its name from the literature and the summaries.
+# ruff: noqa: N803
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize
+
+from patron.errors import InvalidInput, ModelFitError
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.intp]
+# Returns the weighted log-likelihood and its gradient with respect to the log-parameters.
+Objective = Callable[[FloatArray], tuple[float, FloatArray]]
+
+# Log-parameters stay inside exp(-LOG_BOUND)..exp(LOG_BOUND): wide enough for any real data
+# set, narrow enough that a flat direction cannot run off to infinity.
+LOG_BOUND = 12.0
+
+
+@dataclass(frozen=True)
+class Histories:
+    """Purchase histories (x, t_x, T) with identical rows merged and counted in `weight`."""
+
+    x: FloatArray
+    t_x: FloatArray
+    T: FloatArray
+    weight: FloatArray
+
+
+def as_histories(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Histories:
+    """Check purchase histories and merge identical ones, which makes fitting much faster."""
+    x, t_x, big_t = (np.asarray(v, dtype=np.float64).ravel() for v in (frequency, recency, T))
+    check_histories(x, t_x, big_t)
+    rows = np.stack([x, t_x, big_t], axis=1)
+    unique, counts = np.unique(rows, axis=0, return_counts=True)
+    return Histories(unique[:, 0], unique[:, 1], unique[:, 2], counts.astype(np.float64))
+
+
+def check_histories(x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
+    """Refuse histories no purchase model can describe, naming what is wrong."""
+    if not (len(x) == len(t_x) == len(T)):
+        raise InvalidInput("frequency, recency and T must have the same length")
+    if len(x) == 0:
+        raise InvalidInput("there are no customers to fit the model on")
+    if not (np.isfinite(x).all() and np.isfinite(t_x).all() and np.isfinite(T).all()):
+        raise InvalidInput("frequency, recency and T must be finite numbers")
+    if (x < 0).any() or (np.floor(x) != x).any():
+        raise InvalidInput("frequency must be a whole number of repeat purchases, 0 or more")
+    if (t_x < 0).any() or (t_x > T).any():
+        raise InvalidInput("recency must lie between 0 and T for every customer")
+    if ((x == 0) & (t_x != 0)).any():
+        raise InvalidInput("a customer without repeat purchases must have recency 0")
+
+
+def maximise(objective: Objective, start: FloatArray, *, model: str, size: float) -> FloatArray:
+    """Maximise a log-likelihood over log-parameters with L-BFGS-B; the best log-parameters."""
+
+    def negative(theta: FloatArray) -> tuple[float, FloatArray]:
+        value, gradient = objective(theta)
+        if not np.isfinite(value) or not np.isfinite(gradient).all():
+            return np.inf, np.zeros_like(theta)
+        # Per-customer scale keeps the optimiser's tolerances meaningful for any data size.
+        return -value / size, -gradient / size
+
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
+    result = minimize(
+        negative,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
+    )
+    if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
+        raise ModelFitError(f"the {model} fit did not converge: {result.message}")
+    return np.asarray(result.x, dtype=np.float64)
+
+
+def group_index(values: FloatArray) -> tuple[FloatArray, IntArray]:
+    """The distinct values and, for each element, the position of its value among them."""
+    distinct, index = np.unique(values, return_inverse=True)
+    return distinct, index.astype(np.intp)

@@ -1,0 +1,131 @@
+"""The Gamma-Gamma spend model (Fader & Hardie, "The Gamma-Gamma model of monetary value").
+
+A customer's spend per purchase is gamma(p, nu) around their own mean, and nu is gamma(q, gamma)
+across customers. It is fitted on repeat buyers only: their mean repeat spend and its count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+from scipy.special import digamma, gammaln
+
+from patron.analytics.fitting import FloatArray, group_index, maximise
+from patron.errors import InvalidInput, ModelFitError
+
+_START = np.log([1.0, 2.0, 1.0])
+
+
+@dataclass(frozen=True)
+class GammaGammaParams:
+    """Fitted Gamma-Gamma parameters and the log-likelihood they reach."""
+
+    p: float
+    q: float
+    gamma: float
+    log_likelihood: float
+
+    def as_dict(self) -> dict[str, float]:
+        """The parameters by their names in the literature."""
+        return {"p": self.p, "q": self.q, "gamma": self.gamma}
+
+
+def fit(frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGammaParams:
+    """Fit on the repeat buyers (frequency > 0); raise ModelFitError when q <= 1."""
+    x, m = _repeat_buyers(frequency, monetary_value)
+    objective = _Objective(x, m)
+    theta = maximise(objective, _START, model="Gamma-Gamma", size=float(len(x)))
+    p, q, gamma = np.exp(theta)
+    value, _ = objective(theta)
+    if q <= 1.0:
+        raise ModelFitError(
+            f"the Gamma-Gamma fit gave q = {q:.3f} <= 1, so the expected spend per purchase is "
+            "unbounded: the spend data is too heavy-tailed or too small for this model"
+        )
+    return GammaGammaParams(float(p), float(q), float(gamma), float(value))
+
+
+def log_likelihood(
+    params: GammaGammaParams, frequency: ArrayLike, monetary_value: ArrayLike
+) -> FloatArray:
+    """Each repeat buyer's log-likelihood of their mean spend (frequency must be > 0)."""
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
+    p, q, gamma = params.p, params.q, params.gamma
+    return np.asarray(
+        gammaln(p * x + q)
+        - gammaln(p * x)
+        - gammaln(q)
+        + q * np.log(gamma)
+        + (p * x - 1) * np.log(m)
+        + p * x * np.log(x)
+        - (p * x + q) * np.log(gamma + m * x)
+    )
+
+
+def expected_average_value(
+    params: GammaGammaParams, frequency: ArrayLike, monetary_value: ArrayLike
+) -> FloatArray:
+    """E[spend per purchase | history]; the population mean for customers with no repeats."""
+    x = np.asarray(frequency, dtype=np.float64)
+    m = np.asarray(monetary_value, dtype=np.float64)
+    p, q, gamma = params.p, params.q, params.gamma
+    # A weighted mean of the population mean p*gamma/(q-1) and the customer's own mean.
+    return np.asarray(p * (gamma + x * m) / (p * x + q - 1))
+
+
+def _repeat_buyers(
+    frequency: ArrayLike, monetary_value: ArrayLike
+) -> tuple[FloatArray, FloatArray]:
+    x = np.asarray(frequency, dtype=np.float64).ravel()
+    m = np.asarray(monetary_value, dtype=np.float64).ravel()
+    if len(x) != len(m):
+        raise InvalidInput("frequency and monetary_value must have the same length")
+    if not (np.isfinite(x).all() and np.isfinite(m).all()):
+        raise InvalidInput("frequency and monetary_value must be finite numbers")
+    repeat = x > 0
+    if ((m[repeat]) <= 0).any():
+        raise InvalidInput("every repeat buyer's monetary_value must be positive")
+    if repeat.sum() < 2:
+        raise ModelFitError("the Gamma-Gamma model needs at least two repeat buyers")
+    return x[repeat], m[repeat]
+
+
+class _Objective:
+    """The log-likelihood and its analytic gradient in log-parameters."""
+
+    def __init__(self, x: FloatArray, m: FloatArray) -> None:
+        self.x, self.m = x, m
+        self.xs, self.ix = group_index(x)
+        self.count_x = np.bincount(self.ix, minlength=len(self.xs)).astype(np.float64)
+        self.log_m = np.log(m)
+        self.sum_x_log_m = float(x @ self.log_m)
+        self.sum_log_m = float(self.log_m.sum())
+        self.sum_x_log_x = float(x @ np.log(x))
+
+    def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
+        p, q, gamma = np.exp(theta)
+        x, xs, cx, n = self.x, self.xs, self.count_x, float(len(self.x))
+        log_gm = np.log(gamma + self.m * x)
+        px_q = p * x + q
+        value = (
+            cx @ (gammaln(p * xs + q) - gammaln(p * xs))
+            - n * gammaln(q)
+            + n * q * np.log(gamma)
+            + p * self.sum_x_log_m
+            - self.sum_log_m
+            + p * self.sum_x_log_x
+            - px_q @ log_gm
+        )
+        psi_pq = digamma(p * xs + q)
+        d_p = (
+            cx @ (xs * (psi_pq - digamma(p * xs)))
+            + self.sum_x_log_m
+            + self.sum_x_log_x
+            - x @ log_gm
+        )
+        d_q = cx @ psi_pq - n * digamma(q) + n * np.log(gamma) - log_gm.sum()
+        d_gamma = n * q / gamma - (px_q @ (1.0 / (gamma + self.m * x)))
+        return float(value), np.array([d_p * p, d_q * q, d_gamma * gamma])

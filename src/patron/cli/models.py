@@ -1,0 +1,156 @@
+"""`patron model fit` and `patron clv`: the purchase and spend models without a database."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import duckdb
+import numpy as np
+import typer
+
+from patron.analytics import bgnbd, clv, gamma_gamma, pnbd
+from patron.analytics.summary import CustomerSummary, OrderLog, read_summary_csv
+from patron.cli.context import console, emit
+from patron.errors import FileUnreadable, InvalidInput
+
+
+class FitModel(StrEnum):
+    bgnbd = "bgnbd"
+    pnbd = "pnbd"
+    gg = "gg"
+
+
+class ClvModel(StrEnum):
+    bgnbd = "bgnbd"
+    pnbd = "pnbd"
+    auto = "auto"
+
+
+def model_fit(
+    model: Annotated[FitModel, typer.Option("--model", help="bgnbd, pnbd or gg")],
+    summary: Annotated[
+        Path, typer.Option("--summary", help="CSV: frequency, recency, T[, monetary_value]")
+    ],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Fit one model on a summary file and print its parameters and log-likelihood."""
+    columns = read_summary_csv(summary, monetary=model is FitModel.gg)
+    with _status(f"fitting {model.value} on {len(columns['frequency']):,} customers"):
+        if model is FitModel.gg:
+            spend = gamma_gamma.fit(columns["frequency"], columns["monetary_value"])
+            params, value = spend.as_dict(), spend.log_likelihood
+        else:
+            fit = bgnbd.fit if model is FitModel.bgnbd else pnbd.fit
+            purchase = fit(columns["frequency"], columns["recency"], columns["T"])
+            params, value = purchase.as_dict(), purchase.log_likelihood
+    result = {"params": params, "log_likelihood": value}
+    emit(result, as_json=as_json, human=lambda: _print_fit(model.value, params, value))
+
+
+def clv_command(
+    log: Annotated[Path, typer.Argument(help="CSV order log: customer_id, ordered_at, amount")],
+    out: Annotated[Path, typer.Option("--out", help="Where to write one row per customer")],
+    as_of: Annotated[
+        str | None,
+        typer.Option("--as-of", help="YYYY-MM-DD or ISO datetime (default: the last order's day)"),
+    ] = None,
+    horizon_days: Annotated[int, typer.Option("--horizon-days", help="CLV horizon in days")] = 90,
+    model: Annotated[
+        ClvModel, typer.Option("--model", help="bgnbd, pnbd or auto")
+    ] = ClvModel.bgnbd,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Score every customer of an order log: P(alive), expected purchases, spend and CLV."""
+    if horizon_days <= 0:
+        raise InvalidInput(f"--horizon-days must be a positive number of days, not {horizon_days}")
+    with _status(f"reading {log}"):
+        orders = OrderLog.from_csv(log)
+    cutoff = parse_as_of(as_of) if as_of else orders.latest_day()
+    with _status(f"summarising {len(orders):,} orders and fitting the models"):
+        summary, result = clv.score_log(
+            orders, as_of=cutoff, horizon_days=horizon_days, model=model.value
+        )
+    with _status(f"writing {len(summary):,} customers to {out}"):
+        write_scores(out, summary, result)
+    report = {
+        "customers": len(summary),
+        "as_of": str(cutoff),
+        "horizon_days": horizon_days,
+        "model": result.model,
+        "params": result.params,
+        "out": str(out),
+    }
+    emit(report, as_json=as_json, human=lambda: _print_clv(report, result))
+
+
+def parse_as_of(text: str) -> date | datetime:
+    """A YYYY-MM-DD date (the whole day counts) or an ISO datetime."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"'{text}' is not a date: use YYYY-MM-DD or an ISO datetime") from exc
+
+
+def write_scores(path: Path, summary: CustomerSummary, result: clv.ClvResult) -> None:
+    """Write one CSV row per customer in the contract's column order."""
+    columns: dict[str, Any] = {
+        "customer_id": summary.customer_id,
+        "frequency": summary.frequency.astype(np.int64),
+        "recency": summary.recency.astype(np.int64),
+        "T": summary.T.astype(np.int64),
+        "monetary_value": summary.monetary_value,
+        "p_alive": result.p_alive,
+        "expected_purchases": result.expected_purchases,
+        "expected_avg_value": result.expected_avg_value,
+        "clv": result.clv,
+    }
+    con = duckdb.connect()
+    con.register("scores", columns)
+    try:
+        con.execute(f"COPY (SELECT * FROM scores) TO '{_sql_path(path)}' (HEADER, DELIMITER ',')")
+    except duckdb.Error as exc:
+        raise FileUnreadable(f"cannot write {path}: {str(exc).splitlines()[0]}") from exc
+    finally:
+        con.close()
+
+
+def _sql_path(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+@contextmanager
+def _status(message: str) -> Iterator[None]:
+    """A spinner on stderr while a long step runs; stdout stays clean for --json."""
+    with console.status(message):
+        yield
+
+
+def _print_fit(model: str, params: dict[str, float], value: float) -> None:
+    shown = ", ".join(f"{name} = {number:.6g}" for name, number in params.items())
+    typer.echo(f"{model}: {shown}; log-likelihood {value:.4f}")
+
+
+def _print_clv(report: dict[str, Any], result: clv.ClvResult) -> None:
+    total = float(np.sum(result.clv))
+    mean = total / report["customers"] if report["customers"] else math.nan
+    typer.echo(
+        f"scored {report['customers']:,} customers as of {report['as_of']} with "
+        f"{report['model']} over {report['horizon_days']} days: total CLV {total:,.2f} "
+        f"(mean {mean:,.2f}); wrote {report['out']}"
+    )
+
+
+def register(app: typer.Typer) -> None:
+    model_app = typer.Typer(help="Purchase and spend models.", no_args_is_help=True)
+    model_app.command("fit")(model_fit)
+    app.add_typer(model_app, name="model")
+    app.command("clv")(clv_command)
