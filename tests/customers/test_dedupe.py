@@ -7,18 +7,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.customers import repository
 from patron.customers.dedupe import (
-    Action,
     Candidate,
-    DedupePolicy,
-    EntryPoint,
     Match,
-    MatchKey,
     Ownership,
     find_duplicates,
     find_duplicates_batch,
 )
 from patron.customers.models import CustomerKind
-from patron.customers.schemas import CustomerIn
+from patron.customers.schemas import Action, CustomerIn, DedupePolicy, EntryPoint, MatchKey
 from patron.errors import InvalidInput
 from tests import builders
 
@@ -57,18 +53,18 @@ def test_default_policy_order_threshold_and_actions() -> None:
 
 
 def test_policy_refuses_nonsense_with_plain_errors() -> None:
-    with pytest.raises(InvalidInput, match="threshold"):
-        DedupePolicy(threshold=0)
-    with pytest.raises(InvalidInput, match="each named once"):
-        DedupePolicy(keys=(MatchKey.phone, MatchKey.phone))
-    with pytest.raises(InvalidInput, match="'nickname'"):
-        DedupePolicy.from_mapping({"keys": ["phone", "nickname"]})
+    with pytest.raises(InvalidInput, match="threshold: Input should be greater than 0"):
+        DedupePolicy.parse({"threshold": 0})
+    with pytest.raises(InvalidInput, match="name each key once"):
+        DedupePolicy.parse({"keys": ["phone", "phone"]})
+    with pytest.raises(InvalidInput, match=r"keys\.1: Input should be 'credit_code'"):
+        DedupePolicy.parse({"keys": ["phone", "nickname"]})
     with pytest.raises(InvalidInput, match="unknown entry point 'fax'"):
         POLICY.action("fax")
 
 
 def test_policy_from_mapping_keeps_defaults_for_unnamed_entry_points() -> None:
-    policy = DedupePolicy.from_mapping({"threshold": 85, "actions": {"create": "warn"}})
+    policy = DedupePolicy.parse({"threshold": 85, "actions": {"create": "warn"}})
     assert policy.threshold == 85
     assert policy.action("create") is Action.warn
     assert policy.action("update") is Action.block

@@ -8,9 +8,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.audit.models import AuditEntry
 from patron.customers import repository, service
-from patron.customers.dedupe import DedupePolicy, MatchKey, Ownership
+from patron.customers.dedupe import Ownership
 from patron.customers.models import Customer
-from patron.customers.schemas import CustomerIn, CustomerPatch
+from patron.customers.schemas import CustomerIn, CustomerPatch, DedupePolicy, MatchKey
 from patron.errors import Conflict, InvalidInput, NotFound
 from tests import builders
 

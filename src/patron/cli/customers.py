@@ -10,9 +10,9 @@ from sqlalchemy.orm import Session
 from patron.auth import service as users
 from patron.cli.context import emit, state
 from patron.customers import service
-from patron.customers.dedupe import Candidate, DedupePolicy, Match, find_duplicates
+from patron.customers.dedupe import Candidate, Match, find_duplicates
 from patron.customers.models import CustomerKind
-from patron.customers.schemas import CustomerIn
+from patron.customers.schemas import CustomerIn, DedupePolicy
 from patron.db import unit_of_work
 from patron.errors import InvalidInput, NotFound
 
@@ -65,7 +65,7 @@ def check_duplicates(
     }
     if (customer_id is None) == (name is None):
         raise InvalidInput("give either an existing customer id or --name (and other keys)")
-    policy = DedupePolicy(threshold=threshold)
+    policy = DedupePolicy.parse({"threshold": threshold})
     with unit_of_work(state(ctx).sessions) as session:
         exclude_id = None
         if customer_id is not None:

@@ -11,7 +11,6 @@ import enum
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from types import MappingProxyType
 from typing import Any, Protocol
 
 import numpy as np
@@ -21,18 +20,11 @@ from sqlalchemy.orm import Session
 from patron.customers import normalise, repository
 from patron.customers.models import CustomerKind
 from patron.customers.repository import KeyRow
+from patron.customers.schemas import DedupePolicy, MatchKey
 from patron.errors import InvalidInput
 
 # How many leading name initials two customers must share to be compared fuzzily.
 PREFIX_LENGTH = 2
-
-
-class MatchKey(enum.StrEnum):
-    credit_code = "credit_code"
-    company = "company"
-    phone = "phone"
-    email = "email"
-    name_city = "name_city"
 
 
 KEY_LABELS = {
@@ -44,96 +36,10 @@ KEY_LABELS = {
 }
 
 
-class Action(enum.StrEnum):
-    block = "block"
-    warn = "warn"
-    merge = "merge"
-
-
-class EntryPoint(enum.StrEnum):
-    create = "create"
-    update = "update"
-    import_ = "import"
-    api = "api"
-
-
 class Ownership(enum.StrEnum):
     mine = "mine"
     other = "other"
     pool = "pool"
-
-
-DEFAULT_KEYS = (
-    MatchKey.credit_code,
-    MatchKey.company,
-    MatchKey.phone,
-    MatchKey.email,
-    MatchKey.name_city,
-)
-DEFAULT_ACTIONS: Mapping[EntryPoint, Action] = MappingProxyType(
-    {
-        EntryPoint.create: Action.block,
-        EntryPoint.update: Action.block,
-        EntryPoint.import_: Action.merge,
-        EntryPoint.api: Action.warn,
-    }
-)
-DEFAULT_DECISIVE = frozenset(
-    {MatchKey.credit_code, MatchKey.company, MatchKey.phone, MatchKey.email}
-)
-
-
-@dataclass(frozen=True)
-class DedupePolicy:
-    """Which keys to try in which order, how alike names must be, and what each entry point does.
-
-    Only a decisive match (a key in `decisive_keys` matching exactly) blocks or merges; the
-    others, fuzzy name matches above all, are reported as warnings, since two real people may
-    share a name and a city.
-    """
-
-    keys: tuple[MatchKey, ...] = DEFAULT_KEYS
-    threshold: float = 90.0
-    actions: Mapping[EntryPoint, Action] = field(default_factory=lambda: DEFAULT_ACTIONS)
-    decisive_keys: frozenset[MatchKey] = DEFAULT_DECISIVE
-
-    def __post_init__(self) -> None:
-        if not 0 < self.threshold <= 100:
-            raise InvalidInput(f"a fuzzy threshold must be in (0, 100], not {self.threshold}")
-        if not self.keys or len(set(self.keys)) != len(self.keys):
-            raise InvalidInput("a duplicate policy needs its keys, each named once")
-        merged = {**DEFAULT_ACTIONS, **self.actions}
-        object.__setattr__(self, "actions", MappingProxyType(merged))
-
-    @classmethod
-    def from_mapping(cls, raw: Mapping[str, Any]) -> DedupePolicy:
-        """A policy from settings or YAML: `keys`, `threshold`, `actions`, `decisive_keys`."""
-        try:
-            return cls(
-                keys=tuple(MatchKey(key) for key in raw.get("keys", DEFAULT_KEYS)),
-                threshold=float(raw.get("threshold", 90.0)),
-                actions={
-                    EntryPoint(point): Action(action)
-                    for point, action in dict(raw.get("actions", {})).items()
-                },
-                decisive_keys=frozenset(
-                    MatchKey(key) for key in raw.get("decisive_keys", DEFAULT_DECISIVE)
-                ),
-            )
-        except ValueError as exc:
-            raise InvalidInput(f"invalid duplicate policy: {exc}") from exc
-
-    def action(self, entry_point: EntryPoint | str) -> Action:
-        """What to do with a decisive match at this entry point."""
-        try:
-            return self.actions[EntryPoint(entry_point)]
-        except ValueError as exc:
-            points = ", ".join(point.value for point in EntryPoint)
-            raise InvalidInput(f"unknown entry point '{entry_point}' (one of {points})") from exc
-
-    def is_decisive(self, match: Match) -> bool:
-        """Whether the match is certain enough to block or merge on."""
-        return match.key in self.decisive_keys and match.score >= 100
 
 
 class HasKeys(Protocol):

@@ -1,7 +1,9 @@
-"""What a customer looks like coming in (validated, normalised) and going out."""
+"""What a customer looks like coming in (validated, normalised) and going out, and the
+duplicate policy that decides what happens to a customer that looks like an existing one."""
 
 from __future__ import annotations
 
+import enum
 import re
 from datetime import date, datetime
 from decimal import Decimal
@@ -191,3 +193,97 @@ class CustomerOut(BaseModel):
     merged_into_id: int | None
     deleted_at: datetime | None
     created_at: datetime
+
+
+class MatchKey(enum.StrEnum):
+    """A way two customers can be the same one."""
+
+    credit_code = "credit_code"
+    company = "company"
+    phone = "phone"
+    email = "email"
+    name_city = "name_city"
+
+
+class Action(enum.StrEnum):
+    """What a decisive duplicate does at an entry point."""
+
+    block = "block"
+    warn = "warn"
+    merge = "merge"
+
+
+class EntryPoint(enum.StrEnum):
+    """Where a customer comes in."""
+
+    create = "create"
+    update = "update"
+    import_ = "import"
+    api = "api"
+
+
+DEFAULT_KEYS = (
+    MatchKey.credit_code,
+    MatchKey.company,
+    MatchKey.phone,
+    MatchKey.email,
+    MatchKey.name_city,
+)
+DEFAULT_ACTIONS = {
+    EntryPoint.create: Action.block,
+    EntryPoint.update: Action.block,
+    EntryPoint.import_: Action.merge,
+    EntryPoint.api: Action.warn,
+}
+DEFAULT_DECISIVE = frozenset(
+    {MatchKey.credit_code, MatchKey.company, MatchKey.phone, MatchKey.email}
+)
+
+
+class DedupePolicy(BaseModel):
+    """Which keys to try in which order, how alike names must be, and what each entry point does.
+
+    Only a decisive match (a key in `decisive_keys` matching exactly) blocks or merges; the
+    others, fuzzy name matches above all, are reported as warnings, since two real people may
+    share a name and a city.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    keys: tuple[MatchKey, ...] = DEFAULT_KEYS
+    threshold: float = Field(default=90.0, gt=0, le=100)
+    actions: dict[EntryPoint, Action] = Field(default_factory=lambda: dict(DEFAULT_ACTIONS))
+    decisive_keys: frozenset[MatchKey] = DEFAULT_DECISIVE
+
+    @field_validator("keys")
+    @classmethod
+    def _keys_once(cls, value: tuple[MatchKey, ...]) -> tuple[MatchKey, ...]:
+        if not value or len(set(value)) != len(value):
+            raise ValueError("name each key once, and at least one")
+        return value
+
+    @field_validator("actions")
+    @classmethod
+    def _every_entry_point(cls, value: dict[EntryPoint, Action]) -> dict[EntryPoint, Action]:
+        # Entry points left out keep their default action.
+        return {**DEFAULT_ACTIONS, **value}
+
+    @classmethod
+    def parse(cls, data: dict[str, Any]) -> DedupePolicy:
+        """A policy from settings or YAML, with one plain InvalidInput message on any problem."""
+        try:
+            return cls.model_validate(data)
+        except ValidationError as exc:
+            raise InvalidInput(f"invalid duplicate policy: {describe(exc)}") from exc
+
+    def action(self, entry_point: EntryPoint | str) -> Action:
+        """What to do with a decisive match at this entry point."""
+        try:
+            return self.actions[EntryPoint(entry_point)]
+        except ValueError as exc:
+            points = ", ".join(point.value for point in EntryPoint)
+            raise InvalidInput(f"unknown entry point '{entry_point}' (one of {points})") from exc
+
+    def is_decisive(self, key: MatchKey, score: float) -> bool:
+        """Whether a match on `key` with `score` is certain enough to block or merge on."""
+        return key in self.decisive_keys and score >= 100

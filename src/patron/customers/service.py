@@ -13,10 +13,17 @@ from sqlalchemy.orm import Session
 
 from patron.audit.service import record
 from patron.customers import normalise, repository
-from patron.customers.dedupe import Action, Candidate, DedupePolicy, EntryPoint, Match
+from patron.customers.dedupe import Candidate, Match
 from patron.customers.dedupe import find_duplicates as _find_duplicates
 from patron.customers.models import Customer
-from patron.customers.schemas import KEY_FIELDS, CustomerIn, CustomerPatch
+from patron.customers.schemas import (
+    KEY_FIELDS,
+    Action,
+    CustomerIn,
+    CustomerPatch,
+    DedupePolicy,
+    EntryPoint,
+)
 from patron.db import now
 from patron.errors import Conflict, InvalidInput, NotFound
 
@@ -84,7 +91,7 @@ def blocked_message(matches: list[Match]) -> str:
 def _decide(
     matches: list[Match], policy: DedupePolicy, entry_point: EntryPoint | str
 ) -> tuple[Action, Match | None]:
-    decisive = [m for m in matches if policy.is_decisive(m)]
+    decisive = [m for m in matches if policy.is_decisive(m.key, m.score)]
     action = policy.action(entry_point)
     if not decisive or action is Action.warn:
         return Action.warn, None
