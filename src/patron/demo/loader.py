@@ -1,0 +1,384 @@
+"""Loading the demo data set into the database in one transaction, with bulk Core inserts.
+
+Re-running is safe: a database that already holds the demo keeps it (the demo users get fresh
+passwords), `replace=True` clears it and loads afresh, and a database holding any customer
+that is not demo data is never touched.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy import Connection, Engine, Table, delete, func, insert, select
+
+from patron.customers.normalise import initials
+from patron.demo import points
+from patron.demo.generator import (
+    AGENTS,
+    DEMO_CUSTOMER_PREFIX,
+    DemoChunk,
+    DemoSpec,
+    end_moment,
+    external_ids,
+    generate,
+)
+from patron.demo.reference import ensure_products, ensure_surveys
+from patron.demo.rhythm import STATUSES
+from patron.demo.users import Login, ensure_users
+from patron.demo.vocabulary import vocabulary
+from patron.errors import Conflict
+from patron.models import Base
+
+BATCH_ROWS = 5_000
+COUNTED = (
+    "users",
+    "customers",
+    "customer_tags",
+    "orders",
+    "points_ledger",
+    "loyalty_accounts",
+    "interactions",
+    "tickets",
+    "survey_responses",
+)
+Columns = dict[str, Any]
+
+
+@dataclass
+class LoadReport:
+    """What `patron demo` did: loaded or kept, rows per table and customers per profile."""
+
+    status: str
+    tables: dict[str, int] = field(default_factory=dict)
+    profiles: dict[str, int] = field(default_factory=dict)
+    logins: list[Login] = field(default_factory=list)
+
+
+def table(name: str) -> Table:
+    """A table of Patron's schema by name."""
+    return Base.metadata.tables[name]
+
+
+def _values(column: Any, start: int, stop: int) -> list[Any]:
+    """One batch of a column as Python values (NaT becomes None; a constant repeats)."""
+    if isinstance(column, np.ndarray):
+        return list(column[start:stop].tolist())
+    if isinstance(column, list):
+        return column[start:stop]
+    return [column] * (stop - start)
+
+
+def _batches(columns: Columns, size: int) -> Iterator[list[dict[str, Any]]]:
+    """Rows as dictionaries, a batch at a time, so memory stays bounded."""
+    total = next(len(c) for c in columns.values() if isinstance(c, np.ndarray | list))
+    for start in range(0, total, size):
+        stop = min(start + size, total)
+        lists = [_values(column, start, stop) for column in columns.values()]
+        yield [dict(zip(columns, row, strict=True)) for row in zip(*lists, strict=True)]
+
+
+def _insert(
+    connection: Connection, name: str, columns: Columns, *, ids: bool = False
+) -> np.ndarray:
+    """Bulk-insert rows; with ids=True return the new primary keys in row order."""
+    target = table(name)
+    found: list[int] = []
+    for rows in _batches(columns, BATCH_ROWS):
+        if ids:
+            statement = insert(target).returning(target.c.id, sort_by_parameter_order=True)
+            found.extend(connection.execute(statement, rows).scalars().all())
+        else:
+            connection.execute(insert(target), rows)
+    return np.array(found, dtype=np.int64)
+
+
+def optional(values: np.ndarray) -> np.ndarray:
+    """Empty strings as NULLs."""
+    result = values.astype(object)
+    result[values == ""] = None
+    return result
+
+
+def linked_ids(ids: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Database ids for row indexes, NULL where the index is -1 (no link)."""
+    found = ids[np.clip(index, 0, None)] if ids.size else np.zeros(index.size, dtype=np.int64)
+    result = found.astype(object)
+    result[index < 0] = None
+    return result
+
+
+def _name_initials(names: np.ndarray) -> np.ndarray:
+    """Pinyin initials, computed once per distinct name (names repeat from Faker's pool)."""
+    distinct, inverse = np.unique(names, return_inverse=True)
+    return np.array([initials(str(n)) for n in distinct], dtype=object)[inverse]
+
+
+def _customers(connection: Connection, chunk: DemoChunk, owners: np.ndarray) -> np.ndarray:
+    c = chunk.customers
+    return _insert(
+        connection,
+        "customers",
+        {
+            "external_id": external_ids("customers", c["number"]),
+            "kind": c["kind"],
+            "name": c["name"],
+            "name_initials": _name_initials(c["name"]),
+            "phone": c["phone"],
+            "email": optional(c["email"]),
+            "gender": optional(c["gender"]),
+            "birthday": c["birthday"],
+            "lunar_birthday": optional(c["lunar_birthday"]),
+            "province": c["province"],
+            "city": c["city"],
+            "address": c["address"],
+            "industry": optional(c["industry"]),
+            "company": optional(c["company"]),
+            "credit_code": optional(c["credit_code"]),
+            "source": c["source"],
+            "owner_id": linked_ids(owners, c["agent"]),
+            "owned_since": c["owned_since"],
+            "created_at": c["created_at"],
+            "updated_at": c["created_at"],
+            "consent": {},
+            "custom_fields": [{"demo_profile": p} for p in c["profile"].tolist()],
+        },
+        ids=True,
+    )
+
+
+def _orders(
+    connection: Connection,
+    spec: DemoSpec,
+    chunk: DemoChunk,
+    customer_ids: np.ndarray,
+    product_ids: np.ndarray,
+) -> np.ndarray:
+    o = chunk.orders
+    words = vocabulary(spec.locale)
+    return _insert(
+        connection,
+        "orders",
+        {
+            "external_id": external_ids("orders", o["number"]),
+            "customer_id": customer_ids[o["customer"]],
+            "ordered_at": o["ordered_at"],
+            "amount": [Decimal(cents).scaleb(-2) for cents in o["amount_cents"].tolist()],
+            "status": np.array(STATUSES)[o["status"]],
+            "channel": np.array(words.channels)[o["channel"]],
+            "currency": "CNY" if spec.locale == "zh_CN" else "USD",
+            "quantity": o["quantity"],
+            "product_id": product_ids[o["product"]],
+            "custom_fields": {},
+            "created_at": o["ordered_at"],
+        },
+        ids=True,
+    )
+
+
+def _points(
+    connection: Connection,
+    spec: DemoSpec,
+    index: int,
+    chunk: DemoChunk,
+    customer_ids: np.ndarray,
+    order_ids: np.ndarray,
+) -> None:
+    ledger = points.draw_ledger(np.random.default_rng([spec.seed, index, 1]), chunk.orders)
+    order_ext = external_ids("orders", chunk.orders["number"][ledger["order"]])
+    zh = spec.locale == "zh_CN"
+    reason = np.where(
+        ledger["kind"] == "earn",
+        "订单积分" if zh else "Points for an order",
+        "积分抵扣" if zh else "Redeemed at checkout",
+    )
+    _insert(
+        connection,
+        "points_ledger",
+        {
+            "customer_id": customer_ids[ledger["customer"]],
+            "kind": ledger["kind"],
+            "points": ledger["points"],
+            "balance_after": ledger["balance_after"],
+            "reason": reason,
+            "order_id": order_ids[ledger["order"]],
+            "occurred_at": ledger["occurred_at"],
+            "idempotency_key": np.strings.add(
+                np.strings.add("demo:", ledger["kind"]), np.strings.add(":", order_ext)
+            ),
+        },
+    )
+    balances = points.accounts(ledger)
+    _insert(
+        connection,
+        "loyalty_accounts",
+        {
+            "customer_id": customer_ids[balances["customer"]],
+            "balance": balances["balance"],
+            "updated_at": end_moment(spec).astype(object),
+        },
+    )
+
+
+def _engagement(
+    connection: Connection,
+    chunk: DemoChunk,
+    customer_ids: np.ndarray,
+    agents: np.ndarray,
+    surveys: dict[str, int],
+) -> None:
+    i, t, r = chunk.interactions, chunk.tickets, chunk.responses
+    _insert(
+        connection,
+        "interactions",
+        {
+            "external_id": external_ids("interactions", i["number"]),
+            "customer_id": customer_ids[i["customer"]],
+            "kind": i["kind"],
+            "direction": i["direction"],
+            "is_follow_up": i["is_follow_up"],
+            "summary": i["summary"],
+            "user_id": agents[i["agent"]],
+            "occurred_at": i["occurred_at"],
+        },
+    )
+    latest = np.fmax(
+        np.fmax(t["opened_at"], t["first_response_at"]), np.fmax(t["resolved_at"], t["closed_at"])
+    )
+    ticket_ids = _insert(
+        connection,
+        "tickets",
+        {
+            "external_id": external_ids("tickets", t["number"]),
+            "customer_id": customer_ids[t["customer"]],
+            "kind": t["kind"],
+            "channel": t["channel"],
+            "priority": t["priority"],
+            "status": t["status"],
+            "subject": t["subject"],
+            "description": "",
+            "category": t["category"],
+            "root_causes": [
+                [c] if k == "complaint" else []
+                for k, c in zip(t["kind"].tolist(), t["category"].tolist(), strict=True)
+            ],
+            "assignee_id": agents[t["agent"]],
+            "opened_at": t["opened_at"],
+            "first_response_at": t["first_response_at"],
+            "resolved_at": t["resolved_at"],
+            "closed_at": t["closed_at"],
+            "response_due_at": t["response_due_at"],
+            "resolution_due_at": t["resolution_due_at"],
+            "created_at": t["opened_at"],
+            "updated_at": latest,
+        },
+        ids=True,
+    )
+    _insert(
+        connection,
+        "survey_responses",
+        {
+            "external_id": external_ids("responses", r["number"]),
+            "survey_id": [surveys[k] for k in r["kind"].tolist()],
+            "customer_id": customer_ids[r["customer"]],
+            "ticket_id": linked_ids(ticket_ids, r["ticket"]),
+            "kind": r["kind"],
+            "score": r["score"],
+            "answers": {},
+            "comment": r["comment"],
+            "answered_at": r["answered_at"],
+        },
+    )
+    _insert(
+        connection,
+        "customer_tags",
+        {
+            "customer_id": customer_ids[chunk.tags["customer"]],
+            "tag": chunk.tags["tag"],
+            "source": "demo",
+        },
+    )
+
+
+def _demo_state(connection: Connection) -> tuple[int, int]:
+    """How many customers are demo data, and how many are not."""
+    customers = table("customers")
+    is_demo = customers.c.external_id.like(f"{DEMO_CUSTOMER_PREFIX}%")
+    demo = connection.scalar(select(func.count()).where(is_demo)) or 0
+    other = connection.scalar(select(func.count()).select_from(customers).where(~is_demo)) or 0
+    return int(demo), int(other)
+
+
+def _clear(connection: Connection) -> None:
+    """Delete the customers, the scoring runs and every row that refers to either."""
+    doomed = {table("customers"), table("scoring_runs")}
+    ordered = Base.metadata.sorted_tables
+    grew = True
+    while grew:
+        found = {
+            t
+            for t in ordered
+            if t not in doomed and any(fk.column.table in doomed for fk in t.foreign_keys)
+        }
+        doomed |= found
+        grew = bool(found)
+    for target in reversed(ordered):
+        if target in doomed:
+            connection.execute(delete(target))
+
+
+def _summary(connection: Connection) -> tuple[dict[str, int], dict[str, int]]:
+    """Rows per demo table and demo customers per profile, as the database holds them."""
+    tables = {
+        name: int(connection.scalar(select(func.count()).select_from(table(name))) or 0)
+        for name in COUNTED
+    }
+    profile = table("customers").c.custom_fields["demo_profile"].as_string()
+    rows = connection.execute(select(profile, func.count()).group_by(profile)).all()
+    return tables, {str(p): int(n) for p, n in rows if p is not None}
+
+
+def load(
+    engine: Engine,
+    spec: DemoSpec,
+    *,
+    replace: bool = False,
+    progress: Callable[[int], None] | None = None,
+) -> LoadReport:
+    """Load the demo in one transaction: a failure leaves the database as it was."""
+    with engine.begin() as connection:
+        demo, other = _demo_state(connection)
+        if other:
+            raise Conflict(
+                f"this database already holds {other:,} customers that are not demo data; "
+                "load the demo into an empty database (for example --db sqlite:///demo.db)"
+            )
+        user_ids, logins = ensure_users(connection, spec.locale)
+        status = "kept" if demo and not replace else "loaded"
+        if status == "loaded":
+            if demo:
+                _clear(connection)
+            _load_chunks(connection, spec, user_ids, progress)
+        tables, profiles = _summary(connection)
+    return LoadReport(status, tables, profiles, logins)
+
+
+def _load_chunks(
+    connection: Connection,
+    spec: DemoSpec,
+    user_ids: dict[str, int],
+    progress: Callable[[int], None] | None,
+) -> None:
+    agents = np.array([user_ids[name] for name in AGENTS], dtype=np.int64)
+    product_ids = ensure_products(connection, spec.locale)
+    surveys = ensure_surveys(connection, spec.locale)
+    for index, chunk in enumerate(generate(spec)):
+        customer_ids = _customers(connection, chunk, agents)
+        order_ids = _orders(connection, spec, chunk, customer_ids, product_ids)
+        _points(connection, spec, index, chunk, customer_ids, order_ids)
+        _engagement(connection, chunk, customer_ids, agents, surveys)
+        if progress is not None:
+            progress(int(chunk.customers["number"].size))
