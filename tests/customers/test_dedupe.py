@@ -247,3 +247,16 @@ def test_batch_finds_existing_customers_and_repeats_within_the_batch(
     ]
     assert all(not f.within for f in found[:3])
     assert all(not f.existing for f in found[1:])
+
+
+def test_a_large_batch_narrows_by_many_prefixes_at_once(sessions: sessionmaker[Session]) -> None:
+    names = ["张三", "李四", "王五", "赵六", "钱七", "孙八", "周九", "吴十", "郑一", "冯二"]
+    assert len(names) > repository.RANGES
+    with sessions() as session:
+        existing = [builders.customer(session, name, city="上海") for name in names]
+        builders.customer(session, "张三", city="北京")
+        rows = [person(name, city="上海") for name in names]
+        found = find_duplicates_batch(session=session, candidates=rows, policy=POLICY)
+    assert [[(m.customer_id, m.key) for m in f.existing] for f in found] == [
+        [(customer.id, MatchKey.name_city)] for customer in existing
+    ]

@@ -5,7 +5,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, NamedTuple, TypeVar, cast
 
-from sqlalchemy import ColumnElement, CursorResult, and_, delete, exists, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    CursorResult,
+    and_,
+    delete,
+    exists,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from patron.analytics.models import ScoreSnapshot
@@ -20,6 +30,8 @@ from patron.service.models import SurveyResponse, Ticket
 
 # Parameters per IN (...) list: well under SQLite's and PostgreSQL's limits.
 CHUNK = 500
+# Up to this many name-initials prefixes are looked up as index ranges.
+RANGES = 8
 T = TypeVar("T")
 
 
@@ -91,6 +103,15 @@ def next_prefix(prefix: str) -> str | None:
 
 
 def _prefix_ranges(prefixes: Sequence[str]) -> ColumnElement[bool]:
+    if len(prefixes) > RANGES:
+        # Many prefixes (an import batch): one IN list is cheaper than dozens of ranges.
+        lengths = sorted({len(prefix) for prefix in prefixes})
+        return or_(
+            *(
+                func.substr(Customer.name_initials, 1, n).in_([p for p in prefixes if len(p) == n])
+                for n in lengths
+            )
+        )
     # A range lets the B-tree index on name_initials serve the look-up (LIKE alone would not
     # under SQLite's case-insensitive LIKE or a non-C PostgreSQL collation); LIKE keeps it exact.
     ranges = []
@@ -123,7 +144,7 @@ def company_candidates(
             session, kind, or_(Customer.name.in_(batch), Customer.company.in_(batch))
         ):
             found[row.id] = row
-    for batch in chunks(sorted(set(prefixes) - {""}), 100):
+    for batch in chunks(sorted(set(prefixes) - {""})):
         for row in _key_rows(session, kind, _prefix_ranges(batch)):
             found[row.id] = row
     return list(found.values())
@@ -137,7 +158,7 @@ def person_candidates(
     kind = Customer.kind == CustomerKind.person
     prefix_list = sorted(set(prefixes) - {""})
     for city_batch in chunks(sorted(set(cities))):
-        for batch in chunks(prefix_list, 100):
+        for batch in chunks(prefix_list):
             found.extend(
                 _key_rows(session, kind, Customer.city.in_(city_batch), _prefix_ranges(batch))
             )
