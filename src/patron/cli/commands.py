@@ -5,6 +5,7 @@ from __future__ import annotations
 import typer
 
 from patron.cli import admin, customers, transfer
+from patron.cli import demo as demo_commands
 from patron.cli import kpi as kpi_commands
 from patron.cli import models as model_commands
 
@@ -13,6 +14,7 @@ def register(app: typer.Typer) -> None:
     """Attach every command to the root app."""
     admin.register(app)
     customers.register(app)
+    demo_commands.register(app)
     kpi_commands.register(app)
     model_commands.register(app)
     transfer.register(app)

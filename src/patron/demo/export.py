@@ -54,7 +54,7 @@ QUERIES = {
         FROM chunk_table ORDER BY number""",
     "tickets": f"""SELECT {_id("DEMO-T", 10, "number")} AS ticket_id, {CUSTOMER_ID}, kind,
         channel, priority, status, subject, category, assignee, opened_at, first_response_at,
-        resolved_at, closed_at, response_due_at, resolution_due_at
+        resolved_at, closed_at
         FROM chunk_table ORDER BY number""",
     "responses": f"""SELECT {_id("DEMO-R", 10, "number")} AS response_id, {CUSTOMER_ID}, kind,
         score, CASE WHEN ticket_number >= 0 THEN {_id("DEMO-T", 10, "ticket_number")} END

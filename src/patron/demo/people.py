@@ -201,10 +201,10 @@ def _lunar_months() -> tuple[np.ndarray, np.ndarray]:
 
 
 def lunar_birthdays(birthdays: np.ndarray) -> np.ndarray:
-    """The lunar month and day of solar birthdays, as `MM-DD` (a leap month as `闰MM-DD`)."""
+    """The lunar month and day of solar birthdays, as `MM-DD` (a leap month as `LMM-DD`)."""
     starts, numbers = _lunar_months()
     ordinal = birthdays.astype("datetime64[D]").astype(np.int64) + date(1970, 1, 1).toordinal()
     which = np.searchsorted(starts, ordinal, side="right") - 1
     month = numbers[which]
     text = join(digits(np.abs(month), 2), "-", digits(ordinal - starts[which] + 1, 2))
-    return np.where(month < 0, join("闰", text), text)
+    return np.where(month < 0, join("L", text), text)
