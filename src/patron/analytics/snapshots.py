@@ -35,13 +35,15 @@ CUSTOMER_COLUMNS = ("grade", "stage", "rfm_segment", "value_class", "clv", "chur
 
 
 def plain(value: Any) -> Any:
-    """A JSON-ready Python value from a NumPy or DuckDB one (NaN becomes None)."""
+    """A JSON-ready Python value from NumPy or DuckDB ones, deeply (NaN and infinity: None)."""
     if value is None:
         return None
-    if hasattr(value, "item"):
+    if hasattr(value, "item") and not isinstance(value, (list, tuple, dict)):
         value = value.item()
-    if isinstance(value, float) and math.isnan(value):
+    if isinstance(value, float) and not math.isfinite(value):
         return None
+    if isinstance(value, dict):
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
         return [plain(item) for item in value]
     if isinstance(value, (date, datetime)):

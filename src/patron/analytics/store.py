@@ -87,7 +87,7 @@ def read_store(engine: Engine, as_of: datetime) -> dict[str, StoreTable]:
     def ts(column: str) -> str:
         return _epoch(dialect, column)
 
-    queries: dict[str, tuple[str, list[str], list[str]]] = {
+    queries: dict[str, tuple[str, str]] = {
         "customers": (
             f"SELECT c.id, c.external_id, c.name, {ts('c.created_at')}, c.kind, c.gender,"
             f" c.province, c.city, c.owner_id, u.username, {ts('c.owned_since')},"
@@ -95,88 +95,50 @@ def read_store(engine: Engine, as_of: datetime) -> dict[str, StoreTable]:
             " c.grade, c.stage"
             " FROM customers c LEFT JOIN users u ON u.id = c.owner_id"
             " WHERE c.deleted_at IS NULL AND c.merged_into_id IS NULL",
-            [
-                "customer_id",
-                "external_id",
-                "name",
-                "created_ts",
-                "kind",
-                "gender",
-                "province",
-                "city",
-                "owner_id",
-                "owner",
-                "owned_since_ts",
-                "locked",
-                "birthday_ts",
-                "lunar_birthday",
-                "current_grade",
-                "current_stage",
-            ],
-            [
-                "int",
-                "text",
-                "text",
-                "int",
-                "text",
-                "text",
-                "text",
-                "text",
-                "nullable_int",
-                "text",
-                "nullable_int",
-                "int",
-                "nullable_int",
-                "text",
-                "text",
-                "text",
-            ],  # fmt: skip
+            "customer_id:int external_id:text name:text created_ts:int kind:text gender:text"
+            " province:text city:text owner_id:nullable_int owner:text"
+            " owned_since_ts:nullable_int locked:int birthday_ts:nullable_int"
+            " lunar_birthday:text current_grade:text current_stage:text",
         ),
         "tags": (
             "SELECT customer_id, tag, source FROM customer_tags",
-            ["customer_id", "tag", "source"],
-            ["int", "text", "text"],
+            "customer_id:int tag:text source:text",
         ),
         "orders": (
             f"SELECT customer_id, {ts('ordered_at')}, {_as_float(dialect, 'amount')}, status,"
             f" channel FROM orders WHERE ordered_at <= {cut}",
-            ["customer_id", "ts", "amount", "status", "channel"],
-            ["int", "int", "float", "text", "text"],
+            "customer_id:int ts:int amount:float status:text channel:text",
         ),
         "interactions": (
-            f"SELECT customer_id, {ts('occurred_at')}, is_follow_up FROM interactions"
-            f" WHERE occurred_at <= {cut}",
-            ["customer_id", "ts", "is_follow_up"],
-            ["int", "int", "int"],
+            f"SELECT customer_id, {ts('occurred_at')}, CASE WHEN is_follow_up THEN 1 ELSE 0 END"
+            f" FROM interactions WHERE occurred_at <= {cut}",
+            "customer_id:int ts:int is_follow_up:int",
         ),
         "tickets": (
-            f"SELECT customer_id, {ts('opened_at')}, kind, {ts('resolved_at')}, {ts('closed_at')}"
-            f" FROM tickets WHERE opened_at <= {cut}",
-            ["customer_id", "ts", "kind", "resolved_ts", "closed_ts"],
-            ["int", "int", "text", "nullable_int", "nullable_int"],
+            f"SELECT customer_id, {ts('opened_at')}, kind, {ts('resolved_at')},"
+            f" {ts('closed_at')} FROM tickets WHERE opened_at <= {cut}",
+            "customer_id:int ts:int kind:text resolved_ts:nullable_int closed_ts:nullable_int",
         ),
         "responses": (
             f"SELECT customer_id, {ts('answered_at')}, kind, score FROM survey_responses"
             f" WHERE answered_at <= {cut} AND score IS NOT NULL",
-            ["customer_id", "ts", "kind", "score"],
-            ["int", "int", "text", "int"],
+            "customer_id:int ts:int kind:text score:int",
         ),
         "points": (
             f"SELECT customer_id, {ts('occurred_at')}, points FROM points_ledger"
             f" WHERE occurred_at <= {cut}",
-            ["customer_id", "ts", "points"],
-            ["int", "int", "int"],
+            "customer_id:int ts:int points:int",
         ),
         "tier_changes": (
             f"SELECT customer_id, {ts('changed_at')}, to_tier FROM tier_changes"
             f" WHERE changed_at <= {cut}",
-            ["customer_id", "ts", "tier"],
-            ["int", "int", "text"],
+            "customer_id:int ts:int tier:text",
         ),
     }
     tables: dict[str, StoreTable] = {}
     with engine.connect() as connection:
-        for name, (sql, names, kinds) in queries.items():
+        for name, (sql, spec) in queries.items():
+            names, kinds = zip(*(column.split(":") for column in spec.split()), strict=True)
             params = {"as_of": _bind_time(dialect, as_of)} if cut in sql else {}
             columns = _fetch(connection, sql, names, kinds, **params)
             types = {column: DUCKDB_TYPES[kind] for column, kind in zip(names, kinds, strict=True)}

@@ -6,6 +6,7 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import date, datetime
 from functools import cached_property
 from typing import Any
 
@@ -16,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.config import get_settings
 from patron.db import check_connection, create_db_engine, session_factory
+from patron.errors import InvalidInput
 
 console = Console(stderr=True)
 
@@ -39,6 +41,17 @@ class CliState:
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
         return session_factory(self.engine)
+
+
+def parse_as_of(text: str) -> date | datetime:
+    """A YYYY-MM-DD date (the whole day counts) or an ISO datetime."""
+    value = text.strip()
+    try:
+        if len(value) == 10:
+            return date.fromisoformat(value)
+        return datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidInput(f"'{text}' is not a date: use YYYY-MM-DD or an ISO datetime") from exc
 
 
 def state(ctx: typer.Context) -> CliState:

@@ -18,7 +18,7 @@ from sqlalchemy import Engine, func, select
 from patron.analytics.features import as_of_moment, connect
 from patron.analytics.models import ScoringRun
 from patron.analytics.pipeline import ModelChoice, compute
-from patron.analytics.snapshots import insert_run, insert_snapshots, update_customers
+from patron.analytics.snapshots import insert_run, insert_snapshots, plain, update_customers
 from patron.analytics.store import read_store
 from patron.db import now
 from patron.rules import versions
@@ -146,7 +146,7 @@ def run_scoring(
             finished_at=now(),
             rulebook_version=version,
             purchase_model=computed.purchase_model,
-            models=computed.models,
+            models=plain(computed.models),
             customers=computed.customers,
         )
         rows = _snapshot_rows(con, run_id, version)
@@ -164,7 +164,7 @@ def run_scoring(
         live=live,
         rulebook_version=version,
         purchase_model=computed.purchase_model,
-        models=computed.models,
+        models=plain(computed.models),
         applied=applied,
         grades=_counts(con, "SELECT grade, count(*) FROM decisions GROUP BY 1 ORDER BY 1"),
         stages=_counts(con, "SELECT stage, count(*) FROM decisions GROUP BY 1 ORDER BY 1"),

@@ -1,0 +1,147 @@
+"""Scoring runs against the real store: stored once, acting once, backfills that never act."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, sessionmaker
+
+from patron.analytics.models import ScoreSnapshot, ScoringRun
+from patron.audit.models import AuditEntry
+from patron.auth.models import Role, User
+from patron.customers.models import Customer
+from patron.db import unit_of_work
+from patron.engagement.models import Task
+from patron.pool.models import OwnershipChange
+from patron.rules import runs, versions
+from patron.rules.models import ActionTaken, Alert, StateChange
+from tests.analytics.history import START, History, at
+
+AS_OF = START + timedelta(days=400)
+
+RULEBOOK = """
+grades:
+  - {id: A, label: {en: A}, when: "orders_total >= 3"}
+  - {id: C, label: {en: C}, when: "TRUE"}
+stages:
+  - {id: active, label: {en: a}, when: "recency_days <= 90"}
+  - {id: lapsed, label: {en: l}, when: "TRUE"}
+segments:
+  - {id: big, label: {en: big}, tag: big, when: "grade = 'A'"}
+warnings:
+  - id: gone_quiet
+    label: {zh_CN: 沉默, en: quiet}
+    when: "recency_days > 90"
+    cooldown_days: 30
+    actions:
+      - task: {assignee: owner, due_days: 2, title: {zh_CN: "回访 {name}", en: "Call {name}"}}
+      - alert: true
+pool:
+  recycle: [{grades: [C], no_follow_up_days: 30, no_purchase_days: 60}]
+"""
+
+
+def _history(sessions: sessionmaker[Session]) -> dict[str, int]:
+    history = History()
+    with unit_of_work(sessions) as session:
+        owner = User(username="li", role=Role.agent, team="east")
+        session.add(owner)
+        session.flush()
+        for key in ("loyal", "quiet", "single"):
+            history.customer(session, key)
+        for day in (300, 350, 390):
+            history.order(session, "loyal", day, 100)
+        for day in (10, 50, 100):
+            history.order(session, "quiet", day, 80)
+        history.order(session, "single", 200, 30)
+        for key in ("quiet", "single"):
+            customer = session.get(Customer, history.customers[key])
+            assert customer is not None
+            customer.owner_id, customer.owned_since = owner.id, at(150)
+        versions.apply(session.connection(), RULEBOOK)
+    return history.customers
+
+
+def _count(sessions: sessionmaker[Session], model: type, *where: object) -> int:
+    with sessions() as session:
+        return int(session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+
+def test_scoring_the_same_date_twice_acts_once(db: Engine, sessions: sessionmaker[Session]) -> None:
+    ids = _history(sessions)
+    first = runs.run_scoring(engine=db, as_of=AS_OF, horizon_days=90)
+    assert first.live and first.customers == 3 and first.rulebook_version == 1
+    assert first.grades == {"A": 2, "C": 1} and first.warnings == {"gone_quiet": 2}
+    tasks, alerts = _count(sessions, Task), _count(sessions, Alert)
+    assert tasks == 2 and alerts >= 2
+    again = runs.run_scoring(engine=db, as_of=AS_OF, horizon_days=90)
+    assert again.run_id != first.run_id
+    assert (_count(sessions, Task), _count(sessions, Alert)) == (tasks, alerts)
+    assert _count(sessions, ScoreSnapshot) == 6
+    with sessions() as session:
+        task = session.scalars(select(Task).where(Task.customer_id == ids["quiet"])).one()
+        assert task.title == "回访 quiet" and task.assignee_id is not None
+        snapshot = session.scalars(
+            select(ScoreSnapshot).where(ScoreSnapshot.customer_id == ids["quiet"]).limit(1)
+        ).one()
+        assert snapshot.warnings == "gone_quiet"
+        assert snapshot.explain["warnings"]["gone_quiet"] == {"recency_days": 300}
+        assert snapshot.features["orders_total"] == 3
+        loyal = session.get(Customer, ids["loyal"])
+        assert loyal is not None and (loyal.grade, loyal.stage) == ("A", "active")
+
+
+def test_recycling_moves_quiet_customers_to_the_pool_with_a_record(
+    db: Engine, sessions: sessionmaker[Session]
+) -> None:
+    ids = _history(sessions)
+    outcome = runs.run_scoring(engine=db, as_of=AS_OF)
+    assert outcome.applied["recycled"] == 1
+    with sessions() as session:
+        single = session.get(Customer, ids["single"])
+        assert single is not None and single.owner_id is None
+        assert session.scalar(select(func.count()).select_from(OwnershipChange)) == 1
+        assert (
+            session.scalar(
+                select(func.count())
+                .select_from(AuditEntry)
+                .where(AuditEntry.action == "pool.recycle")
+            )
+            == 1
+        )
+    runs.run_scoring(engine=db, as_of=AS_OF)
+    assert _count(sessions, OwnershipChange) == 1
+
+
+def test_a_backfill_stores_snapshots_but_never_acts(
+    db: Engine, sessions: sessionmaker[Session]
+) -> None:
+    _history(sessions)
+    runs.run_scoring(engine=db, as_of=AS_OF)
+    before = (_count(sessions, Task), _count(sessions, ActionTaken), _count(sessions, StateChange))
+    past = runs.run_scoring(engine=db, as_of=AS_OF - timedelta(days=200))
+    assert not past.live and past.applied == {}
+    assert (
+        _count(sessions, Task),
+        _count(sessions, ActionTaken),
+        _count(sessions, StateChange),
+    ) == before
+    assert _count(sessions, ScoreSnapshot, ScoreSnapshot.run_id == past.run_id) == 3
+
+
+def test_a_failed_run_leaves_the_store_as_it_was(
+    db: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _history(sessions)
+
+    def broken(*_: object, **__: object) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(runs, "apply_decisions", broken)
+    with pytest.raises(RuntimeError):
+        runs.run_scoring(engine=db, as_of=AS_OF)
+    assert _count(sessions, ScoringRun) == 0 and _count(sessions, ScoreSnapshot) == 0
+    with sessions() as session:
+        assert session.scalar(select(func.count()).where(Customer.grade.is_not(None))) == 0
