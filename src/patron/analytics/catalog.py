@@ -235,8 +235,8 @@ _ROWS: tuple[tuple[str, FeatureKind, str, str, str], ...] = (
         "Gender as recorded ('male', 'female'); NULL if unknown.",
         "登记的性别（'male'、'female'）；未知为 NULL。",
     ),
-    ("province", _T, "", "Province or region.", "省份或地区。"),
-    ("city", _T, "", "City.", "城市。"),
+    ("province", _T, "", "Province or region of the customer's address.", "客户所在省份或地区。"),
+    ("city", _T, "", "City of the customer's address.", "客户所在城市。"),
     (
         "channel",
         _T,
