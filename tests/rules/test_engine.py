@@ -97,7 +97,7 @@ def test_tied_scores_at_the_quantile_edge_share_one_grade() -> None:
 )
 def test_bad_grade_expressions_are_refused_naming_the_rule(when: str, message: str) -> None:
     text = BASIC.replace('when: "orders_total > 0"}', f'when: "{when}"}}', 1)
-    with pytest.raises(RuleError, match="grades 'B'|grades 'A'") as raised:
+    with pytest.raises(RuleError, match=r"grades .(A|B).") as raised:
         decide(text, features())
     assert message in raised.value.message
 

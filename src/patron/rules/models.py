@@ -27,7 +27,9 @@ class StateChange(Base):
     """A grade, stage or tier transition with the rule and run that made it."""
 
     __tablename__ = "state_changes"
-    __table_args__ = (Index("ix_state_changes_customer_kind_at", "customer_id", "kind", "changed_at"),)
+    __table_args__ = (
+        Index("ix_state_changes_customer_kind_at", "customer_id", "kind", "changed_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
