@@ -126,13 +126,14 @@ def test_the_survivor_gets_a_loyalty_account_when_it_had_none(
     assert (account.balance, account.tier) == (40, "gold")
 
 
-def test_customers_merged_into_the_source_follow_it(sessions: sessionmaker[Session]) -> None:
+def test_rows_already_loaded_follow_the_merge(sessions: sessionmaker[Session]) -> None:
     with sessions() as session:
         source, into = builders.customer(session, "甲"), builders.customer(session, "乙")
         earlier = builders.customer(session, "丙", merged_into_id=source.id)
+        order = builders.order(session, source)
         report = service.merge(session=session, source_id=source.id, into_id=into.id)
-        session.refresh(earlier)
-    assert report.moved["merged_customers"] == 1 and earlier.merged_into_id == into.id
+        assert report.moved["merged_customers"] == 1
+        assert earlier.merged_into_id == into.id and order.customer_id == into.id
 
 
 def test_merge_refuses_itself_missing_and_gone_customers(sessions: sessionmaker[Session]) -> None:

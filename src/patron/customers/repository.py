@@ -215,11 +215,12 @@ def replace_tags(session: Session, customer_id: int, tags: Iterable[str]) -> Non
     session.execute(
         delete(CustomerTag)
         .where(CustomerTag.customer_id == customer_id, CustomerTag.tag.not_in(wanted))
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     add_tags(session, customer_id, wanted)
 
 
+# Bulk statements below fetch the ids they touch so objects already in the session stay true.
 # Tables whose rows simply follow the customer they belong to.
 MOVABLE: dict[str, Any] = {
     "orders": Order,
@@ -247,7 +248,7 @@ def reassign(session: Session, model: Any, source_id: int, into_id: int) -> int:
         update(model)
         .where(model.customer_id == source_id)
         .values(customer_id=into_id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     return _count(session.execute(statement))
 
@@ -261,13 +262,13 @@ def move_tags(session: Session, source_id: int, into_id: int) -> int:
             update(CustomerTag)
             .where(CustomerTag.customer_id == source_id, ~survivor_has)
             .values(customer_id=into_id)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="fetch")
         )
     )
     session.execute(
         delete(CustomerTag)
         .where(CustomerTag.customer_id == source_id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     return moved
 
@@ -280,7 +281,7 @@ def move_score_snapshots(session: Session, source_id: int, into_id: int) -> tupl
         session.execute(
             delete(ScoreSnapshot)
             .where(ScoreSnapshot.customer_id == source_id, survivor_has)
-            .execution_options(synchronize_session=False)
+            .execution_options(synchronize_session="fetch")
         )
     )
     return reassign(session, ScoreSnapshot, source_id, into_id), dropped
@@ -310,6 +311,6 @@ def repoint_merged(session: Session, source_id: int, into_id: int) -> int:
         update(Customer)
         .where(Customer.merged_into_id == source_id)
         .values(merged_into_id=into_id)
-        .execution_options(synchronize_session=False)
+        .execution_options(synchronize_session="fetch")
     )
     return _count(session.execute(statement))
