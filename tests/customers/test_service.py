@@ -10,7 +10,13 @@ from patron.audit.models import AuditEntry
 from patron.customers import repository, service
 from patron.customers.dedupe import Ownership
 from patron.customers.models import Customer
-from patron.customers.schemas import CustomerIn, CustomerPatch, DedupePolicy, MatchKey
+from patron.customers.schemas import (
+    CustomerIn,
+    CustomerOut,
+    CustomerPatch,
+    DedupePolicy,
+    MatchKey,
+)
 from patron.errors import Conflict, InvalidInput, NotFound
 from tests import builders
 
@@ -73,6 +79,8 @@ def test_create_stores_normalised_keys_initials_owner_tags_and_an_audit_entry(
         assert stored.external_id.startswith("C")
         assert repository.tags_of(session, stored.id) == {"vip"}
         assert audit_actions(session) == ["customer.create"]
+        shown = CustomerOut.model_validate(stored)
+        assert (shown.external_id, shown.phone) == (stored.external_id, "+8613800138000")
     assert saved.warnings == () and not saved.merged
 
 
