@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 0acec4be61eb
+Revision ID: cc081d4241e9
 Revises: 
-Create Date: 2026-11-23 03:51:47.011299
+Create Date: 2026-11-23 04:16:22.721960
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '0acec4be61eb'
+revision: str = 'cc081d4241e9'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -180,6 +180,22 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('rulebook_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rulebook_versions_active'), ['active'], unique=False)
+
+    op.create_table('user_sessions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('key_hash', sa.String(length=64), nullable=False),
+    sa.Column('csrf_token', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_user_sessions_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_user_sessions')),
+    sa.UniqueConstraint('key_hash', name=op.f('uq_user_sessions_key_hash'))
+    )
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_user_sessions_expires_at'), ['expires_at'], unique=False)
+        batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
 
     op.create_table('actions_taken',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -577,6 +593,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_actions_taken_customer_id'))
 
     op.drop_table('actions_taken')
+    with op.batch_alter_table('user_sessions', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
+        batch_op.drop_index(batch_op.f('ix_user_sessions_expires_at'))
+
+    op.drop_table('user_sessions')
     with op.batch_alter_table('rulebook_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rulebook_versions_active'))
 
