@@ -1,5 +1,8 @@
 """BG/NBD against Fader, Hardie & Lee (2005) on the CDNOW sample, plus stability checks."""
 
+# T (a customer's age) keeps its name from the literature.
+# ruff: noqa: N806
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -77,7 +80,7 @@ def test_a_customer_with_500_purchases_stays_finite(fitted: bgnbd.BgNbdParams) -
     ):
         assert np.isfinite(values).all()
     alive = bgnbd.p_alive(fitted, x, t_x, T)
-    assert 0.0 <= alive.min() and alive.max() <= 1.0
+    assert alive.min() >= 0.0 and alive.max() <= 1.0
     # If still active, at most the Poisson rate's worth of purchases comes (no drop-out) and,
     # with a drop-out chance near a / (a + b + 500) per purchase, most of it does.
     if_alive = float(bgnbd.expected_purchases_alive(fitted, 39.0, 500, 38.86))
@@ -92,8 +95,10 @@ def test_expected_purchases_match_the_textbook_hypergeometric_form(
     r, alpha, a, b = fitted.r, fitted.alpha, fitted.a, fitted.b
     t, T = 39.0, 38.86
     z = t / (alpha + T + t)
-    textbook = (a + b + x - 1) / (a - 1) * (
-        1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z)
+    textbook = (
+        (a + b + x - 1)
+        / (a - 1)
+        * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp2f1(r + x, b + x, a + b + x - 1, z))
     )
     assert bgnbd.expected_purchases_alive(fitted, t, x, T) == pytest.approx(textbook, rel=1e-9)
 

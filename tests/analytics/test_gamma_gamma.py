@@ -57,7 +57,7 @@ def test_heavy_tailed_spend_with_q_at_most_one_is_refused() -> None:
     rng = np.random.default_rng(1)
     frequency = rng.integers(1, 4, 400).astype(float)
     spend = np.exp(rng.normal(3.0, 2.5, 400))
-    with pytest.raises(ModelFitError, match="q = 0.\\d+ <= 1"):
+    with pytest.raises(ModelFitError, match=r"q = 0\.\d+ <= 1"):
         gamma_gamma.fit(frequency, spend)
 
 

@@ -1,5 +1,8 @@
 """Pareto/NBD against the published CDNOW fit, its integral against quadrature and 2F1."""
 
+# T (a customer's age) keeps its name from the literature.
+# ruff: noqa: N806
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,11 +62,16 @@ def test_tail_integral_matches_adaptive_quadrature(
 
     def scaled(u: float) -> float:
         return float(
-            np.exp(-(params.r + x) * np.log(params.alpha + u)
-                   - (params.s + 1) * np.log(params.beta + u) - log_f[0])
+            np.exp(
+                -(params.r + x) * np.log(params.alpha + u)
+                - (params.s + 1) * np.log(params.beta + u)
+                - log_f[0]
+            )
         )
 
-    assert quad(scaled, t, np.inf, epsabs=0, epsrel=1e-12, limit=500)[0] == pytest.approx(1, abs=1e-8)
+    assert quad(scaled, t, np.inf, epsabs=0, epsrel=1e-12, limit=500)[0] == pytest.approx(
+        1, abs=1e-8
+    )
 
 
 def test_tail_integral_matches_the_hypergeometric_closed_form() -> None:
@@ -72,7 +80,9 @@ def test_tail_integral_matches_the_hypergeometric_closed_form() -> None:
     log_f, _ = pnbd._log_tail(params, x, t)
     power = params.r + params.s + x
     # beta > alpha: Fader & Hardie's form with (beta - alpha) / (beta + t).
-    closed = hyp2f1(power, params.r + x, power + 1, (params.beta - params.alpha) / (params.beta + t))
+    closed = hyp2f1(
+        power, params.r + x, power + 1, (params.beta - params.alpha) / (params.beta + t)
+    )
     expected = np.log(closed) - power * np.log(params.beta + t) - np.log(power)
     assert log_f == pytest.approx(expected, rel=1e-10)
 

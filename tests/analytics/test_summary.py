@@ -44,7 +44,7 @@ def by_customer(log: OrderLog, as_of: date | datetime) -> dict[str, tuple[float,
 def test_summary_matches_the_hand_computed_one(tmp_path: Path) -> None:
     log = OrderLog.from_csv(write(tmp_path, LOG))
     rows = by_customer(log, date(2020, 1, 15))
-    # A: repeat days Jan 5 and Jan 11 -> x = 2, t_x = 10, T = 14, mean repeat day spend (20 + 40) / 2.
+    # A: repeat days Jan 5 and Jan 11: x = 2, t_x = 10, T = 14, repeat-day spend (20 + 40) / 2.
     assert rows["A"] == (2.0, 10.0, 14.0, 30.0)
     assert rows["B"] == (0.0, 0.0, 12.0, 0.0)
     assert "C" not in rows
@@ -95,8 +95,10 @@ def test_headers_match_case_insensitively_and_in_chinese(tmp_path: Path) -> None
     ("text", "message"),
     [
         ("customer_id,amount\nA,1\n", "no ordered_at column"),
-        ("customer_id,ordered_at,amount\nA,2020-01-01,1\nB,yesterday,2\n",
-         'line 3: ordered_at "yesterday" is not a date'),
+        (
+            "customer_id,ordered_at,amount\nA,2020-01-01,1\nB,yesterday,2\n",
+            'line 3: ordered_at "yesterday" is not a date',
+        ),
         ("customer_id,ordered_at,amount\nA,2020-01-01,ten\n", 'amount "ten" is not a number'),
         ("customer_id,ordered_at,amount\n,2020-01-01,1\n", "1 row\\(s\\) have no customer_id"),
     ],
@@ -112,8 +114,9 @@ def test_a_missing_file_is_named(tmp_path: Path) -> None:
 
 
 def test_summary_files_accept_the_literature_headers(data_dir: Path) -> None:
-    columns = read_summary_csv(data_dir / "cdnow_customers_summary_with_transactions.csv",
-                               monetary=True)
+    columns = read_summary_csv(
+        data_dir / "cdnow_customers_summary_with_transactions.csv", monetary=True
+    )
     assert len(columns["frequency"]) == 2357
     assert columns["frequency"][0] == 2 and columns["monetary_value"][0] == pytest.approx(22.35)
     with pytest.raises(FileUnreadable, match="no monetary_value column"):

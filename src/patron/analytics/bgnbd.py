@@ -15,8 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import betaln, digamma, gammaln, hyp2f1
-from scipy.stats import nbinom
+from scipy.special import betainc, betaln, digamma, gammaln, hyp2f1
 
 from patron.analytics.fitting import (
     FloatArray,
@@ -102,11 +101,24 @@ def probability_of_purchases(params: BgNbdParams, n: ArrayLike, t: ArrayLike) ->
     count = np.asarray(n, dtype=np.float64)
     horizon = np.asarray(t, dtype=np.float64)
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    success = alpha / (alpha + horizon)
-    alive = np.exp(betaln(a, b + count) - betaln(a, b)) * nbinom.pmf(count, r, success)
-    # Dropped out after the n-th purchase: needs at least n purchases from the Poisson process.
-    dropped = np.exp(betaln(a + 1, b + count - 1) - betaln(a, b)) * nbinom.sf(count - 1, r, success)
+    alive = np.exp(betaln(a, b + count) - betaln(a, b) + log_nbd_pmf(count, r, alpha, horizon))
+    # Dropped out after the n-th purchase: needs at least n purchases from the Poisson process,
+    # whose chance is the regularised incomplete beta I_{t/(alpha+t)}(n, r).
+    with np.errstate(invalid="ignore", divide="ignore"):
+        at_least = betainc(np.maximum(count, 1.0), r, horizon / (alpha + horizon))
+        dropped = np.exp(betaln(a + 1, b + count - 1) - betaln(a, b)) * at_least
     return np.asarray(alive + np.where(count > 0, dropped, 0.0))
+
+
+def log_nbd_pmf(n: FloatArray, r: float, alpha: float, t: FloatArray) -> FloatArray:
+    """log P(N = n) for Poisson counts over t with a gamma(r, alpha) rate (the NBD)."""
+    return np.asarray(
+        gammaln(r + n)
+        - gammaln(r)
+        - gammaln(n + 1)
+        + r * (np.log(alpha) - np.log(alpha + t))
+        + n * (np.log(t) - np.log(alpha + t))
+    )
 
 
 def _expected_from(

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln, logsumexp, roots_legendre
-from scipy.stats import nbinom
 
+from patron.analytics.bgnbd import log_nbd_pmf
 from patron.analytics.fitting import (
     FloatArray,
     Histories,
@@ -122,15 +122,13 @@ def probability_of_purchases(params: ParetoNbdParams, n: ArrayLike, t: ArrayLike
         np.asarray(n, dtype=np.float64), np.asarray(t, dtype=np.float64)
     )
     r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
-    survived = nbinom.logpmf(count, r, alpha / (alpha + horizon)) + s * (
-        np.log(beta) - np.log(beta + horizon)
-    )
+    survived = log_nbd_pmf(count, r, alpha, horizon) + s * (np.log(beta) - np.log(beta + horizon))
     # Dropped out at u in (0, t): Gauss-Legendre over u of the lifetime density times the
     # chance of n purchases by then.
     u = (horizon[..., None] / 2) * (_LEGENDRE_NODES + 1)
     log_density = np.log(s) + s * np.log(beta) - (s + 1) * np.log(beta + u)
     with np.errstate(divide="ignore"):
-        log_count = nbinom.logpmf(count[..., None], r, alpha / (alpha + u))
+        log_count = log_nbd_pmf(count[..., None], r, alpha, u)
         log_weights = np.log(_LEGENDRE_WEIGHTS) + np.log(horizon[..., None] / 2)
     dropped = logsumexp(log_density + log_count + log_weights, axis=-1)
     return np.asarray(np.exp(np.logaddexp(survived, dropped)))
