@@ -15,7 +15,7 @@ from patron.customers.models import Customer
 from patron.db import unit_of_work
 from patron.engagement.models import Task
 from patron.pool.models import OwnershipChange
-from patron.rules import runs, versions
+from patron.rules import events, runs, versions
 from patron.rules.models import ActionTaken, Alert, StateChange
 from tests.analytics.history import START, History, at
 
@@ -145,3 +145,24 @@ def test_a_failed_run_leaves_the_store_as_it_was(
     assert _count(sessions, ScoringRun) == 0 and _count(sessions, ScoreSnapshot) == 0
     with sessions() as session:
         assert session.scalar(select(func.count()).where(Customer.grade.is_not(None))) == 0
+
+
+def test_an_event_re_evaluates_one_customer_and_acts_once(
+    db: Engine, sessions: sessionmaker[Session]
+) -> None:
+    ids = _history(sessions)
+    runs.run_scoring(engine=db, as_of=AS_OF - timedelta(days=1))
+    tasks_before = _count(sessions, Task)
+    history = History(customers=ids)
+    with unit_of_work(sessions) as session:
+        history.order(session, "quiet", 399, 10)
+    outcome = events.on_event(engine=db, customer_id=ids["quiet"], moment=at(400))
+    assert outcome.warnings == []
+    with unit_of_work(sessions) as session:
+        history.interaction(session, "loyal", 399)
+    later = at(400 + 120)
+    fired = events.on_event(engine=db, customer_id=ids["loyal"], moment=later)
+    assert fired.warnings == ["gone_quiet"] and fired.applied["tasks"] == 1
+    again = events.on_event(engine=db, customer_id=ids["loyal"], moment=later)
+    assert again.applied["tasks"] == 0
+    assert _count(sessions, Task) == tasks_before + 1

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -95,6 +96,7 @@ def lunar_to_solar(lunar_year: int, month: int, day: int, leap: bool = False) ->
     return date(solar.getYear(), solar.getMonth(), solar.getDay())
 
 
+@lru_cache(maxsize=4096)
 def lunar_days_until(month: int, day: int, today: date, leap: bool = False) -> int:
     """Days to the next time a lunar month and day falls, on or after today."""
     for lunar_year in (today.year - 1, today.year, today.year + 1):
@@ -121,6 +123,7 @@ def lunar_birthdays_until(texts: np.ndarray[Any, Any], today: date) -> np.ndarra
     return result
 
 
+@lru_cache(maxsize=1024)
 def festival_days_until(festival: str, today: date) -> int:
     """Days from today to the festival's next occurrence."""
     if festival not in FESTIVALS:

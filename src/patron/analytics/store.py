@@ -79,10 +79,13 @@ def _bind_time(dialect: str, moment: datetime) -> Any:
     return moment.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else moment
 
 
-def read_store(engine: Engine, as_of: datetime) -> dict[str, StoreTable]:
-    """Every table the features need, cut at `as_of` (inclusive)."""
+def read_store(
+    engine: Engine, as_of: datetime, *, only: int | None = None
+) -> dict[str, StoreTable]:
+    """Every table the features need, cut at `as_of` (inclusive); `only` reads one customer."""
     dialect = engine.dialect.name
     cut = _placeholder(dialect, "as_of")
+    who = _placeholder(dialect, "customer")
 
     def ts(column: str) -> str:
         return _epoch(dialect, column)
@@ -101,7 +104,7 @@ def read_store(engine: Engine, as_of: datetime) -> dict[str, StoreTable]:
             " lunar_birthday:text current_grade:text current_stage:text",
         ),
         "tags": (
-            "SELECT customer_id, tag, source FROM customer_tags",
+            "SELECT customer_id, tag, source FROM customer_tags WHERE TRUE",
             "customer_id:int tag:text source:text",
         ),
         "orders": (
@@ -139,7 +142,10 @@ def read_store(engine: Engine, as_of: datetime) -> dict[str, StoreTable]:
     with engine.connect() as connection:
         for name, (sql, spec) in queries.items():
             names, kinds = zip(*(column.split(":") for column in spec.split()), strict=True)
-            params = {"as_of": _bind_time(dialect, as_of)} if cut in sql else {}
+            params: dict[str, Any] = {"as_of": _bind_time(dialect, as_of)} if cut in sql else {}
+            if only is not None:
+                sql += f" AND {'c.id' if name == 'customers' else 'customer_id'} = {who}"
+                params["customer"] = only
             columns = _fetch(connection, sql, names, kinds, **params)
             types = {column: DUCKDB_TYPES[kind] for column, kind in zip(names, kinds, strict=True)}
             tables[name] = StoreTable(columns, types)

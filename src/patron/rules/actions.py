@@ -143,14 +143,18 @@ class Candidate:
     evidence: dict[str, Any]
 
 
-def _last_taken(connection: Connection, rule_ids: list[str]) -> dict[tuple[int, str], date]:
+def _last_taken(
+    connection: Connection, rule_ids: list[str], customers: list[int] | None
+) -> dict[tuple[int, str], date]:
+    """When each rule last acted on each customer (`customers` None: all of them)."""
     if not rule_ids:
         return {}
-    rows = connection.execute(
-        select(ActionTaken.customer_id, ActionTaken.rule_id, ActionTaken.taken_at).where(
-            ActionTaken.rule_id.in_(rule_ids)
-        )
-    ).all()
+    query = select(ActionTaken.customer_id, ActionTaken.rule_id, ActionTaken.taken_at).where(
+        ActionTaken.rule_id.in_(rule_ids)
+    )
+    if customers is not None:
+        query = query.where(ActionTaken.customer_id.in_(customers))
+    rows = connection.execute(query).all()
     last: dict[tuple[int, str], date] = {}
     for customer_id, rule_id, taken_at in rows:
         key = (customer_id, rule_id)
@@ -181,7 +185,8 @@ def _candidates(
     import json
 
     cooldown = {w.id: w.cooldown_days for w in rulebook.warnings}
-    last = _last_taken(connection, list(cooldown))
+    few = con.execute("SELECT list(customer_id) FROM decisions HAVING count(*) <= 500").fetchone()
+    last = _last_taken(connection, list(cooldown), list(few[0]) if few else None)
     found: list[Candidate] = []
     for customer_id, rule_id, name, owner_id, _, _, values in _fired(con, "warnings"):
         taken = last.get((customer_id, rule_id))
@@ -273,7 +278,7 @@ def _render(template: Labels, candidate: Candidate) -> str:
 
 @dataclass(frozen=True)
 class Context:
-    run_id: int
+    run_id: int | None
     version: int | None
     moment: datetime
     assignees: Assignees
@@ -504,18 +509,26 @@ def apply_decisions(
     con: duckdb.DuckDBPyConnection,
     connection: Connection,
     *,
-    run_id: int,
+    run_id: int | None,
     version: int | None,
     moment: datetime,
+    warnings_only: bool = False,
 ) -> Applied:
-    """Record grade and stage changes, set segment tags, and take each rule's actions once."""
+    """Record grade and stage changes, set segment tags, and take each rule's actions once.
+
+    `warnings_only` (an event run) takes the warnings' actions and nothing else.
+    """
     applied = Applied()
     context = Context(run_id, version, moment, Assignees.load(connection))
-    applied.state_changes = _state_changes(con, connection, run_id, moment)
-    _segment_tags(rulebook, con, connection, applied)
+    if not warnings_only:
+        assert run_id is not None, "a batch run has a run id"
+        applied.state_changes = _state_changes(con, connection, run_id, moment)
+        _segment_tags(rulebook, con, connection, applied)
     rules = _rule_actions(rulebook)
+    warning_ids = {w.id for w in rulebook.warnings}
     planned = []
-    for candidate in _candidates(rulebook, con, connection, moment.date(), applied):
+    found = _candidates(rulebook, con, connection, moment.date(), applied)
+    for candidate in found if not warnings_only else [c for c in found if c.rule_id in warning_ids]:
         actions, _, _ = rules[candidate.rule_id]
         for index, action in enumerate(actions):
             key = f"{candidate.rule_id}:{candidate.customer_id}:{candidate.period}:{index}"
@@ -526,5 +539,6 @@ def apply_decisions(
             actions, label, severity = rules[candidate.rule_id]
             index = int(key.rsplit(":", 1)[1])
             _effect(actions[index], candidate, key, label, severity, context, connection, applied)
-    _recycling(con, connection, context, applied)
+    if not warnings_only:
+        _recycling(con, connection, context, applied)
     return applied

@@ -69,8 +69,22 @@ class CompiledRulebook:
     care: list[Compiled]
 
 
+_compiled: dict[int, tuple[Rulebook, CompiledRulebook]] = {}
+
+
 def compile_rulebook(rulebook: Rulebook) -> CompiledRulebook:
-    """Every expression checked and compiled, section by section."""
+    """Every expression checked and compiled, section by section (remembered per rulebook)."""
+    known = _compiled.get(id(rulebook))
+    if known is not None and known[0] is rulebook:
+        return known[1]
+    compiled = _compile_all(rulebook)
+    if len(_compiled) > 64:
+        _compiled.clear()
+    _compiled[id(rulebook)] = (rulebook, compiled)
+    return compiled
+
+
+def _compile_all(rulebook: Rulebook) -> CompiledRulebook:
     for grade in rulebook.grades:
         if grade.quantile is not None:
             _compile("grades", grade.id, f"{grade.quantile.score} IS NULL")
@@ -175,24 +189,35 @@ def evaluate(
     *,
     source: str = "features",
     target: str = "decisions",
+    keep_states: bool = False,
 ) -> None:
-    """Decide every customer's grade, stage, segments, warnings, care and recycling."""
+    """Decide every customer's grade, stage, segments, warnings, care and recycling.
+
+    With `keep_states` (one customer on an event) grades and stages stay as the last batch run
+    left them: a quantile grade means nothing for a single row.
+    """
     compiled = compile_rulebook(rulebook)
-    grade_conditions, windows = _grade_conditions(rulebook, compiled)
-    window_sql = (", " + ", ".join(windows)) if windows else ""
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _graded AS SELECT *, "
-        f"{_first_match(compiled.grades, grade_conditions, 'grade')} "
-        f"FROM (SELECT *{window_sql} FROM {source})"
-    )
-    stage_conditions = [rule.sql for rule in compiled.stages]
+    if keep_states:
+        kept = "current_grade AS grade, NULL AS grade_values"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _graded AS SELECT *, {kept} FROM {source}")
+        kept = "current_stage AS stage, NULL AS stage_values"
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT *, {kept} FROM _graded")
+    else:
+        grade_conditions, windows = _grade_conditions(rulebook, compiled)
+        window_sql = (", " + ", ".join(windows)) if windows else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _graded AS SELECT *, "
+            f"{_first_match(compiled.grades, grade_conditions, 'grade')} "
+            f"FROM (SELECT *{window_sql} FROM {source})"
+        )
+        stage_conditions = [rule.sql for rule in compiled.stages]
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT *, "
+            f"{_first_match(compiled.stages, stage_conditions, 'stage')} FROM _graded"
+        )
     care_conditions = [
         _care_condition(rulebook, i, rule.sql, today) for i, rule in enumerate(compiled.care)
     ]
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT *, "
-        f"{_first_match(compiled.stages, stage_conditions, 'stage')} FROM _graded"
-    )
     con.execute(
         f"CREATE OR REPLACE TABLE {target} AS SELECT customer_id, grade, grade_values, stage, "
         f"stage_values, "

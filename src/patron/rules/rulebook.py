@@ -6,10 +6,16 @@ each section may also use what earlier sections decided (grades before stages, a
 
 from __future__ import annotations
 
+from functools import lru_cache
 from importlib import resources
 from typing import Annotated, Any, Literal
 
 import yaml
+
+try:
+    from yaml import CSafeLoader as SafeLoader
+except ImportError:  # PyYAML built without libyaml
+    from yaml import SafeLoader  # type: ignore[assignment]
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from patron.errors import RuleError
@@ -215,10 +221,11 @@ def _where(location: tuple[int | str, ...]) -> str:
     return ".".join(str(part) for part in location) or "the document"
 
 
+@lru_cache(maxsize=32)
 def parse(text: str) -> Rulebook:
     """Read a rulebook from YAML, refusing any structural error with its location."""
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=SafeLoader)
     except yaml.YAMLError as exc:
         raise RuleError(f"the rulebook is not valid YAML: {exc}") from exc
     if not isinstance(data, dict):
