@@ -8,6 +8,7 @@ from patron.cli import admin, customers, transfer
 from patron.cli import demo as demo_commands
 from patron.cli import kpi as kpi_commands
 from patron.cli import models as model_commands
+from patron.cli import serve as serve_commands
 
 
 def register(app: typer.Typer) -> None:
@@ -17,4 +18,5 @@ def register(app: typer.Typer) -> None:
     demo_commands.register(app)
     kpi_commands.register(app)
     model_commands.register(app)
+    serve_commands.register(app)
     transfer.register(app)

@@ -1,0 +1,85 @@
+"""The web application: the REST API under /api/v1, /healthz, and the pages when present.
+
+`create_app` builds everything from settings; `patron serve` runs it under uvicorn.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+from importlib.metadata import version
+from pathlib import Path
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.staticfiles import StaticFiles
+from pydantic import BaseModel
+from sqlalchemy import Engine
+
+from patron.analytics.api import router as analytics_router
+from patron.api import errors
+from patron.api.security import LoginLimiter
+from patron.audit.api import router as audit_router
+from patron.auth.api import router as auth_router
+from patron.config import Settings, get_settings
+from patron.customers.api import router as customers_router
+from patron.db import check_connection, create_db_engine, session_factory
+from patron.rules.api import router as rules_router
+
+API_PREFIX = "/api/v1"
+WEB = Path(__file__).resolve().parent.parent / "web"
+
+health = APIRouter(tags=["health"])
+
+
+class Health(BaseModel):
+    """The server answers and reaches its database."""
+
+    status: str
+    database: str
+
+
+@health.get("/healthz", responses=errors.responses(), summary="Liveness and database check")
+def healthz(request: Request) -> Health:
+    """200 when the server runs and its database answers; 503 otherwise. No sign-in needed."""
+    engine: Engine = request.app.state.engine
+    check_connection(engine)
+    return Health(status="ok", database=engine.dialect.name)
+
+
+def _api_router() -> APIRouter:
+    api = APIRouter(prefix=API_PREFIX)
+    for router in (auth_router, customers_router, analytics_router, rules_router, audit_router):
+        api.include_router(router)
+    return api
+
+
+def _mount_web(app: FastAPI) -> None:
+    # The pages live in patron.web and arrive separately: use them when they are installed.
+    static = WEB / "static"
+    if static.is_dir():
+        app.mount("/static", StaticFiles(directory=static), name="static")
+    if importlib.util.find_spec("patron.web.pages") is not None:
+        pages = importlib.import_module("patron.web.pages")
+        app.include_router(pages.router)
+
+
+def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
+    """The application for these settings (default: the environment's), on `engine` if given."""
+    settings = settings or get_settings()
+    app = FastAPI(
+        title="Patron",
+        version=version("patron"),
+        description="Customer management by rules: customers, scores, rules and KPIs.",
+        openapi_url="/openapi.json",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    app.state.settings = settings
+    app.state.engine = engine or create_db_engine(settings.database_url)
+    app.state.sessions = session_factory(app.state.engine)
+    app.state.login_limiter = LoginLimiter()
+    errors.install(app)
+    app.include_router(health)
+    app.include_router(_api_router())
+    _mount_web(app)
+    return app

@@ -1,0 +1,154 @@
+"""The customer list's filters, free-text search and sort whitelist, as SQL conditions.
+
+Every condition here narrows `access.visible_customers`; none widens it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, exists, false, or_, select
+from sqlalchemy.orm import Session
+
+from patron.analytics.kpi import latest_run_id
+from patron.analytics.models import ScoreSnapshot
+from patron.api.access import Actor, visible_customers
+from patron.api.pagination import SortKey, as_datetime
+from patron.auth.models import Role
+from patron.customers.models import Customer, CustomerTag
+from patron.errors import InvalidInput
+
+SORT_KEYS = {
+    key.name: key
+    for key in (
+        SortKey(Customer.id, int),
+        SortKey(Customer.name, str),
+        SortKey(Customer.created_at, as_datetime),
+        SortKey(Customer.updated_at, as_datetime),
+        SortKey(Customer.grade, str),
+        SortKey(Customer.stage, str),
+        SortKey(Customer.clv, Decimal),
+        SortKey(Customer.churn_risk, float),
+        SortKey(Customer.p_alive, float),
+        SortKey(Customer.scored_at, as_datetime),
+    )
+}
+MIN_PHONE_DIGITS = 4
+
+
+@dataclass(frozen=True)
+class CustomerFilters:
+    """What a customer list may be narrowed by; every field left empty does not filter."""
+
+    grade: list[str] = field(default_factory=list)
+    stage: list[str] = field(default_factory=list)
+    segment: list[str] = field(default_factory=list)
+    tags: list[str] = field(default_factory=list)
+    owner: str | None = None
+    city: str | None = None
+    has_warning: bool | None = None
+    churn_min: float | None = None
+    churn_max: float | None = None
+    clv_min: Decimal | None = None
+    clv_max: Decimal | None = None
+    q: str | None = None
+
+
+def _like_escaped(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def text_search(q: str, *, phones: bool) -> ColumnElement[bool]:
+    """Name contains `q`; pinyin initials start with it (`zs` finds 张三); with `phones`, the
+    phone contains its digits."""
+    text = q.strip()
+    found = [Customer.name.ilike(f"%{_like_escaped(text)}%", escape="\\")]
+    folded = text.lower()
+    if folded.isascii() and folded.isalnum():
+        found.append(Customer.name_initials.like(f"{folded}%"))
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if phones and len(digits) >= MIN_PHONE_DIGITS and len(digits) >= len(text.replace(" ", "")) - 1:
+        found.append(Customer.phone.like(f"%{digits}%"))
+    return or_(*found)
+
+
+def _owner(owner: str, actor: Actor) -> ColumnElement[bool]:
+    if owner == "pool":
+        return Customer.owner_id.is_(None)
+    if owner == "me":
+        return Customer.owner_id == actor.user_id
+    if not owner.isdigit():
+        raise InvalidInput(f"owner '{owner}' is not a user id, 'me' or 'pool'")
+    return Customer.owner_id == int(owner)
+
+
+def _warned(session: Session) -> ColumnElement[bool]:
+    run_id = latest_run_id(session.connection())
+    if run_id is None:
+        return false()
+    return exists().where(
+        ScoreSnapshot.run_id == run_id,
+        ScoreSnapshot.customer_id == Customer.id,
+        ScoreSnapshot.warnings != "",
+    )
+
+
+def _ranges(filters: CustomerFilters) -> list[ColumnElement[bool]]:
+    bounds: list[tuple[Any, Any, Any]] = [
+        (Customer.churn_risk, filters.churn_min, filters.churn_max),
+        (Customer.clv, filters.clv_min, filters.clv_max),
+    ]
+    conditions: list[ColumnElement[bool]] = []
+    for column, low, high in bounds:
+        if low is not None:
+            conditions.append(column >= low)
+        if high is not None:
+            conditions.append(column <= high)
+    return conditions
+
+
+def customer_query(session: Session, actor: Actor, filters: CustomerFilters) -> Select[Any]:
+    """Live customers the actor may see, narrowed by the filters."""
+    where: list[ColumnElement[bool]] = [
+        visible_customers(actor),
+        Customer.deleted_at.is_(None),
+        Customer.merged_into_id.is_(None),
+        *_ranges(filters),
+    ]
+    for column, values in (
+        (Customer.grade, filters.grade),
+        (Customer.stage, filters.stage),
+        (Customer.rfm_segment, filters.segment),
+    ):
+        if values:
+            where.append(column.in_(values))
+    for tag in dict.fromkeys(filters.tags):
+        where.append(exists().where(CustomerTag.customer_id == Customer.id, CustomerTag.tag == tag))
+    if filters.owner:
+        where.append(_owner(filters.owner.strip(), actor))
+    if filters.city:
+        where.append(Customer.city == filters.city.strip())
+    if filters.has_warning is not None:
+        warned = _warned(session)
+        where.append(warned if filters.has_warning else ~warned)
+    if filters.q and filters.q.strip():
+        # Analysts never see phones, so they may not probe for one either.
+        where.append(text_search(filters.q, phones=actor.role is not Role.analyst))
+    return select(Customer).where(*where)
+
+
+def tags_by_customer(session: Session, ids: list[int]) -> dict[int, list[str]]:
+    """The tags of each listed customer, in one query."""
+    result: dict[int, list[str]] = {customer_id: [] for customer_id in ids}
+    if not ids:
+        return result
+    rows = session.execute(
+        select(CustomerTag.customer_id, CustomerTag.tag)
+        .where(CustomerTag.customer_id.in_(ids))
+        .order_by(CustomerTag.tag)
+    )
+    for customer_id, tag in rows:
+        result[customer_id].append(tag)
+    return result

@@ -1,0 +1,115 @@
+"""What endpoints depend on: the request's session (one commit at the end), the settings,
+the acting user, and the permission a route needs."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from sqlalchemy.orm import Session, sessionmaker
+
+from patron.api.access import Actor, Permission
+from patron.api.security import (
+    CSRF_FIELD,
+    CSRF_HEADER,
+    SESSION_COOKIE,
+    UNSAFE_METHODS,
+    csrf_matches,
+    session_of,
+    token_of,
+)
+from patron.config import Settings
+from patron.db import unit_of_work
+from patron.errors import Forbidden, Unauthorized
+
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def get_session(request: Request) -> Iterator[Session]:
+    """The request's unit of work: committed when the endpoint succeeds, else rolled back."""
+    with unit_of_work(request.app.state.sessions) as session:
+        yield session
+
+
+def get_settings(request: Request) -> Settings:
+    """The settings the app was built with."""
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+def get_factory(request: Request) -> sessionmaker[Session]:
+    """The session factory, for the rare write that must outlive a refused request."""
+    factory: sessionmaker[Session] = request.app.state.sessions
+    return factory
+
+
+# "function" scope: the commit happens before the response leaves, so a client never sees
+# success for a change that then failed to commit.
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+FactoryDep = Annotated[sessionmaker[Session], Depends(get_factory)]
+
+bearer_scheme = HTTPBearer(
+    auto_error=False, description="An API token created by an admin: `Bearer ptk_...`."
+)
+cookie_scheme = APIKeyCookie(
+    name=SESSION_COOKIE,
+    auto_error=False,
+    description=f"A browser session from sign-in; state-changing requests also send {CSRF_HEADER}.",
+)
+
+
+async def submitted_csrf(request: Request) -> str | None:
+    """The CSRF token sent with the request: the header, else a form field."""
+    header = request.headers.get(CSRF_HEADER)
+    if header or request.method not in UNSAFE_METHODS:
+        return header
+    if request.headers.get("content-type", "").startswith(FORM_TYPES):
+        value = (await request.form()).get(CSRF_FIELD)
+        return value if isinstance(value, str) else None
+    return None
+
+
+def current_actor(
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    cookie: Annotated[str | None, Depends(cookie_scheme)],
+    csrf: Annotated[str | None, Depends(submitted_csrf)],
+) -> Actor:
+    """The signed-in user: a bearer token wins over a cookie; a cookie's unsafe requests must
+    carry the session's CSRF token."""
+    if credentials is not None:
+        found = token_of(session=session, plain=credentials.credentials)
+        if found is None:
+            raise Unauthorized("the API token is unknown, expired or revoked")
+        user, token = found
+        return Actor.of(user, via="token", scopes=frozenset(token.scopes.split()))
+    if cookie:
+        signed_in = session_of(session=session, cookie=cookie, settings=settings)
+        if signed_in is None:
+            raise Unauthorized("the session has expired: sign in again")
+        user, row = signed_in
+        if request.method in UNSAFE_METHODS and not csrf_matches(row.csrf_token, csrf):
+            raise Forbidden(
+                f"missing or wrong CSRF token: send the {CSRF_HEADER} header "
+                f"(or the {CSRF_FIELD} form field) given at sign-in"
+            )
+        return Actor.of(user, via="session")
+    raise Unauthorized("sign in, or send an API token as 'Authorization: Bearer TOKEN'")
+
+
+CurrentActor = Annotated[Actor, Depends(current_actor)]
+
+
+def requires(permission: Permission) -> Any:
+    """A dependency giving the actor after checking they hold `permission` (403 otherwise)."""
+
+    def check(actor: CurrentActor) -> Actor:
+        actor.require(permission)
+        return actor
+
+    return Depends(check)

@@ -1,0 +1,234 @@
+"""Sign-in: browser sessions (signed cookies, stored hashed, expiring), CSRF, API tokens,
+login rate limiting and lock-out after repeated failures."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from collections import deque
+from contextlib import suppress
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import cache
+from threading import Lock
+
+from argon2.exceptions import VerificationError
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from patron.api.access import RESOURCES, Access
+from patron.api.errors import TooManyRequests
+from patron.audit.service import record
+from patron.auth.models import ApiToken, User, UserSession
+from patron.auth.service import by_username, hasher, verify_password
+from patron.config import Settings
+from patron.db import now, unit_of_work
+from patron.errors import InvalidInput, Unauthorized
+
+SESSION_COOKIE = "patron_session"
+CSRF_COOKIE = "patron_csrf"
+CSRF_HEADER = "X-CSRF-Token"
+CSRF_FIELD = "csrf_token"
+SESSION_LIFETIME = timedelta(hours=12)
+MAX_FAILED_LOGINS = 5
+LOCKOUT = timedelta(minutes=15)
+TOKEN_PREFIX = "ptk_"
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+class AccountLocked(TooManyRequests):
+    """Too many wrong passwords in a row: the account waits before it accepts another."""
+
+    code = "account_locked"
+
+
+def digest(secret: str) -> str:
+    """The SHA-256 of a random secret: what the database keeps instead of the secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _signer(settings: Settings) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(settings.secret_key, salt="patron.session")
+
+
+@dataclass(frozen=True)
+class NewSession:
+    """A session just started: the cookie value (shown once) and its CSRF token."""
+
+    cookie: str
+    csrf_token: str
+    expires_at: datetime
+
+
+def start_session(*, session: Session, user: User, settings: Settings) -> NewSession:
+    """Store a new browser session for the user and return its signed cookie value."""
+    key = secrets.token_urlsafe(32)
+    row = UserSession(
+        user_id=user.id,
+        key_hash=digest(key),
+        csrf_token=secrets.token_urlsafe(32),
+        expires_at=now() + SESSION_LIFETIME,
+    )
+    session.add(row)
+    session.flush()
+    return NewSession(_signer(settings).dumps(key), row.csrf_token, row.expires_at)
+
+
+def session_of(
+    *, session: Session, cookie: str, settings: Settings
+) -> tuple[User, UserSession] | None:
+    """The user and session behind a cookie, if it is genuine, unexpired and not signed out."""
+    try:
+        key = _signer(settings).loads(cookie, max_age=int(SESSION_LIFETIME.total_seconds()))
+    except BadSignature:
+        return None
+    row = session.scalar(
+        select(UserSession).where(
+            UserSession.key_hash == digest(str(key)),
+            UserSession.revoked_at.is_(None),
+            UserSession.expires_at > now(),
+        )
+    )
+    if row is None:
+        return None
+    user = session.get(User, row.user_id)
+    return (user, row) if user is not None and user.active else None
+
+
+def csrf_matches(expected: str, submitted: str | None) -> bool:
+    """Whether the submitted double-submit token is the session's (in constant time)."""
+    return submitted is not None and secrets.compare_digest(expected, submitted)
+
+
+def parse_scopes(scopes: list[str]) -> frozenset[str]:
+    """Validated token scopes: `RESOURCE:read` or `RESOURCE:write`, RESOURCE may be `*`."""
+    if not scopes:
+        raise InvalidInput("a token needs at least one scope, e.g. 'customers:read'")
+    known = ", ".join(sorted(RESOURCES))
+    for scope in scopes:
+        resource, _, access = scope.partition(":")
+        if resource not in RESOURCES | {"*"} or access not in set(Access):
+            raise InvalidInput(
+                f"'{scope}' is not a scope: write RESOURCE:read or RESOURCE:write, "
+                f"RESOURCE one of *, {known}"
+            )
+    return frozenset(scopes)
+
+
+def issue_token(
+    *, session: Session, user: User, name: str, scopes: frozenset[str], expires_at: datetime | None
+) -> tuple[ApiToken, str]:
+    """A new API token for the user; the plain token is returned once and stored only hashed."""
+    plain = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=user.id,
+        name=name,
+        token_hash=digest(plain),
+        scopes=" ".join(sorted(scopes)),
+        expires_at=expires_at,
+    )
+    session.add(token)
+    session.flush()
+    return token, plain
+
+
+def token_of(*, session: Session, plain: str) -> tuple[User, ApiToken] | None:
+    """The user and token behind a bearer token, if it is live (not revoked, not expired)."""
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == digest(plain)))
+    moment = now()
+    if token is None or token.revoked_at is not None:
+        return None
+    if token.expires_at is not None and token.expires_at <= moment:
+        return None
+    user = session.get(User, token.user_id)
+    if user is None or not user.active:
+        return None
+    # A write per request would be wasted: the last use to the minute is plenty.
+    if token.last_used_at is None or moment - token.last_used_at > timedelta(minutes=1):
+        token.last_used_at = moment
+    return user, token
+
+
+@cache
+def _dummy_hash() -> str:
+    return hasher.hash(secrets.token_hex(16))
+
+
+def _record_failure(factory: sessionmaker[Session], username: str, user: User | None) -> None:
+    # Its own transaction: the refusal that follows rolls the request's transaction back.
+    with unit_of_work(factory) as session:
+        if user is not None:
+            session.execute(
+                update(User).where(User.id == user.id).values(failed_logins=User.failed_logins + 1)
+            )
+            failures = session.scalar(select(User.failed_logins).where(User.id == user.id)) or 0
+            if failures >= MAX_FAILED_LOGINS:
+                session.execute(
+                    update(User).where(User.id == user.id).values(locked_until=now() + LOCKOUT)
+                )
+        record(
+            session=session,
+            action="auth.sign_in_failed",
+            entity="user",
+            entity_id=user.id if user else None,
+            user_id=user.id if user else None,
+            username=username,
+        )
+
+
+def authenticate(
+    *, session: Session, factory: sessionmaker[Session], username: str, password: str
+) -> User:
+    """The user if the password is right and the account open; failures are counted and
+    audited, and the account locks after MAX_FAILED_LOGINS in a row."""
+    user = by_username(session=session, username=username.strip())
+    moment = now()
+    if user is not None and user.locked_until is not None and user.locked_until > moment:
+        _record_failure(factory, username, None)
+        wait = int((user.locked_until - moment).total_seconds()) + 1
+        raise AccountLocked(
+            f"too many failed sign-ins: try again in {wait // 60 + 1} minutes", retry_after=wait
+        )
+    if user is None:
+        # Verify anyway, so an unknown name takes as long as a wrong password.
+        with suppress(VerificationError):
+            hasher.verify(_dummy_hash(), password)
+    if user is None or not user.active or not verify_password(user, password):
+        _record_failure(factory, username, user)
+        raise Unauthorized("wrong user name or password")
+    user.failed_logins = 0
+    user.locked_until = None
+    record(
+        session=session, action="auth.sign_in", entity="user", entity_id=user.id, user_id=user.id
+    )
+    return user
+
+
+@dataclass
+class LoginLimiter:
+    """At most `attempts` sign-in attempts per client address in a sliding `window` (seconds).
+
+    Held in memory per process: enough for one server; the lock-out in the database holds
+    across processes."""
+
+    attempts: int = 10
+    window: float = 60.0
+    _seen: dict[str, deque[float]] = field(default_factory=dict)
+    _lock: Lock = field(default_factory=Lock)
+
+    def check(self, client: str) -> None:
+        """Count one attempt from `client`, refusing it when the window is full."""
+        moment = time.monotonic()
+        with self._lock:
+            seen = self._seen.setdefault(client, deque())
+            while seen and moment - seen[0] > self.window:
+                seen.popleft()
+            if len(seen) >= self.attempts:
+                wait = int(self.window - (moment - seen[0])) + 1
+                raise TooManyRequests(
+                    f"too many sign-in attempts from this address: wait {wait} seconds",
+                    retry_after=wait,
+                )
+            seen.append(moment)

@@ -1,0 +1,31 @@
+"""`patron serve [--host H] [--port P]`: the web app and REST API under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from patron.api.app import create_app
+from patron.cli.context import state
+from patron.config import get_settings
+from patron.schema import migrate
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+) -> None:
+    """Serve the web app and the REST API (the schema is brought up to date first)."""
+    cli = state(ctx)
+    migrate(cli.engine)
+    settings = get_settings().model_copy(update={"database_url": cli.url})
+    app = create_app(settings, engine=cli.engine)
+    typer.echo(f"serving Patron on http://{host}:{port} (API docs at /docs)")
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)

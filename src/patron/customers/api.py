@@ -1,0 +1,304 @@
+"""/api/v1/customers: list, detail, create, update, unmask and ownership moves."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from patron.api.access import (
+    Actor,
+    Permission,
+    may_own,
+    require_writable,
+    sees_personal_data,
+    visible_customer,
+    visible_customers,
+)
+from patron.api.customer_search import SORT_KEYS, CustomerFilters, customer_query, tags_by_customer
+from patron.api.deps import SessionDep, requires
+from patron.api.errors import responses
+from patron.api.masking import PERSONAL_FIELDS, mask_personal
+from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
+from patron.audit.service import record
+from patron.auth.models import User
+from patron.customers import repository, service
+from patron.customers.dedupe import Match
+from patron.customers.models import Customer, CustomerKind
+from patron.customers.schemas import CustomerIn, CustomerPatch, EntryPoint
+from patron.db import now
+from patron.errors import Forbidden, InvalidInput
+from patron.pool.models import OwnershipChange
+
+router = APIRouter(prefix="/customers", tags=["customers"], responses=responses(401, 403, 422))
+Reader = Annotated[Actor, requires(Permission.customers_read)]
+Writer = Annotated[Actor, requires(Permission.customers_write)]
+
+
+class CustomerView(BaseModel):
+    """A customer as the API shows it; personal fields are masked unless `masked` is false."""
+
+    id: int
+    external_id: str
+    kind: CustomerKind
+    name: str
+    phone: str | None
+    email: str | None
+    gender: str | None
+    birthday: str | None
+    province: str | None
+    city: str | None
+    address: str | None
+    industry: str | None
+    company: str | None
+    credit_code: str | None
+    source: str | None
+    owner_id: int | None
+    owner_name: str | None
+    tags: list[str]
+    grade: str | None
+    stage: str | None
+    rfm_segment: str | None
+    value_class: str | None
+    clv: Decimal | None
+    churn_risk: float | None
+    p_alive: float | None
+    scored_at: datetime | None
+    merged_into_id: int | None
+    deleted_at: datetime | None
+    created_at: datetime
+    updated_at: datetime
+    masked: bool
+
+
+class DuplicateWarning(BaseModel):
+    """A customer the saved one may duplicate; who it is stays hidden unless visible."""
+
+    key: str
+    score: float
+    ownership: str
+    customer_id: int | None = None
+    external_id: str | None = None
+    name: str | None = None
+    owner_name: str | None = None
+
+
+class Saved(BaseModel):
+    """A customer just created or changed, with the possible duplicates it was saved despite."""
+
+    customer: CustomerView
+    warnings: list[DuplicateWarning]
+    merged: bool
+
+
+class PersonalData(BaseModel):
+    """A customer's unmasked personal fields."""
+
+    id: int
+    phone: str | None
+    email: str | None
+    address: str | None
+    birthday: date | None
+
+
+class OwnerMove(BaseModel):
+    """Give a customer to a user, or to the public pool with `owner_id` null."""
+
+    owner_id: int | None
+    reason: str = Field(default="assigned", min_length=1, max_length=32)
+
+
+def present(session: Session, actor: Actor, customers: list[Customer]) -> list[CustomerView]:
+    """API views of customers, masked as the actor's role requires, tags and owners included."""
+    tags = tags_by_customer(session, [c.id for c in customers])
+    owners = repository.owner_names(session, [c.owner_id for c in customers if c.owner_id])
+    views = []
+    for customer in customers:
+        fields: dict[str, Any] = {
+            name: getattr(customer, name)
+            for name in CustomerView.model_fields
+            if name not in ("owner_name", "tags", "masked")
+        }
+        fields["birthday"] = customer.birthday.isoformat() if customer.birthday else None
+        plain = sees_personal_data(actor, customer)
+        if not plain:
+            fields = mask_personal(fields)
+        fields |= {
+            "owner_name": owners.get(customer.owner_id) if customer.owner_id else None,
+            "tags": tags[customer.id],
+            "masked": not plain,
+        }
+        views.append(CustomerView.model_validate(fields))
+    return views
+
+
+def _warnings(session: Session, actor: Actor, matches: tuple[Match, ...]) -> list[DuplicateWarning]:
+    ids = [m.customer_id for m in matches]
+    seen = set(
+        session.scalars(select(Customer.id).where(Customer.id.in_(ids), visible_customers(actor)))
+    )
+    return [
+        DuplicateWarning(
+            key=m.key.value,
+            score=round(m.score, 1),
+            ownership=m.ownership.value,
+            **(
+                {
+                    "customer_id": m.customer_id,
+                    "external_id": m.external_id,
+                    "name": m.name,
+                    "owner_name": m.owner_name,
+                }
+                if m.customer_id in seen
+                else {}
+            ),
+        )
+        for m in matches
+    ]
+
+
+def _saved(session: Session, actor: Actor, saved: service.Saved) -> Saved:
+    return Saved(
+        customer=present(session, actor, [saved.customer])[0],
+        warnings=_warnings(session, actor, saved.warnings),
+        merged=saved.merged,
+    )
+
+
+@router.get("", summary="List customers")
+def list_customers(
+    session: SessionDep,
+    actor: Reader,
+    grade: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    stage: Annotated[list[str], Query()] = [],  # noqa: B006
+    segment: Annotated[list[str], Query(description="RFM segment")] = [],  # noqa: B006
+    tags: Annotated[list[str], Query(description="Customers with every one of these")] = [],  # noqa: B006
+    owner: Annotated[str | None, Query(description="A user id, 'me' or 'pool'")] = None,
+    city: str | None = None,
+    has_warning: bool | None = None,
+    churn_min: Annotated[float | None, Query(ge=0, le=1)] = None,
+    churn_max: Annotated[float | None, Query(ge=0, le=1)] = None,
+    clv_min: Decimal | None = None,
+    clv_max: Decimal | None = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Name, phone or pinyin initials (zs)")
+    ] = None,
+    sort: Annotated[str, Query(description=f"One of {', '.join(SORT_KEYS)}; '-' descends")] = "id",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[CustomerView]:
+    """The customers the caller may see, filtered, sorted and a page at a time."""
+    filters = CustomerFilters(
+        grade=grade, stage=stage, segment=segment, tags=tags, owner=owner, city=city,
+        has_warning=has_warning, churn_min=churn_min, churn_max=churn_max,
+        clv_min=clv_min, clv_max=clv_max, q=q,
+    )  # fmt: skip
+    rows, next_cursor = paginate(
+        session,
+        customer_query(session, actor, filters),
+        sort=sort,
+        keys=SORT_KEYS,
+        id_column=Customer.id,
+        cursor=cursor,
+        limit=limit,
+    )
+    return Page(items=present(session, actor, list(rows)), next_cursor=next_cursor, limit=limit)
+
+
+@router.get("/{customer_id}", summary="One customer", responses=responses(404))
+def get_customer(session: SessionDep, actor: Reader, customer_id: int) -> CustomerView:
+    """A customer the caller may see (404 for one they may not)."""
+    return present(session, actor, [visible_customer(session, actor, customer_id)])[0]
+
+
+def _owner(session: Session, actor: Actor, owner_id: int | None) -> User | None:
+    owner = None if owner_id is None else session.get(User, owner_id)
+    if owner_id is not None and (owner is None or not owner.active):
+        raise InvalidInput(f"there is no active user with id {owner_id} to own the customer")
+    if not may_own(actor, owner):
+        raise Forbidden("you may not give a customer to that owner")
+    return owner
+
+
+@router.post("", status_code=201, summary="Create a customer", responses=responses(409))
+def create_customer(session: SessionDep, actor: Writer, data: CustomerIn) -> Saved:
+    """Add a customer after the duplicate check; it belongs to `owner_id`, else the caller."""
+    _owner(session, actor, data.owner_id if data.owner_id is not None else actor.user_id)
+    saved = service.create(
+        session=session, data=data, acting_user_id=actor.user_id, entry_point=EntryPoint.api
+    )
+    return _saved(session, actor, saved)
+
+
+@router.patch("/{customer_id}", summary="Change a customer", responses=responses(404, 409))
+def update_customer(
+    session: SessionDep, actor: Writer, customer_id: int, changes: CustomerPatch
+) -> Saved:
+    """Change the given fields; a change to a key field runs the duplicate check."""
+    require_writable(session, actor, visible_customer(session, actor, customer_id))
+    saved = service.update(
+        session=session,
+        customer_id=customer_id,
+        changes=changes,
+        acting_user_id=actor.user_id,
+        entry_point=EntryPoint.api,
+    )
+    return _saved(session, actor, saved)
+
+
+@router.post(
+    "/{customer_id}/unmask", summary="Show personal data (audited)", responses=responses(404)
+)
+def unmask_customer(
+    session: SessionDep,
+    actor: Annotated[Actor, requires(Permission.personal_data_unmask)],
+    customer_id: int,
+) -> PersonalData:
+    """The customer's phone, email, address and birthday in full; the audit log records it."""
+    customer = visible_customer(session, actor, customer_id)
+    record(
+        session=session,
+        action="customer.unmask",
+        entity="customer",
+        entity_id=customer.id,
+        user_id=actor.user_id,
+        fields=list(PERSONAL_FIELDS),
+    )
+    return PersonalData.model_validate(customer, from_attributes=True)
+
+
+@router.post(
+    "/{customer_id}/owner", summary="Move a customer to an owner", responses=responses(404)
+)
+def move_owner(
+    session: SessionDep,
+    actor: Annotated[Actor, requires(Permission.customers_assign)],
+    customer_id: int,
+    move: OwnerMove,
+) -> CustomerView:
+    """Give the customer to a user or the public pool; recorded and audited."""
+    customer = visible_customer(session, actor, customer_id, for_update=True)
+    owner = _owner(session, actor, move.owner_id)
+    before = customer.owner_id
+    if before != move.owner_id:
+        moment = now()
+        session.add(
+            OwnershipChange(
+                customer_id=customer.id, from_owner_id=before, to_owner_id=move.owner_id,
+                reason=move.reason, changed_at=moment, by_user_id=actor.user_id,
+            )
+        )  # fmt: skip
+        customer.owner_id = owner.id if owner else None
+        customer.owned_since = moment if owner else None
+        record(
+            session=session, action="customer.owner", entity="customer", entity_id=customer.id,
+            user_id=actor.user_id, from_owner_id=before, to_owner_id=move.owner_id,
+            reason=move.reason,
+        )  # fmt: skip
+        session.flush()
+    return present(session, actor, [customer])[0]
