@@ -18,10 +18,12 @@ from sqlalchemy import (
     SQLColumnExpression,
     Subquery,
     and_,
+    exists,
     func,
     select,
 )
 from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
@@ -93,11 +95,22 @@ def is_paid() -> ColumnElement[bool]:
     return Order.status == OrderStatus.paid
 
 
-def activity(period: Period, key: Dimension | None = None) -> Select[Any]:
-    """Per customer (and key): paid orders, revenue and distinct purchase days in the period."""
+def _keyed(key: Dimension | None) -> list[SQLColumnExpression[Any]]:
     columns: list[SQLColumnExpression[Any]] = [Order.customer_id]
     if key is not None:
         columns.append(key.column.label("key"))
+    return columns
+
+
+def _joined(query: Select[Any], key: Dimension | None) -> Select[Any]:
+    if key is not None and key.on_customer:
+        return query.join_from(Order, Customer, Order.customer_id == Customer.id)
+    return query
+
+
+def activity(period: Period, key: Dimension | None = None) -> Select[Any]:
+    """Per customer (and key): paid orders, revenue and distinct purchase days in the period."""
+    columns = _keyed(key)
     query = (
         select(
             *columns,
@@ -108,9 +121,13 @@ def activity(period: Period, key: Dimension | None = None) -> Select[Any]:
         .where(is_paid(), period.within(Order.ordered_at))
         .group_by(*columns)
     )
-    if key is not None and key.on_customer:
-        query = query.join_from(Order, Customer, Order.customer_id == Customer.id)
-    return query
+    return _joined(query, key)
+
+
+def buyers(period: Period, key: Dimension | None = None) -> Select[Any]:
+    """Each customer (and key) with a paid order in the period, once."""
+    query = select(*_keyed(key)).where(is_paid(), period.within(Order.ordered_at)).distinct()
+    return _joined(query, key)
 
 
 def first_purchases() -> Subquery:
@@ -146,18 +163,25 @@ def purchase_counts(
 ) -> dict[Any, Counts]:
     """Active, new, orders, revenue and repeaters per key (one row keyed None without a key)."""
     current = activity(period, key).subquery("current")
-    first = first_purchases()
+    earlier = aliased(Order, name="earlier")
+    # A correlated look-up per active customer uses the (customer_id, ordered_at) index,
+    # which is cheaper than finding every customer's first purchase.
+    bought_before = exists().where(
+        earlier.customer_id == current.c.customer_id,
+        earlier.status == OrderStatus.paid,
+        earlier.ordered_at < period.start,
+    )
     group = [current.c.key] if key is not None else []
     query = (
         select(
             *group,
             func.count(current.c.customer_id),
-            func.count().filter(first.c.first_at >= period.start),
+            func.count().filter(~bought_before),
             func.coalesce(func.sum(current.c.orders), 0),
             func.coalesce(func.sum(current.c.revenue), 0),
             func.count().filter(current.c.days >= 2),
         )
-        .select_from(current.join(first, first.c.customer_id == current.c.customer_id))
+        .select_from(current)
         .group_by(*group)
     )
     rows = connection.execute(query).all()
@@ -178,8 +202,8 @@ def retention_counts(
     connection: Connection, period: Period, key: Dimension | None = None
 ) -> dict[Any, tuple[int, int]]:
     """Per key: customers active in the previous period, and how many of them are active now."""
-    before = activity(period.previous(), key).subquery("before")
-    current = activity(period, key).subquery("current")
+    before = buyers(period.previous(), key).subquery("before")
+    current = buyers(period, key).subquery("current")
     same = before.c.customer_id == current.c.customer_id
     if key is not None:
         same = and_(same, before.c.key.is_not_distinct_from(current.c.key))
