@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from patron.errors import FileUnreadable
@@ -47,7 +47,7 @@ class Record:
     import_hash: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass
 class Plan:
     """Which cell of a row feeds which field; the columns nobody claims go to custom fields."""
 
@@ -55,7 +55,12 @@ class Plan:
     fields: list[tuple[Field, int]]
     custom: list[tuple[str, int]]
 
-    @property
+    @cached_property
+    def steps(self) -> list[tuple[str, int, Callable[[Cell], Any], bool]]:
+        """The fields as flat tuples, for the per-row loop."""
+        return [(spec.name, index, spec.parse, spec.required) for spec, index in self.fields]
+
+    @cached_property
     def present(self) -> set[str]:
         """The names of the fields this file has a column for."""
         return {spec.name for spec, _ in self.fields}
@@ -100,17 +105,17 @@ def parse_row(plan: Plan, number: int, cells: list[Cell]) -> Record:
     if width > len(plan.headers) and any(_filled(cell) for cell in cells[len(plan.headers) :]):
         raise RowError("(row)", f"has {width} cells but the header has {len(plan.headers)}")
     values: dict[str, Any] = {}
-    for spec, index in plan.fields:
+    for name, index, parse, required in plan.steps:
         raw = cells[index] if index < width else None
-        if isinstance(raw, str):
+        if type(raw) is str:
             raw = raw.strip()
         if raw is None or raw == "":
-            if spec.required:
+            if required:
                 raise RowError(plan.headers[index], "is empty")
-            values[spec.name] = None
+            values[name] = None
             continue
         try:
-            values[spec.name] = spec.parse(raw)
+            values[name] = parse(raw)
         except ValueError as exc:
             raise RowError(plan.headers[index], str(exc)) from None
     custom = {}
@@ -134,21 +139,12 @@ def _custom_text(cell: Cell) -> str:
 
 
 def content_hash(values: dict[str, Any], custom: dict[str, str]) -> str:
-    """An md5 of a record's normalised content: equal content, equal hash, in any column order."""
-    parts = [f"{name}={_canonical(value)}" for name, value in values.items()]
-    parts.extend(f"+{key}={custom[key]}" for key in sorted(custom))
-    return hashlib.md5("\x1f".join(parts).encode(), usedforsecurity=False).hexdigest()
+    """An md5 of a record's normalised content: equal content, equal hash, in any column order.
 
-
-def _canonical(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "1" if value else "0"
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, Decimal):
-        return format(value, "f")
-    if isinstance(value, list | tuple):
-        return ";".join(str(item) for item in value)
-    return str(value)
+    Parsed values (datetimes, cent-exact Decimals, strings) print canonically; they come in
+    the kind's field order whatever the file's column order.
+    """
+    content = "\x1f".join(map(str, values.values()))
+    if custom:
+        content += "\x1e" + "\x1f".join(f"{key}={custom[key]}" for key in sorted(custom))
+    return hashlib.md5(content.encode(), usedforsecurity=False).hexdigest()

@@ -11,6 +11,7 @@ from sqlalchemy import Connection, Table, func, select
 from patron.auth.models import User
 from patron.customers import normalise
 from patron.customers.models import Customer
+from patron.imports.bulk import insert_many
 from patron.imports.writer import lookup
 from patron.orders.models import Product
 
@@ -41,8 +42,7 @@ class CustomerIds:
     def create(self, conn: Connection, external_ids: Iterable[str], *, at: datetime) -> None:
         """Create customers known only by their id (the id doubles as their name)."""
         rows = [_bare_customer(key, at) for key in sorted(set(external_ids))]
-        if rows:
-            conn.execute(customers_table.insert(), rows)
+        insert_many(conn, customers_table, rows)
 
     def forget(self) -> None:
         """Drop the cache (after a rolled-back batch its ids may not exist)."""
@@ -55,6 +55,9 @@ def _bare_customer(external_id: str, at: datetime) -> dict[str, Any]:
         "name": external_id,
         "name_initials": normalise.initials(external_id),
         "kind": "person",
+        "locked": False,
+        "consent": {},
+        "custom_fields": {},
         "created_at": at,
         "updated_at": at,
     }

@@ -7,8 +7,9 @@ cell holds) and raises `ValueError` with a plain reason the rejects file can sho
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import date, datetime, time
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from openpyxl.utils.datetime import from_excel
@@ -32,7 +33,7 @@ _FALSE = {"0", "false", "no", "n", "f", "否", "不", "假"}
 
 def text(raw: Cell, *, limit: int) -> str:
     """A cell as text, refusing values longer than the column holds."""
-    value = _as_text(raw)
+    value = raw if type(raw) is str else _as_text(raw)
     if len(value) > limit:
         raise ValueError(f"is longer than {limit} characters")
     return value
@@ -48,6 +49,16 @@ def _as_text(raw: Cell) -> str:
 
 def moment(raw: Cell, *, zone: ZoneInfo) -> datetime:
     """A date or datetime in any accepted form, as naive local (business) time."""
+    if type(raw) is str:
+        try:
+            # The fast path: ISO dates and datetimes, and YYYYMMDD.
+            parsed = datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+        else:
+            return (
+                parsed if parsed.tzinfo is None and not parsed.microsecond else _local(parsed, zone)
+            )
     if isinstance(raw, datetime):
         return _local(raw, zone)
     if isinstance(raw, date):
@@ -97,6 +108,11 @@ def _from_parts(parts: tuple[str | None, ...], original: str) -> datetime:
 
 def amount(raw: Cell) -> tuple[Decimal, str | None]:
     """A money amount to the cent, and the currency its sign names (`¥1,234.50`)."""
+    if type(raw) is str and raw[:1].isdigit():
+        try:
+            return _cents(Decimal(raw), raw), None
+        except InvalidOperation:
+            pass
     if isinstance(raw, bool | datetime | date | time):
         raise ValueError(f"'{raw}' is not an amount")
     if isinstance(raw, int | float | Decimal):
@@ -104,11 +120,13 @@ def amount(raw: Cell) -> tuple[Decimal, str | None]:
     value = str(raw).strip()
     currency = None
     negative = value.startswith("-")
-    body = value.lstrip("-+")
+    body = value[1:] if value[:1] in "-+" else value
     if body[:1] in _CURRENCY_SIGNS:
         currency = _CURRENCY_SIGNS[body[0]]
         body = body[1:]
     body = _AMOUNT_NOISE.sub("", body)
+    if body[:1] in ("-", "+"):
+        raise ValueError(f"'{value}' is not an amount")
     try:
         number = Decimal(body)
     except InvalidOperation:
@@ -119,7 +137,7 @@ def amount(raw: Cell) -> tuple[Decimal, str | None]:
 def _cents(number: Decimal, original: str) -> Decimal:
     if not number.is_finite() or abs(number) >= _MAX_AMOUNT:
         raise ValueError(f"'{original}' is not a usable amount")
-    return number.quantize(_CENT)
+    return number.quantize(_CENT, rounding=ROUND_HALF_UP)
 
 
 def whole(raw: Cell, *, low: int | None = None, high: int | None = None) -> int:
@@ -181,3 +199,36 @@ _CURRENCY_NAMES = {
     "日元": "JPY",
     "英镑": "GBP",
 }
+
+
+# Parser factories: closures with a fast path for the common case, since they run per cell.
+
+
+def text_parser(limit: int) -> Callable[[Cell], str]:
+    """A parser for text of at most `limit` characters."""
+
+    def parse(raw: Cell) -> str:
+        if type(raw) is str and len(raw) <= limit:
+            return raw
+        return text(raw, limit=limit)
+
+    return parse
+
+
+def choice_parser(aliases: dict[str, str], what: str) -> Callable[[Cell], str]:
+    """A parser accepting the values (and aliases) in `aliases`."""
+
+    def parse(raw: Cell) -> str:
+        found = aliases.get(raw) if type(raw) is str else None
+        return found if found is not None else choice(raw, aliases=aliases, what=what)
+
+    return parse
+
+
+def moment_parser(zone: ZoneInfo) -> Callable[[Cell], datetime]:
+    """A parser for dates and datetimes, as local time in `zone`."""
+
+    def parse(raw: Cell) -> datetime:
+        return moment(raw, zone=zone)
+
+    return parse

@@ -9,9 +9,10 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, bindparam, select, update
+from sqlalchemy import Connection, Table, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from patron.imports.bulk import insert_many, update_many
 from patron.imports.columns import Record
 
 # Well under SQLite's and PostgreSQL's limits on bound parameters per statement.
@@ -102,28 +103,11 @@ def upsert(
         else:
             counts.updated += 1
             if write:
-                changed.append(_update_params(plan, plan.row(record)))
+                changed.append(plan.row(record))
                 written.append(record)
-    if fresh:
-        conn.execute(plan.table.insert(), fresh)
-    if changed:
-        conn.execute(_update_statement(plan), changed)
+    insert_many(conn, plan.table, fresh)
+    update_many(conn, plan.table, changed, plan.update_columns)
     return counts, written
-
-
-def _update_statement(plan: Upsert) -> Any:
-    table = plan.table
-    return (
-        update(table)
-        .where(table.c.external_id == bindparam("key_external_id"))
-        .values({name: bindparam(f"new_{name}") for name in plan.update_columns})
-    )
-
-
-def _update_params(plan: Upsert, row: dict[str, Any]) -> dict[str, Any]:
-    params = {f"new_{name}": row[name] for name in plan.update_columns}
-    params["key_external_id"] = row["external_id"]
-    return params
 
 
 def insert_ignoring_duplicates(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:

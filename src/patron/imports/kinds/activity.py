@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import partial
+from collections.abc import Callable
 from typing import Any, cast
 
 from sqlalchemy import Table
@@ -20,6 +20,7 @@ from patron.imports.kinds.base import (
 )
 from patron.imports.kinds.customers import customer_ref, short
 from patron.imports.kinds.orders import CUSTOMER_ALIASES
+from patron.imports.values import Cell
 from patron.imports.writer import lookup
 from patron.service.models import SurveyResponse, Ticket
 
@@ -101,8 +102,8 @@ SURVEY_KINDS = {"nps": "nps", "净推荐值": "nps", "csat": "csat", "满意度"
 SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5)}
 
 
-def _choice(aliases: dict[str, str], what: str) -> partial[str]:
-    return partial(values.choice, aliases=aliases, what=what)
+def _choice(aliases: dict[str, str], what: str) -> Callable[[Cell], str]:
+    return values.choice_parser(aliases, what)
 
 
 def _customer() -> Field:
@@ -213,6 +214,7 @@ class Tickets(Kind):
             "subject": data.get("subject") or "",
             "description": data.get("description") or "",
             "category": data.get("category"),
+            "root_causes": [],
             "assignee_id": data.get("assignee_pk"),
             "opened_at": data["opened_at"],
             "first_response_at": data.get("first_response_at"),

@@ -12,7 +12,6 @@ from sqlalchemy import Connection, Table
 from patron.imports import values
 from patron.imports.columns import Field, Plan, Record, RowError
 from patron.imports.references import CustomerIds
-from patron.imports.values import Cell
 
 
 @dataclass(frozen=True)
@@ -48,6 +47,7 @@ class Kind:
 
     def __init__(self, options: Options) -> None:
         self.options = options
+        self.moment = values.moment_parser(options.zone)
         self.fields = self.define()
 
     def define(self) -> tuple[Field, ...]:
@@ -73,10 +73,6 @@ class Kind:
         """Work that needs the stored rows (a customer's tags)."""
 
     # Shared helpers for the kinds.
-
-    def moment(self, raw: Cell) -> datetime:
-        """A date or datetime cell as local time."""
-        return values.moment(raw, zone=self.options.zone)
 
     def resolve_customers(self, batch: Batch, records: list[Record]) -> Rejected:
         """Give each record its customer's id; unknown customers are created or refused."""

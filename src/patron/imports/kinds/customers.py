@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
 
@@ -49,14 +50,12 @@ _PLAIN = (
 tags_table = cast(Table, CustomerTag.__table__)
 
 
-def short(limit: int) -> partial[str]:
+def short(limit: int) -> Callable[[Cell], str]:
     """A text parser refusing values longer than `limit`."""
-    return partial(values.text, limit=limit)
+    return values.text_parser(limit)
 
 
-def customer_ref(raw: Cell) -> str:
-    """A customer id as written in the file."""
-    return values.text(raw, limit=64)
+customer_ref = values.text_parser(64)
 
 
 def _name(raw: Cell) -> str:
@@ -98,7 +97,7 @@ class Customers(Kind):
             Field("name", _name, ("客户名称", "客户姓名", "姓名", "名称", "客户名"), True),
             Field(
                 "kind",
-                partial(values.choice, aliases=CUSTOMER_KINDS, what="customer kind"),
+                values.choice_parser(CUSTOMER_KINDS, "customer kind"),
                 ("客户类型", "类型"),
             ),
             Field(
@@ -109,7 +108,7 @@ class Customers(Kind):
             Field("email", _checked(normalise.email), ("邮箱", "电子邮件", "电子邮箱", "e-mail")),
             Field(
                 "gender",
-                partial(values.choice, aliases=people.GENDERS, what="gender"),
+                values.choice_parser(people.GENDERS, "gender"),
                 ("性别", "sex"),
             ),
             Field("birthday", partial(values.day, zone=self.options.zone), ("生日", "出生日期")),
@@ -142,6 +141,8 @@ class Customers(Kind):
             owner_id=data.get("owner_pk"),
             owned_since=batch.at if data.get("owner_pk") else None,
             custom_fields=record.custom,
+            locked=False,
+            consent={},
             import_hash=record.import_hash,
             created_at=data.get("created_at") or batch.at,
             updated_at=batch.at,

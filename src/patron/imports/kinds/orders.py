@@ -64,7 +64,7 @@ class Orders(Kind):
             ),
             Field(
                 "status",
-                partial(values.choice, aliases=ORDER_STATUSES, what="order status"),
+                values.choice_parser(ORDER_STATUSES, "order status"),
                 ("状态", "订单状态"),
             ),
             Field("channel", short(64), ("渠道", "销售渠道", "下单渠道")),
