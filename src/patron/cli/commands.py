@@ -8,6 +8,7 @@ from patron.cli import admin, customers, transfer
 from patron.cli import demo as demo_commands
 from patron.cli import kpi as kpi_commands
 from patron.cli import models as model_commands
+from patron.cli import rules as rules_commands
 from patron.cli import serve as serve_commands
 
 
@@ -18,5 +19,6 @@ def register(app: typer.Typer) -> None:
     demo_commands.register(app)
     kpi_commands.register(app)
     model_commands.register(app)
+    rules_commands.register(app)
     serve_commands.register(app)
     transfer.register(app)
