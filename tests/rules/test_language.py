@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from patron.analytics.catalog import FEATURES, FeatureKind
 from patron.errors import RuleError
+from patron.rules.functions import FUNCTIONS
 from patron.rules.language import check, compile_duckdb
 
 CONTRACT_EXAMPLE = (
@@ -171,3 +174,12 @@ def test_refused_with_the_offending_part_named(expression: str, named: str) -> N
     assert named in refused.value.message
     assert "\n" not in refused.value.message
     assert refused.value.code == "invalid_rule"
+
+
+def test_every_function_is_documented_with_an_accepted_example() -> None:
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "rules.md").read_text(encoding="utf-8")
+    section = docs.split("### Functions", 1)[1].split("\n### ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| `")]
+    assert {row.split("`")[1].split("(")[0] for row in rows} == set(FUNCTIONS)
+    for row in rows:
+        check(row.rstrip(" |").rsplit("`", 2)[1])
