@@ -60,15 +60,20 @@ class World:
 
     users: dict[str, User]
     tokens: dict[str, str]
+    spare_token_id: int
 
-    def customer(self, session: Session, record: str, name: str = "张三", **fields: object) -> Customer:
+    def customer(
+        self, session: Session, record: str, name: str = "张三", **fields: object
+    ) -> Customer:
         """A customer that is the agent's own, the other agent's, or in the pool."""
-        owner = {"own": self.users["agent"], "other": self.users["other_agent"], "pool": None}[record]
+        owner = {"own": self.users["agent"], "other": self.users["other_agent"], "pool": None}[
+            record
+        ]
         return builders.customer(session, name, owner_id=owner.id if owner else None, **fields)
 
 
 def build_world(sessions: sessionmaker[Session]) -> World:
-    """The users and an all-scopes token for each."""
+    """The users, an all-scopes token for each, and a spare token to revoke."""
     with sessions.begin() as session:
         users = {
             "admin": builders.user(session, "admin", role=Role.admin),
@@ -78,7 +83,11 @@ def build_world(sessions: sessionmaker[Session]) -> World:
             "analyst": builders.user(session, "analyst", role=Role.analyst),
         }
         tokens = {name: token_for(session, user) for name, user in users.items()}
-    return World(users, tokens)
+        spare, _ = issue_token(
+            session=session, user=users["agent"], name="spare",
+            scopes=frozenset({"customers:read"}), expires_at=None,
+        )  # fmt: skip
+    return World(users, tokens, spare.id)
 
 
 @pytest.fixture
