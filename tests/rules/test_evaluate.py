@@ -3,8 +3,10 @@ against DuckDB on the same hand-written customers."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any
 
+import duckdb
 import numpy as np
 import pytest
 
@@ -79,11 +81,30 @@ def test_rounding_follows_duckdb_half_away_from_zero() -> None:
     [
         {"recency_days": np.int64(120), "p_alive": np.float64(0.2)},
         {"recency_days": 120.0, "p_alive": 0.2},
+        {"recency_days": Decimal("120"), "p_alive": Decimal("0.20")},
     ],
 )
 def test_numpy_and_float_values_are_read_as_numbers(values: dict[str, Any]) -> None:
     checked = check("recency_days > 90 AND p_alive < 0.5")
     assert evaluate(checked, customer(**values)) is True
+
+
+def test_booleans_stored_as_0_and_1_keep_three_valued_logic() -> None:
+    checked = check("NOT in_pool AND (in_pool OR recency_days > 90)")
+    assert evaluate(checked, customer(in_pool=0, recency_days=100)) is True
+    assert evaluate(checked, customer(in_pool=1, recency_days=100)) is False
+    assert evaluate(checked, customer(in_pool=0, recency_days=None)) is None
+
+
+def test_decimal_columns_compute_as_floats_in_duckdb() -> None:
+    con = duckdb.connect()
+    con.execute("CREATE TABLE features (customer_id BIGINT, spend_90d DECIMAL(18, 2))")
+    con.execute("INSERT INTO features VALUES (0, 0.10), (1, 0.20)")
+    checked = check("spend_90d * 3 = 0.3 OR spend_90d + spend_90d + spend_90d = 0.6")
+    people = [customer(spend_90d=Decimal("0.10")), customer(spend_90d=Decimal("0.20"))]
+    python = [evaluate(checked, person) for person in people]
+    assert python == [False, False]  # float arithmetic, as documented
+    assert duckdb_results(con, compile_duckdb(checked)) == python
 
 
 def test_nan_is_null() -> None:
@@ -107,6 +128,8 @@ def test_a_missing_feature_is_an_error_not_a_null() -> None:
     [
         ("recency_days > 90", {"recency_days": "many"}, "'recency_days' should be a number"),
         ("HAS_TAG(tags, 'vip')", {"tags": "vip;new"}, "'tags' should be a list of tags"),
+        ("in_pool", {"in_pool": "yes"}, "'in_pool' should be true or false"),
+        ("city = 'a'", {"city": 5}, "'city' should be text"),
     ],
 )
 def test_wrongly_typed_values_are_refused(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from patron.errors import RuleError
@@ -56,6 +57,8 @@ def _feature(column: Column, features: Mapping[str, Any]) -> Any:
     value = features[column.name]
     if hasattr(value, "item") and not isinstance(value, Iterable):
         value = value.item()  # a numpy scalar
+    if isinstance(value, Decimal):
+        value = float(value)  # DuckDB and SQL drivers give DECIMAL columns as Decimal
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     if column.type is Type.tags:
@@ -64,6 +67,13 @@ def _feature(column: Column, features: Mapping[str, Any]) -> Any:
         return tuple(str(tag) for tag in value if tag is not None)
     if column.type in NUMERIC and (isinstance(value, bool) or not isinstance(value, int | float)):
         raise RuleError(f"the feature '{column.name}' should be a number, not {value!r}")
+    if column.type is Type.boolean:
+        # A database may hand back 0/1; three-valued logic needs real booleans.
+        if value not in (0, 1):
+            raise RuleError(f"the feature '{column.name}' should be true or false, not {value!r}")
+        return bool(value)
+    if column.type is Type.text and not isinstance(value, str):
+        raise RuleError(f"the feature '{column.name}' should be text, not {value!r}")
     return value
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from patron.errors import RuleError
-from patron.rules.nodes import NUMERIC, Literal, Node, Type
+from patron.rules.nodes import NUMERIC, Arithmetic, Literal, Negate, Node, Type
 from patron.rules.typecheck import require, unify
 
 Compiler = Callable[[Node], str]
@@ -33,8 +33,16 @@ class Function:
 
 
 def as_double(node: Node, sql: Compiler) -> str:
-    """SQL for a numeric part as DOUBLE, so DuckDB and Python do the same float arithmetic."""
-    return sql(node) if node.type is Type.number else f"CAST({sql(node)} AS DOUBLE)"
+    """SQL for a numeric part as DOUBLE, so DuckDB and Python do the same float arithmetic.
+
+    Only arithmetic and decimal literals are known to be DOUBLE already: a column may hold
+    BIGINT or DECIMAL whatever its kind, and DECIMAL arithmetic would not round like floats.
+    """
+    if isinstance(node, Arithmetic | Negate) or (
+        isinstance(node, Literal) and isinstance(node.value, float)
+    ):
+        return sql(node)
+    return f"CAST({sql(node)} AS DOUBLE)"
 
 
 def _strict(impl: Callable[..., Any]) -> Callable[[Sequence[Any]], Any]:
