@@ -31,6 +31,7 @@ from patron.analytics.fitting import (
     as_histories,
     group_index,
     maximise,
+    unique_rows,
 )
 
 _START = np.log([0.5, 10.0, 0.5, 10.0])
@@ -153,12 +154,10 @@ def _log_terms(
     """Log of the 'alive at T' and 's * I' terms of the likelihood, without common factors."""
     x, t_x, T = np.broadcast_arrays(x, t_x, T)
     size = x.size
-    pairs = np.concatenate(
-        [np.stack([x.ravel(), t_x.ravel()], 1), np.stack([x.ravel(), T.ravel()], 1)]
+    (pair_x, pair_t), index, _ = unique_rows(
+        np.concatenate([x.ravel(), x.ravel()]), np.concatenate([t_x.ravel(), T.ravel()])
     )
-    unique, index = np.unique(pairs, axis=0, return_inverse=True)
-    log_f, _ = _log_tail(params, unique[:, 0], unique[:, 1])
-    index = index.ravel()
+    log_f, _ = _log_tail(params, pair_x, pair_t)
     log_gap = _log_difference(log_f[index[:size]], log_f[index[size:]]).reshape(x.shape)
     log_alive = -(params.r + x) * np.log(params.alpha + T) - params.s * np.log(params.beta + T)
     return log_alive, np.log(params.s) + log_gap
@@ -221,12 +220,11 @@ class _Objective:
         self.Ts, self.iT = group_index(h.T)
         self.weight_x = np.bincount(self.ix, weights=h.weight, minlength=len(self.xs))
         self.gap = h.t_x < h.T
-        pairs = np.concatenate([np.stack([h.x, h.t_x], 1), np.stack([h.x, h.T], 1)])
-        unique, index = np.unique(pairs, axis=0, return_inverse=True)
-        self.pair_x, self.pair_t = unique[:, 0], unique[:, 1]
-        index = index.ravel()
-        self.i_t: IntArray = index[: len(h.x)].astype(np.intp)
-        self.i_T: IntArray = index[len(h.x) :].astype(np.intp)
+        (self.pair_x, self.pair_t), index, _ = unique_rows(
+            np.concatenate([h.x, h.x]), np.concatenate([h.t_x, h.T])
+        )
+        self.i_t: IntArray = index[: len(h.x)]
+        self.i_T: IntArray = index[len(h.x) :]
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
         r, alpha, s, beta = np.exp(theta)
