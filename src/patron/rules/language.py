@@ -6,17 +6,11 @@
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Iterable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 
-import sqlglot
 from rapidfuzz import fuzz, process
 from sqlglot import exp
-from sqlglot.errors import ParseError, TokenError
-from sqlglot.tokenizer_core import TokenType
-from sqlglot.tokens import Tokenizer
 
 from patron.analytics.catalog import FEATURES, FeatureKind
 from patron.errors import RuleError
@@ -43,6 +37,7 @@ from patron.rules.nodes import (
     describe,
     render,
 )
+from patron.rules.parse import parse, snippet
 from patron.rules.typecheck import quoted, require, unify
 
 __all__ = ["CheckedExpression", "check", "compile_duckdb", "evaluate"]
@@ -98,13 +93,8 @@ _REFUSED: dict[type[exp.Expr], str] = {
 }
 
 
-def _snippet(text: str, limit: int = 60) -> str:
-    flat = " ".join(text.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
-
-
 def _source(node: exp.Expr) -> str:
-    return _snippet(node.sql(normalize_functions=False))
+    return snippet(node.sql(normalize_functions=False))
 
 
 def _nearest(name: str, choices: Iterable[str]) -> str:
@@ -311,53 +301,6 @@ def _scope(allowed: Iterable[str] | Mapping[str, FeatureKind | str] | None) -> d
     return scope
 
 
-def _tokens_are_plain(text: str) -> None:
-    try:
-        tokens = Tokenizer().tokenize(text)
-    except TokenError:
-        raise RuleError(
-            "cannot read the expression: a quote or comment is not closed "
-            f"near `{_snippet(text[-30:])}`"
-        ) from None
-    for token in tokens:
-        if token.comments:
-            raise RuleError("comments (-- or /* */) are not allowed in a rule expression")
-        if token.token_type is TokenType.SEMICOLON:
-            rest = _snippet(text[token.start :])
-            raise RuleError(
-                f"`{rest}`: only one condition is allowed, no ';' or further statements"
-            )
-
-
-@contextmanager
-def _quiet_sqlglot() -> Iterator[None]:
-    """Keep sqlglot's own warnings (e.g. on a statement it cannot parse) off the terminal."""
-    logger = logging.getLogger("sqlglot")
-    level = logger.level
-    logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(level)
-
-
-def _parse(text: str) -> exp.Expr:
-    try:
-        with _quiet_sqlglot():
-            tree = sqlglot.parse_one(text)
-    except ParseError as exc:
-        error = exc.errors[0] if exc.errors else {}
-        near, column = error.get("highlight", ""), error.get("col", "?")
-        reason = str(error.get("description", "not valid SQL")).split(" for <")[0]
-        raise RuleError(
-            f"cannot read the expression near `{_snippet(str(near))}` (column {column}): "
-            f"{reason[:1].lower()}{reason[1:]}"
-        ) from None
-    if tree is None:
-        raise RuleError("the expression is empty")
-    return tree
-
-
 def check(
     expression: str,
     *,
@@ -369,10 +312,9 @@ def check(
         raise RuleError("the expression is empty")
     if len(text) > MAX_LENGTH:
         raise RuleError(f"the expression is longer than {MAX_LENGTH} characters")
-    _tokens_are_plain(text)
     checker = _Checker(_scope(allowed))
     try:
-        root = checker.convert(_parse(text))
+        root = checker.convert(parse(text))
     except RecursionError:
         raise RuleError("the expression is nested too deeply") from None
     if root.type not in (Type.boolean, Type.any):
