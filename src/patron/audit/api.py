@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
 from sqlalchemy import ColumnElement, select
 
 from patron.api.access import Actor, Permission
-from patron.api.deps import SessionDep, requires
+from patron.api.deps import SessionDep, SettingsDep, requires
 from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, paginate
 from patron.audit.models import AuditEntry
+from patron.config import Settings
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=responses(401, 403, 422))
 SORT = {"id": SortKey(AuditEntry.id, int)}
@@ -33,9 +35,17 @@ class AuditView(BaseModel):
     detail: dict[str, Any]
 
 
+def _local(moment: datetime, settings: Settings) -> datetime:
+    # Stored times are naive local wall-clock times; a moment with a zone is converted first.
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(ZoneInfo(settings.timezone)).replace(tzinfo=None)
+
+
 @router.get("", summary="The audit log")
 def audit_log(
     session: SessionDep,
+    settings: SettingsDep,
     actor: Annotated[Actor, requires(Permission.audit_read)],
     action: Annotated[
         str | None, Query(description="Exact, or a prefix ending in '.': 'auth.'")
@@ -65,9 +75,9 @@ def audit_log(
         if value is not None:
             where.append(column == value)
     if since is not None:
-        where.append(AuditEntry.at >= since.replace(tzinfo=None))
+        where.append(AuditEntry.at >= _local(since, settings))
     if until is not None:
-        where.append(AuditEntry.at < until.replace(tzinfo=None))
+        where.append(AuditEntry.at < _local(until, settings))
     rows, next_cursor = paginate(
         session,
         select(AuditEntry).where(*where),
