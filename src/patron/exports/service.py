@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine
 
@@ -44,5 +46,16 @@ def export_file(*, engine: Engine, kind: str, path: Path, locale: str) -> int:
         raise InvalidInput(f"'{locale}' is not a locale (use zh_CN or en)")
     write = write_csv if suffix == ".csv" else write_xlsx
     # One transaction for the whole export, so it shows one consistent state.
-    with engine.connect() as conn, atomic_path(path) as temporary, conn.begin():
-        return write(temporary, table.headers(locale), table.rows(conn))
+    with engine.connect() as conn, conn.begin():
+        rows = table.rows(conn)
+        # The first row is fetched before the file is created, so a failing query (no
+        # scores yet) leaves no half-made file behind.
+        first = next(rows, None)
+        with atomic_path(path) as temporary:
+            return write(temporary, table.headers(locale), _chain(first, rows))
+
+
+def _chain(first: list[Any] | None, rest: Iterator[list[Any]]) -> Iterator[list[Any]]:
+    if first is not None:
+        yield first
+        yield from rest

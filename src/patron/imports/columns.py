@@ -142,9 +142,12 @@ def content_hash(values: dict[str, Any], custom: dict[str, str]) -> str:
     """An md5 of a record's normalised content: equal content, equal hash, in any column order.
 
     Parsed values (datetimes, cent-exact Decimals, strings) print canonically; they come in
-    the kind's field order whatever the file's column order.
+    the kind's field order whatever the file's column order. Empty cells are left out, so an
+    empty optional column and a missing one give the same hash.
     """
-    content = "\x1f".join(map(str, values.values()))
+    content = "\x1f".join(
+        [f"{name}={value}" for name, value in values.items() if value is not None]
+    )
     if custom:
         content += "\x1e" + "\x1f".join(f"{key}={custom[key]}" for key in sorted(custom))
     return hashlib.md5(content.encode(), usedforsecurity=False).hexdigest()
