@@ -9,6 +9,7 @@ from patron.cli import demo as demo_commands
 from patron.cli import kpi as kpi_commands
 from patron.cli import models as model_commands
 from patron.cli import rules as rules_commands
+from patron.cli import score as score_commands
 from patron.cli import serve as serve_commands
 
 
@@ -20,5 +21,6 @@ def register(app: typer.Typer) -> None:
     kpi_commands.register(app)
     model_commands.register(app)
     rules_commands.register(app)
+    score_commands.register(app)
     serve_commands.register(app)
     transfer.register(app)

@@ -1,12 +1,12 @@
-"""`patron [--db URL] COMMAND ...`: one plain error line on failure, a traceback only with --debug."""
+"""`patron [--db URL] COMMAND ...`: one plain error line on failure; tracebacks with --debug."""
 
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, NoReturn
 
-import click
 import typer
+from typer._click.exceptions import ClickException
 
 from patron.cli import commands
 from patron.cli.context import CliState
@@ -38,32 +38,31 @@ commands.register(app)
 
 
 def run() -> None:
-    """The console entry point."""
+    """The console entry point: exit codes kept, every failure one plain line on stderr."""
     debug = "--debug" in sys.argv[1:]
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except PatronError as exc:
         if debug:
             raise
-        print(f"error: {exc.message}", file=sys.stderr)
-        sys.exit(1)
-    except click.exceptions.Exit as exc:
-        sys.exit(exc.exit_code)
-    except click.exceptions.Abort:
-        print("error: aborted", file=sys.stderr)
-        sys.exit(130)
-    except click.ClickException as exc:
-        print(f"error: {exc.format_message()}", file=sys.stderr)
-        sys.exit(exc.exit_code)
+        _fail(exc.message, 1)
+    except typer.Abort:
+        _fail("aborted", 130)
+    except ClickException as exc:
+        _fail(exc.format_message(), exc.exit_code)
     except KeyboardInterrupt:
-        print("error: interrupted", file=sys.stderr)
-        sys.exit(130)
+        _fail("interrupted", 130)
     except Exception as exc:
         if debug:
             raise
-        print(
-            f"error: unexpected failure ({type(exc).__name__}: {exc}); "
+        _fail(
+            f"unexpected failure ({type(exc).__name__}: {exc}); "
             "run again with --debug for the details",
-            file=sys.stderr,
+            1,
         )
-        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(code)

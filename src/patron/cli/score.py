@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from patron.analytics.pipeline import ModelChoice
 from patron.cli.context import console, emit, parse_as_of, state
-from patron.rules.runs import ScoringOutcome, run_scoring
+
+if TYPE_CHECKING:
+    from patron.analytics.pipeline import ModelChoice
+    from patron.rules.runs import ScoringOutcome
 
 
 def score(
@@ -25,6 +27,8 @@ def score(
     """Score every customer using only data dated on or before the as-of date."""
     if model not in ("bgnbd", "pnbd", "auto"):
         raise typer.BadParameter("choose bgnbd, pnbd or auto", param_hint="--model")
+    from patron.rules.runs import run_scoring  # heavy: imported when the command runs
+
     cli = state(ctx)
     when = parse_as_of(as_of) if as_of else None
     with console.status("scoring customers…"):
