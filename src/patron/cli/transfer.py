@@ -6,7 +6,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.progress import (
@@ -20,9 +20,10 @@ from rich.progress import (
 
 from patron.cli.context import console, emit, state
 from patron.config import get_settings
-from patron.exports.service import export_file
-from patron.imports.service import ImportResult, import_file
-from patron.imports.service import Progress as ProgressCallback
+
+if TYPE_CHECKING:
+    from patron.imports.service import ImportResult
+    from patron.imports.service import Progress as ProgressCallback
 
 
 def import_command(
@@ -41,6 +42,9 @@ def import_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Import customers, orders, interactions, tickets or responses from CSV or XLSX."""
+    # Imported here so other commands do not pay for openpyxl, numpy and the parsers.
+    from patron.imports.service import import_file
+
     cli = state(ctx)
     with _progress(enabled=not as_json, label=f"importing {file.name}") as progress:
         result = import_file(
@@ -105,6 +109,8 @@ def export_command(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Export customers, orders, scores, tasks or tickets to CSV or XLSX."""
+    from patron.exports.service import export_file
+
     cli = state(ctx)
     rows = export_file(
         engine=cli.engine, kind=kind, path=file, locale=locale or get_settings().locale
