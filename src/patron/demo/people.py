@@ -128,6 +128,8 @@ def join(*parts: np.ndarray | str) -> np.ndarray:
 
 def digits(values: np.ndarray, width: int) -> np.ndarray:
     """Integers as zero-padded decimal strings."""
+    if values.size == 0:  # zfill cannot size an empty array
+        return np.zeros(0, dtype=f"<U{width}")
     return np.strings.zfill(values.astype(np.int64).astype(str), width)
 
 
