@@ -16,7 +16,7 @@ from patron.imports.writer import lookup
 from patron.orders.models import Product
 
 # Past this many cached ids the cache starts afresh, so memory stays bounded on huge files.
-_CACHE_LIMIT = 2_000_000
+_CACHE_LIMIT = 1_000_000
 customers_table = cast(Table, Customer.__table__)
 products_table = cast(Table, Product.__table__)
 

@@ -29,11 +29,10 @@ class RejectsFile:
         if always:
             self._open()
 
-    def _open(self) -> csv.DictWriter[str] | None:
+    def _open(self) -> None:
         self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
         self._writer = csv.writer(self._handle)
         self._writer.writerow([*self.headers, *REASON_COLUMNS])
-        return None
 
     def write(self, rejected: list[tuple[Record, RowError]]) -> None:
         """Append rows in file order and flush, so a stopped import keeps what it found."""
