@@ -23,9 +23,10 @@ from patron.analytics.fitting import (
     as_histories,
     group_index,
     maximise,
+    time_scale,
 )
 
-_START = np.log([0.5, 10.0, 0.5, 2.0])
+_START = np.log([0.5, 0.5, 0.5, 2.0])
 
 
 @dataclass(frozen=True)
@@ -47,7 +48,10 @@ def fit(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BgNbdParams:
     """Fit BG/NBD by maximum likelihood on repeat-purchase counts, recencies and ages."""
     histories = as_histories(frequency, recency, T)
     objective = _Objective(histories)
-    theta = maximise(objective, _START, model="BG/NBD", size=float(histories.weight.sum()))
+    # Rates start near the data's own time scale, whatever unit the ages are in.
+    log_scale = np.log(time_scale(histories))
+    start = _START + np.array([0.0, log_scale, 0.0, 0.0])
+    theta = maximise(objective, start, model="BG/NBD", size=float(histories.weight.sum()))
     r, alpha, a, b = np.exp(theta)
     value, _ = objective(theta)
     return BgNbdParams(float(r), float(alpha), float(a), float(b), float(value))

@@ -42,6 +42,13 @@ def as_histories(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Hist
     return Histories(ux, ut, ages, counts)
 
 
+def time_scale(h: Histories) -> float:
+    """Mean age over mean repeat purchases: the order of 1 / purchase rate, for starting points."""
+    ages = float(h.weight @ h.T) / float(h.weight.sum())
+    repeats = float(h.weight @ h.x) / float(h.weight.sum())
+    return max(ages, 1e-6) / max(repeats, 1e-3)
+
+
 def unique_rows(*columns: FloatArray) -> tuple[list[FloatArray], IntArray, FloatArray]:
     """Distinct rows of aligned columns: the columns, each row's position, each one's count."""
     bits = 63 // len(columns)

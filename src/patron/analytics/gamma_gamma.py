@@ -15,7 +15,7 @@ from scipy.special import digamma, gammaln
 from patron.analytics.fitting import FloatArray, group_index, maximise
 from patron.errors import InvalidInput, ModelFitError
 
-_START = np.log([1.0, 2.0, 1.0])
+_START = np.log([1.0, 3.0, 1.0])
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,9 @@ def fit(frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGammaParams:
     """Fit on the repeat buyers (frequency > 0); raise ModelFitError when q <= 1."""
     x, m = _repeat_buyers(frequency, monetary_value)
     objective = _Objective(x, m)
-    theta = maximise(objective, _START, model="Gamma-Gamma", size=float(len(x)))
+    # Start with the population mean p*gamma/(q-1) at the data's mean spend.
+    start = _START + np.array([0.0, 0.0, np.log(2.0 * float(m.mean()))])
+    theta = maximise(objective, start, model="Gamma-Gamma", size=float(len(x)))
     p, q, gamma = np.exp(theta)
     value, _ = objective(theta)
     if q <= 1.0:

@@ -31,10 +31,11 @@ from patron.analytics.fitting import (
     as_histories,
     group_index,
     maximise,
+    time_scale,
     unique_rows,
 )
 
-_START = np.log([0.5, 10.0, 0.5, 10.0])
+_START = np.log([0.5, 0.5, 0.5, 0.5])
 # exp-sinh nodes for (t, inf): u = t + L exp(pi/2 sinh v), L the decay length. The upper end
 # reaches e^520 decay lengths, so an integrand decaying as u^-(1.07) or faster loses < e^-35;
 # the lower end starts e^-70 decay lengths after t.
@@ -65,7 +66,10 @@ def fit(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> ParetoNbdPara
     """Fit Pareto/NBD by maximum likelihood on repeat-purchase counts, recencies and ages."""
     histories = as_histories(frequency, recency, T)
     objective = _Objective(histories)
-    theta = maximise(objective, _START, model="Pareto/NBD", size=float(histories.weight.sum()))
+    # Rates start near the data's own time scale, whatever unit the ages are in.
+    log_scale = np.log(time_scale(histories))
+    start = _START + np.array([0.0, log_scale, 0.0, log_scale])
+    theta = maximise(objective, start, model="Pareto/NBD", size=float(histories.weight.sum()))
     r, alpha, s, beta = np.exp(theta)
     value, _ = objective(theta)
     return ParetoNbdParams(float(r), float(alpha), float(s), float(beta), float(value))

@@ -190,7 +190,10 @@ ORDER BY customer_id
 def _connect() -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     # Spill instead of growing without bound on a very large log.
-    con.execute("SET memory_limit = '1GB'; SET preserve_insertion_order = false")
+    con.execute(
+        "SET memory_limit = '1GB'; SET preserve_insertion_order = false; "
+        "SET enable_progress_bar = false"
+    )
     return con
 
 

@@ -114,6 +114,7 @@ def write_scores(path: Path, summary: CustomerSummary, result: clv.ClvResult) ->
         "clv": result.clv,
     }
     con = duckdb.connect()
+    con.execute("SET enable_progress_bar = false")
     con.register("scores", columns)
     try:
         con.execute(f"COPY (SELECT * FROM scores) TO '{_sql_path(path)}' (HEADER, DELIMITER ',')")
