@@ -8,7 +8,7 @@ VENDOR := src/patron/web/static/vendor
 export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 
-.PHONY: setup demo test test-fast lint format browser bench clean
+.PHONY: setup compiled demo test test-fast lint format browser bench clean
 
 setup: $(VENV)/.synced $(VENDOR)/.installed
 
@@ -17,7 +17,7 @@ $(UV):
 	.uv/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: pyproject.toml uv.lock | $(UV)
-	$(UV) sync --locked --quiet
+	$(UV) sync --locked --quiet --compile-bytecode
 	touch $@
 
 $(VENDOR)/.installed: package.json package-lock.json
@@ -32,10 +32,14 @@ browser:
 	  echo "installing Debian's chromium for the browser tests"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-demo: setup
+# The environment may forbid writing bytecode caches; compile once so each `patron` starts fast.
+compiled: setup
+	$(BIN)/python -m compileall -q src >/dev/null
+
+demo: setup compiled
 	$(BIN)/patron demo
 
-test: setup browser
+test: setup browser compiled
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 test-fast: setup

@@ -10,58 +10,14 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.audit.models import AuditEntry
-from patron.auth.models import Role, User
 from patron.customers.models import Customer
 from patron.db import unit_of_work
 from patron.engagement.models import Task
 from patron.pool.models import OwnershipChange
-from patron.rules import events, runs, versions
+from patron.rules import events, runs
 from patron.rules.models import ActionTaken, Alert, StateChange
-from tests.analytics.history import START, History, at
-
-AS_OF = START + timedelta(days=400)
-
-RULEBOOK = """
-grades:
-  - {id: A, label: {en: A}, when: "orders_total >= 3"}
-  - {id: C, label: {en: C}, when: "TRUE"}
-stages:
-  - {id: active, label: {en: a}, when: "recency_days <= 90"}
-  - {id: lapsed, label: {en: l}, when: "TRUE"}
-segments:
-  - {id: big, label: {en: big}, tag: big, when: "grade = 'A'"}
-warnings:
-  - id: gone_quiet
-    label: {zh_CN: 沉默, en: quiet}
-    when: "recency_days > 90"
-    cooldown_days: 30
-    actions:
-      - task: {assignee: owner, due_days: 2, title: {zh_CN: "回访 {name}", en: "Call {name}"}}
-      - alert: true
-pool:
-  recycle: [{grades: [C], no_follow_up_days: 30, no_purchase_days: 60}]
-"""
-
-
-def _history(sessions: sessionmaker[Session]) -> dict[str, int]:
-    history = History()
-    with unit_of_work(sessions) as session:
-        owner = User(username="li", role=Role.agent, team="east")
-        session.add(owner)
-        session.flush()
-        for key in ("loyal", "quiet", "single"):
-            history.customer(session, key)
-        for day in (300, 350, 390):
-            history.order(session, "loyal", day, 100)
-        for day in (10, 50, 100):
-            history.order(session, "quiet", day, 80)
-        history.order(session, "single", 200, 30)
-        for key in ("quiet", "single"):
-            customer = session.get(Customer, history.customers[key])
-            assert customer is not None
-            customer.owner_id, customer.owned_since = owner.id, at(150)
-        versions.apply(session.connection(), RULEBOOK)
-    return history.customers
+from tests.analytics.history import History, at
+from tests.rules.scenario import AS_OF, shop
 
 
 def _count(sessions: sessionmaker[Session], model: type, *where: object) -> int:
@@ -70,7 +26,7 @@ def _count(sessions: sessionmaker[Session], model: type, *where: object) -> int:
 
 
 def test_scoring_the_same_date_twice_acts_once(db: Engine, sessions: sessionmaker[Session]) -> None:
-    ids = _history(sessions)
+    ids = shop(sessions)
     first = runs.run_scoring(engine=db, as_of=AS_OF, horizon_days=90)
     assert first.live and first.customers == 3 and first.rulebook_version == 1
     assert first.grades == {"A": 2, "C": 1} and first.warnings == {"gone_quiet": 2}
@@ -96,7 +52,7 @@ def test_scoring_the_same_date_twice_acts_once(db: Engine, sessions: sessionmake
 def test_recycling_moves_quiet_customers_to_the_pool_with_a_record(
     db: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    ids = _history(sessions)
+    ids = shop(sessions)
     outcome = runs.run_scoring(engine=db, as_of=AS_OF)
     assert outcome.applied["recycled"] == 1
     with sessions() as session:
@@ -118,7 +74,7 @@ def test_recycling_moves_quiet_customers_to_the_pool_with_a_record(
 def test_a_backfill_stores_snapshots_but_never_acts(
     db: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    _history(sessions)
+    shop(sessions)
     runs.run_scoring(engine=db, as_of=AS_OF)
     before = (_count(sessions, Task), _count(sessions, ActionTaken), _count(sessions, StateChange))
     past = runs.run_scoring(engine=db, as_of=AS_OF - timedelta(days=200))
@@ -134,7 +90,7 @@ def test_a_backfill_stores_snapshots_but_never_acts(
 def test_a_failed_run_leaves_the_store_as_it_was(
     db: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    _history(sessions)
+    shop(sessions)
 
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("disk full")
@@ -150,7 +106,7 @@ def test_a_failed_run_leaves_the_store_as_it_was(
 def test_an_event_re_evaluates_one_customer_and_acts_once(
     db: Engine, sessions: sessionmaker[Session]
 ) -> None:
-    ids = _history(sessions)
+    ids = shop(sessions)
     runs.run_scoring(engine=db, as_of=AS_OF - timedelta(days=1))
     tasks_before = _count(sessions, Task)
     history = History(customers=ids)

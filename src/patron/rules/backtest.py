@@ -41,7 +41,7 @@ def _ratio(part: float, whole: float) -> float | None:
 
 
 def _warnings(
-    rulebook: Rulebook, con: duckdb.DuckDBPyConnection, base_rate: float | None, positives: int
+    rulebook: Rulebook, con: duckdb.DuckDBPyConnection, customers: int, positives: int
 ) -> list[dict[str, Any]]:
     measured = []
     for warning in rulebook.warnings:
@@ -52,7 +52,7 @@ def _warnings(
         ).fetchone()
         flagged, hits = (int(row[0]), int(row[1])) if row else (0, 0)
         precision = _ratio(hits, flagged)
-        lift = round(precision / base_rate, 4) if precision is not None and base_rate else None
+        lift = _ratio(hits * customers, flagged * positives)  # precision over the base rate
         measured.append(
             {
                 "id": warning.id,
@@ -107,6 +107,6 @@ def backtest(
         "until": end.date().isoformat(),
         "customers": int(customers),
         "base_rate": base_rate,
-        "warnings": _warnings(rulebook, con, base_rate, int(positives)),
+        "warnings": _warnings(rulebook, con, int(customers), int(positives)),
         "grades": _grades(con),
     }
