@@ -1,0 +1,10 @@
+"""Access policies of the analytics routes."""
+
+from __future__ import annotations
+
+from tests.api.policy import Policy, _customer_read, _only
+
+POLICIES: dict[tuple[str, str], Policy] = {
+    ("GET", "/api/v1/customers/{customer_id}/scores"): Policy(_customer_read(200)),
+    ("GET", "/api/v1/kpi"): Policy(_only(200, "admin", "analyst")),
+}

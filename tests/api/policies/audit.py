@@ -1,0 +1,9 @@
+"""Access policies of the audit routes."""
+
+from __future__ import annotations
+
+from tests.api.policy import Policy, _only
+
+POLICIES: dict[tuple[str, str], Policy] = {
+    ("GET", "/api/v1/audit"): Policy(_only(200, "admin")),
+}
