@@ -19,29 +19,29 @@ CUSTOMER_RECORD = "{customer_id}"
 Expect = dict[str, int | dict[str, int]]
 
 
-def _everyone(ok: int) -> Expect:
+def everyone(ok: int) -> Expect:
     return {"anonymous": 401, "admin": ok, "manager": ok, "agent": ok, "analyst": ok}
 
 
-def _only(ok: int, *roles: str) -> Expect:
+def only(ok: int, *roles: str) -> Expect:
     return {role: ok if role in roles else 403 for role in ROLES} | {"anonymous": 401}
 
 
-def _records(own: int, other: int, pool: int) -> dict[str, int]:
+def records(own: int, other: int, pool: int) -> dict[str, int]:
     return {"own": own, "other": other, "pool": pool}
 
 
-def _customer_read(ok: int) -> Expect:
-    team = _records(ok, 404, ok)
+def customer_read(ok: int) -> Expect:
+    team = records(ok, 404, ok)
     return {"anonymous": 401, "admin": ok, "manager": team, "agent": team, "analyst": ok}
 
 
-def _customer_write(ok: int, *, agent: bool) -> Expect:
+def customer_write(ok: int, *, agent: bool) -> Expect:
     return {
         "anonymous": 401,
         "admin": ok,
-        "manager": _records(ok, 404, ok),
-        "agent": _records(ok, 404, 403) if agent else 403,
+        "manager": records(ok, 404, ok),
+        "agent": records(ok, 404, 403) if agent else 403,
         "analyst": 403,
     }
 

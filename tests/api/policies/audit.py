@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from tests.api.policy import Policy, _only
+from tests.api.policy import Policy, only
 
 POLICIES: dict[tuple[str, str], Policy] = {
-    ("GET", "/api/v1/audit"): Policy(_only(200, "admin")),
+    ("GET", "/api/v1/audit"): Policy(only(200, "admin")),
 }

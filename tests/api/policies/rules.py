@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from tests.api.policy import Policy, _only
+from tests.api.policy import Policy, only
 
 POLICIES: dict[tuple[str, str], Policy] = {
-    ("GET", "/api/v1/rules"): Policy(_only(200, "admin", "manager", "analyst")),
+    ("GET", "/api/v1/rules"): Policy(only(200, "admin", "manager", "analyst")),
     ("POST", "/api/v1/rules/check"): Policy(
-        _only(200, "admin", "manager", "analyst"),
+        only(200, "admin", "manager", "analyst"),
         body=lambda w, n: {"expression": "recency_days > 90"},
     ),
 }
