@@ -7,15 +7,18 @@ from patron.customers.models import Contact, Customer, CustomerKind, CustomerTag
 from patron.db import Base
 from patron.engagement.models import Interaction, InteractionKind, Task, TaskStatus
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
+from patron.notify.models import InAppNotification, OutboxMessage
 from patron.orders.models import Order, OrderLine, OrderStatus, Product
 from patron.pool.models import OwnershipChange
 from patron.rules.models import ActionTaken, Alert, RulebookVersion, StateChange
 from patron.service.models import Survey, SurveyKind, SurveyResponse, Ticket, TicketKind
+from patron.worker.models import JobLock
 
 __all__ = [
     "ActionTaken", "Alert", "ApiToken", "AuditEntry", "Base", "Contact", "Customer",
-    "CustomerKind", "CustomerTag", "Interaction", "InteractionKind", "LoyaltyAccount",
-    "Order", "OrderLine", "OrderStatus", "OwnershipChange", "PointsEntry", "PointsKind",
+    "CustomerKind", "CustomerTag", "InAppNotification", "Interaction", "InteractionKind",
+    "JobLock", "LoyaltyAccount", "Order", "OrderLine", "OrderStatus", "OutboxMessage",
+    "OwnershipChange", "PointsEntry", "PointsKind",
     "Product", "Role", "RulebookVersion", "ScoreSnapshot", "ScoringRun", "StateChange",
     "Survey", "SurveyKind", "SurveyResponse", "Task", "TaskStatus", "Ticket", "TicketKind",
     "TierChange", "User",
