@@ -16,7 +16,8 @@ import numpy as np
 from patron.analytics import clv as clv_model
 from patron.analytics import occasions
 from patron.analytics.churn import churn_risk
-from patron.analytics.features import as_of_moment, compute_features
+from patron.analytics.features import as_of_moment, compute_features, day_number, epoch_seconds
+from patron.analytics.recommend import recommend
 from patron.analytics.rfm import score_rfm
 from patron.analytics.summary import OrderLog
 from patron.errors import InvalidInput, ModelFitError
@@ -135,10 +136,14 @@ def compute(
         "churn_drivers": np.array(churn.drivers, dtype=object),
         **occasions,
     }
+    recommend(con, day=day_number(moment), cut=epoch_seconds(moment))
     con.register("model_outputs", scored)
     con.execute(
-        "CREATE OR REPLACE TABLE features AS SELECT f.*, m.* EXCLUDE (customer_id) "
-        "FROM features f JOIN model_outputs m USING (customer_id) ORDER BY customer_id"
+        "CREATE OR REPLACE TABLE features AS SELECT f.*, m.* EXCLUDE (customer_id), "
+        "n.days_to_next_purchase, coalesce(o.offers, []) AS offers "
+        "FROM features f JOIN model_outputs m USING (customer_id) "
+        "JOIN next_purchase n USING (customer_id) LEFT JOIN offers o USING (customer_id) "
+        "ORDER BY customer_id"
     )
     con.unregister("model_outputs")
     # NaN marks "no value" in NumPy; in the feature table it must be NULL for rules.

@@ -109,8 +109,12 @@ def read_store(
         ),
         "orders": (
             f"SELECT customer_id, {ts('ordered_at')}, {_as_float(dialect, 'amount')}, status,"
-            f" channel FROM orders WHERE ordered_at <= {cut}",
-            "customer_id:int ts:int amount:float status:text channel:text",
+            f" channel, product_id FROM orders WHERE ordered_at <= {cut}",
+            "customer_id:int ts:int amount:float status:text channel:text product_id:nullable_int",
+        ),
+        "products": (
+            "SELECT id, external_id, name FROM products WHERE TRUE",
+            "product_id:int product_code:text product_name:text",
         ),
         "interactions": (
             f"SELECT customer_id, {ts('occurred_at')}, CASE WHEN is_follow_up THEN 1 ELSE 0 END"
@@ -143,7 +147,7 @@ def read_store(
         for name, (sql, spec) in queries.items():
             names, kinds = zip(*(column.split(":") for column in spec.split()), strict=True)
             params: dict[str, Any] = {"as_of": _bind_time(dialect, as_of)} if cut in sql else {}
-            if only is not None:
+            if only is not None and name != "products":
                 sql += f" AND {'c.id' if name == 'customers' else 'customer_id'} = {who}"
                 params["customer"] = only
             columns = _fetch(connection, sql, names, kinds, **params)

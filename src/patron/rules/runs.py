@@ -86,6 +86,7 @@ def _snapshot_rows(
                    'warnings', json(d.warnings_values),
                    'care', json(d.care_values),
                    'churn_drivers', f.churn_drivers,
+                   'offers', f.offers,
                    'rulebook_version', $version
                ) AS explain
         FROM features f JOIN decisions d USING (customer_id) ORDER BY f.customer_id
