@@ -29,8 +29,9 @@ def _shop() -> duckdb.DuckDBPyConnection:
     rows.append((7, 0, "refunded", 1))  # a refund is not a purchase
     con.executemany("INSERT INTO orders VALUES (?, ?, ?, ?)", rows)
     con.execute(
-        "CREATE TABLE features AS SELECT * FROM (VALUES (1, 25, 30.0), (6, 45, NULL), (8, NULL, NULL))"
-        " AS t(customer_id, recency_days, avg_gap_days)"
+        "CREATE TABLE features AS SELECT * FROM "
+        "(VALUES (1, 25, 30.0), (6, 45, NULL), (8, NULL, NULL)) "
+        "AS t(customer_id, recency_days, avg_gap_days)"
     )
     return con
 
