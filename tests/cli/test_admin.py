@@ -13,7 +13,10 @@ from patron.auth.models import Role, User
 def patron(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
     """Run the real command line in a child process."""
     return subprocess.run(
-        [sys.executable, "-m", "patron", *args], input=stdin, capture_output=True, text=True,
+        [sys.executable, "-m", "patron", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
         check=False,
     )
 
@@ -26,8 +29,20 @@ def test_init_is_idempotent(db_url: str) -> None:
 
 
 def test_user_add_hashes_the_password(db_url: str, sessions: sessionmaker[Session]) -> None:
-    done = patron("--db", db_url, "user", "add", "li.lei", "--role", "agent", "--team", "east",
-                  "--password-stdin", "--json", stdin="correct horse\n")
+    done = patron(
+        "--db",
+        db_url,
+        "user",
+        "add",
+        "li.lei",
+        "--role",
+        "agent",
+        "--team",
+        "east",
+        "--password-stdin",
+        "--json",
+        stdin="correct horse\n",
+    )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["role"] == "agent"
     with sessions() as session:

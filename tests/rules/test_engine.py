@@ -12,10 +12,9 @@ import pytest
 from patron.analytics.catalog import FEATURES
 from patron.errors import RuleError
 from patron.rules import rulebook as rulebooks
-from patron.rules.engine import EXTRA_FEATURES, evaluate
+from patron.rules.engine import evaluate
 
 TODAY = date(2026, 3, 1)
-TYPES = {"integer": "BIGINT", "boolean": "BOOLEAN"}
 
 
 def features(*rows: dict[str, Any]) -> duckdb.DuckDBPyConnection:
@@ -23,7 +22,6 @@ def features(*rows: dict[str, Any]) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     columns = {"customer_id": "BIGINT"}
     columns |= {name: feature.duckdb_type for name, feature in FEATURES.items()}
-    columns |= {name: TYPES[kind] for name, kind in EXTRA_FEATURES.items()}
     columns.pop("grade")
     columns.pop("stage")
     con.execute(f"CREATE TABLE features ({', '.join(f'{n} {t}' for n, t in columns.items())})")

@@ -8,6 +8,7 @@ import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from patron.analytics.catalog import FEATURES
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.audit.models import AuditEntry
 from patron.customers.models import Customer
@@ -47,6 +48,16 @@ def test_scoring_the_same_date_twice_acts_once(db: Engine, sessions: sessionmake
         assert snapshot.features["orders_total"] == 3
         loyal = session.get(Customer, ids["loyal"])
         assert loyal is not None and (loyal.grade, loyal.stage) == ("A", "active")
+
+
+def test_a_run_computes_exactly_the_catalogued_features(
+    db: Engine, sessions: sessionmaker[Session]
+) -> None:
+    shop(sessions)
+    runs.run_scoring(engine=db, as_of=AS_OF)
+    with sessions() as session:
+        snapshot = session.scalars(select(ScoreSnapshot).limit(1)).one()
+    assert set(snapshot.features) | {"grade", "stage"} == set(FEATURES)
 
 
 def test_recycling_moves_quiet_customers_to_the_pool_with_a_record(

@@ -17,16 +17,6 @@ from patron.errors import RuleError
 from patron.rules.language import CheckedExpression, check, compile_duckdb
 from patron.rules.rulebook import Rulebook
 
-# Features the scoring pipeline adds beyond the catalogue, with their kinds.
-EXTRA_FEATURES = {
-    "days_since_first_purchase": "integer",
-    "last_gap_days": "integer",
-    "locked": "boolean",
-    "days_owned": "integer",
-    "days_to_birthday": "integer",
-    "days_to_anniversary": "integer",
-}
-
 _LATER = {"grades": {"grade", "stage"}, "stages": {"stage"}}
 
 
@@ -43,7 +33,7 @@ def _compile(section: str, rule_id: str, expression: str | None) -> Compiled:
     if expression is None:
         return Compiled(rule_id, "TRUE", ())
     try:
-        checked: CheckedExpression = check(expression, allowed=EXTRA_FEATURES)
+        checked: CheckedExpression = check(expression)
     except RuleError as exc:
         raise RuleError(f"{section} '{rule_id}': {exc.message}") from exc
     too_early = sorted(checked.features & _LATER.get(section, set()))

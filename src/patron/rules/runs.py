@@ -37,6 +37,7 @@ NOT_FEATURES = (
     "current_grade",
     "current_stage",
     "churn_drivers",
+    "offers",
 )
 
 
