@@ -6,6 +6,7 @@ from patron.auth.models import ApiToken, Role, User
 from patron.customers.models import Contact, Customer, CustomerKind, CustomerTag
 from patron.db import Base
 from patron.engagement.models import Interaction, InteractionKind, Task, TaskStatus
+from patron.knowledge.models import Article, ArticleCategory, ArticleTag, TicketArticle
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
 from patron.notify.models import InAppNotification, OutboxMessage
 from patron.orders.models import Order, OrderLine, OrderStatus, Product
@@ -15,6 +16,7 @@ from patron.service.models import Survey, SurveyKind, SurveyResponse, Ticket, Ti
 from patron.worker.models import JobLock
 
 __all__ = [
+    "Article", "ArticleCategory", "ArticleTag", "TicketArticle",
     "ActionTaken", "Alert", "ApiToken", "AuditEntry", "Base", "Contact", "Customer",
     "CustomerKind", "CustomerTag", "InAppNotification", "Interaction", "InteractionKind",
     "JobLock", "LoyaltyAccount", "Order", "OrderLine", "OrderStatus", "OutboxMessage",

@@ -23,6 +23,7 @@ from patron.auth.api import router as auth_router
 from patron.config import Settings, get_settings
 from patron.customers.api import router as customers_router
 from patron.db import check_connection, create_db_engine, session_factory
+from patron.knowledge.api import router as knowledge_router
 from patron.rules.api import router as rules_router
 
 API_PREFIX = "/api/v1"
@@ -48,7 +49,8 @@ def healthz(request: Request) -> Health:
 
 def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
-    for router in (auth_router, customers_router, analytics_router, rules_router, audit_router):
+    routers = (auth_router, customers_router, analytics_router, rules_router, audit_router)
+    for router in (*routers, knowledge_router):
         api.include_router(router)
     return api
 
