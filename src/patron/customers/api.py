@@ -31,9 +31,8 @@ from patron.customers import repository, service
 from patron.customers.dedupe import Match
 from patron.customers.models import Customer, CustomerKind
 from patron.customers.schemas import CustomerIn, CustomerPatch, EntryPoint
-from patron.db import now
-from patron.errors import Forbidden, InvalidInput
-from patron.pool.models import OwnershipChange
+from patron.errors import Conflict, Forbidden, InvalidInput
+from patron.pool import service as pool
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=responses(401, 403, 422))
 Reader = Annotated[Actor, requires(Permission.customers_read)]
@@ -284,21 +283,12 @@ def move_owner(
     """Give the customer to a user or the public pool; recorded and audited."""
     customer = visible_customer(session, actor, customer_id, for_update=True)
     owner = _owner(session, actor, move.owner_id)
-    before = customer.owner_id
-    if before != move.owner_id:
-        moment = now()
-        session.add(
-            OwnershipChange(
-                customer_id=customer.id, from_owner_id=before, to_owner_id=move.owner_id,
-                reason=move.reason, changed_at=moment, by_user_id=actor.user_id,
-            )
+    if customer.owner_id != move.owner_id:
+        moved = pool.assign(
+            session=session, customer=customer, owner_id=owner.id if owner else None,
+            by_user_id=actor.user_id, reason=move.reason, action="customer.owner",
+            expected_owner_id=customer.owner_id,
         )  # fmt: skip
-        customer.owner_id = owner.id if owner else None
-        customer.owned_since = moment if owner else None
-        record(
-            session=session, action="customer.owner", entity="customer", entity_id=customer.id,
-            user_id=actor.user_id, from_owner_id=before, to_owner_id=move.owner_id,
-            reason=move.reason,
-        )  # fmt: skip
-        session.flush()
+        if not moved:
+            raise Conflict("the customer's owner changed a moment ago: look again")
     return present(session, actor, [customer])[0]

@@ -1,0 +1,452 @@
+"""The points ledger: earn, redeem, adjust and expire, with a balance that never goes negative.
+
+Every balance change is one conditional `UPDATE ... SET balance = balance + :delta WHERE
+customer_id = :c AND balance + :delta >= 0 RETURNING balance`. The UPDATE takes the account's
+row lock on PostgreSQL and the database write lock on SQLite, so two redemptions that together
+overspend cannot both match it: the second waits for the first to commit, then finds the
+balance too low. Services here never commit: the caller's unit of work does.
+"""
+
+from __future__ import annotations
+
+import calendar
+from datetime import datetime
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+from sqlalchemy import Select, and_, case, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from patron.audit.service import record
+from patron.customers.models import Customer
+from patron.db import now
+from patron.errors import Conflict, InvalidInput, NotFound
+from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
+from patron.orders.models import Order, OrderStatus
+from patron.rules import versions
+from patron.rules.rulebook import Loyalty, Tier
+
+MAX_POINTS = 100_000_000
+
+
+class InsufficientPoints(Conflict):
+    """A redemption or deduction larger than the balance: nothing changed."""
+
+    code = "insufficient_points"
+
+
+def add_months(moment: datetime, months: int) -> datetime:
+    """The same wall-clock time `months` later (earlier if negative), clamped to the month's end."""
+    index = moment.year * 12 + moment.month - 1 + months
+    year, month = divmod(index, 12)
+    day = min(moment.day, calendar.monthrange(year, month + 1)[1])
+    return moment.replace(year=year, month=month + 1, day=day)
+
+
+def loyalty_rules(session: Session) -> Loyalty:
+    """The loyalty section of the active rulebook."""
+    return versions.active(session.connection())[1].loyalty
+
+
+def _ensure_account(session: Session, customer_id: int) -> None:
+    dialect = postgresql if session.bind and session.bind.dialect.name == "postgresql" else sqlite
+    session.execute(
+        dialect.insert(LoyaltyAccount)
+        .values(customer_id=customer_id, balance=0, updated_at=now())
+        .on_conflict_do_nothing(index_elements=["customer_id"])
+    )
+
+
+def _shift(session: Session, customer_id: int, delta: int) -> int | None:
+    """Add `delta` to the balance unless it would go negative; the new balance, or None."""
+    statement = (
+        update(LoyaltyAccount)
+        .where(LoyaltyAccount.customer_id == customer_id, LoyaltyAccount.balance + delta >= 0)
+        .values(balance=LoyaltyAccount.balance + delta, updated_at=now())
+        .returning(LoyaltyAccount.balance)
+        .execution_options(synchronize_session=False)
+    )
+    balance = session.scalar(statement)
+    if balance is None and delta >= 0:
+        # With delta >= 0 the condition always holds, so only a missing account fails it.
+        _ensure_account(session, customer_id)
+        balance = session.scalar(statement)
+    return balance
+
+
+def balance_of(session: Session, customer_id: int) -> int:
+    """The customer's points balance (0 without an account)."""
+    stored = session.scalar(
+        select(LoyaltyAccount.balance).where(LoyaltyAccount.customer_id == customer_id)
+    )
+    return stored or 0
+
+
+def _live_customer(session: Session, customer_id: int) -> Customer:
+    customer = session.get(Customer, customer_id)
+    if customer is None or customer.deleted_at is not None:
+        raise NotFound(f"no customer with id {customer_id}")
+    if customer.merged_into_id is not None:
+        raise Conflict(
+            f"customer {customer_id} was merged into {customer.merged_into_id}: use that one"
+        )
+    return customer
+
+
+def _check_points(points: int) -> None:
+    if points <= 0 or points > MAX_POINTS:
+        raise InvalidInput(f"points must be a whole number from 1 to {MAX_POINTS}, not {points}")
+
+
+def _by_key(session: Session, customer_id: int, key: str | None) -> PointsEntry | None:
+    """The entry already written under `key`: the earlier request's result, returned again."""
+    if key is None:
+        return None
+    entry = session.scalar(select(PointsEntry).where(PointsEntry.idempotency_key == key))
+    if entry is not None and entry.customer_id != customer_id:
+        raise Conflict(f"the idempotency key '{key}' was already used for another customer")
+    return entry
+
+
+def _write(
+    session: Session,
+    *,
+    customer_id: int,
+    kind: PointsKind,
+    points: int,
+    balance_after: int,
+    reason: str,
+    moment: datetime,
+    **fields: object,
+) -> PointsEntry:
+    entry = PointsEntry(
+        customer_id=customer_id, kind=kind, points=points, balance_after=balance_after,
+        reason=reason[:300], occurred_at=moment, **fields,
+    )  # fmt: skip
+    session.add(entry)
+    session.flush()
+    return entry
+
+
+def earn(
+    *,
+    session: Session,
+    customer_id: int,
+    points: int,
+    reason: str,
+    moment: datetime | None = None,
+    order_id: int | None = None,
+    idempotency_key: str | None = None,
+    by_user_id: int | None = None,
+) -> PointsEntry:
+    """Credit points; a repeated `idempotency_key` returns the first entry and adds nothing."""
+    _check_points(points)
+    _live_customer(session, customer_id)
+    moment = moment or now()
+    if idempotency_key is not None:
+        # Lock the account first, so two requests with one key cannot both find it unused.
+        _shift(session, customer_id, 0)
+        done = _by_key(session, customer_id, idempotency_key)
+        if done is not None:
+            return done
+    months = loyalty_rules(session).points_expire_months
+    balance = _shift(session, customer_id, points)
+    assert balance is not None  # a credit always fits
+    return _write(
+        session, customer_id=customer_id, kind=PointsKind.earn, points=points,
+        balance_after=balance, reason=reason, moment=moment, order_id=order_id,
+        idempotency_key=idempotency_key, created_by_id=by_user_id,
+        expires_at=add_months(moment, months) if months else None,
+    )  # fmt: skip
+
+
+def points_for_order(rules: Loyalty, amount: Decimal, grade: str | None) -> int:
+    """Points a paid order earns: amount × points_per_unit × the grade's multiplier, floored."""
+    multiplier = rules.grade_multipliers.get(grade or "", 1.0)
+    raw = amount * Decimal(str(rules.points_per_unit)) * Decimal(str(multiplier))
+    return max(int(raw.to_integral_value(rounding=ROUND_FLOOR)), 0)
+
+
+def earn_for_order(
+    *,
+    session: Session,
+    order_id: int,
+    by_user_id: int | None = None,
+    moment: datetime | None = None,
+) -> PointsEntry | None:
+    """Points for one paid order, once (idempotent per order); None when it earns nothing."""
+    order = session.get(Order, order_id)
+    if order is None:
+        raise NotFound(f"no order with id {order_id}")
+    if order.status is not OrderStatus.paid:
+        raise Conflict(f"order {order.external_id} is {order.status.value}: only paid orders earn")
+    customer = _live_customer(session, order.customer_id)
+    _shift(session, customer.id, 0)  # the account lock: one earn per order even when raced
+    earlier = session.scalar(
+        select(PointsEntry).where(
+            PointsEntry.order_id == order.id, PointsEntry.kind == PointsKind.earn
+        )
+    )
+    if earlier is not None:
+        return earlier
+    rules = loyalty_rules(session)
+    points = min(points_for_order(rules, order.amount, customer.grade), MAX_POINTS)
+    if points == 0:
+        return None
+    entry = earn(
+        session=session, customer_id=customer.id, points=points,
+        reason=f"order {order.external_id}", moment=moment, order_id=order.id,
+        idempotency_key=f"earn:order:{order.id}", by_user_id=by_user_id,
+    )  # fmt: skip
+    refresh_tier(session=session, customer_id=customer.id, moment=entry.occurred_at)
+    return entry
+
+
+def redeem(
+    *,
+    session: Session,
+    customer_id: int,
+    points: int,
+    reason: str,
+    moment: datetime | None = None,
+    idempotency_key: str | None = None,
+    by_user_id: int | None = None,
+) -> PointsEntry:
+    """Spend points; refused (InsufficientPoints) when the balance does not cover them."""
+    _check_points(points)
+    _live_customer(session, customer_id)
+    if idempotency_key is not None:
+        _shift(session, customer_id, 0)
+        done = _by_key(session, customer_id, idempotency_key)
+        if done is not None:
+            return done
+    balance = _shift(session, customer_id, -points)
+    if balance is None:
+        have = balance_of(session, customer_id)
+        raise InsufficientPoints(f"the balance is {have} points, fewer than the {points} asked")
+    return _write(
+        session, customer_id=customer_id, kind=PointsKind.redeem, points=-points,
+        balance_after=balance, reason=reason, moment=moment or now(),
+        idempotency_key=idempotency_key, created_by_id=by_user_id,
+    )  # fmt: skip
+
+
+def adjust(
+    *,
+    session: Session,
+    customer_id: int,
+    points: int,
+    reason: str,
+    by_user_id: int | None,
+    moment: datetime | None = None,
+) -> PointsEntry:
+    """A manual correction, up or down, with a required reason; audited."""
+    if not reason.strip():
+        raise InvalidInput("an adjustment needs a reason")
+    if points == 0 or abs(points) > MAX_POINTS:
+        raise InvalidInput(f"an adjustment is a non-zero whole number up to ±{MAX_POINTS}")
+    _live_customer(session, customer_id)
+    balance = _shift(session, customer_id, points)
+    if balance is None:
+        have = balance_of(session, customer_id)
+        raise InsufficientPoints(
+            f"the balance is {have} points: deducting {-points} would make it negative"
+        )
+    entry = _write(
+        session, customer_id=customer_id, kind=PointsKind.adjust, points=points,
+        balance_after=balance, reason=reason.strip(), moment=moment or now(),
+        created_by_id=by_user_id,
+    )  # fmt: skip
+    record(
+        session=session, action="loyalty.adjust", entity="customer", entity_id=customer_id,
+        user_id=by_user_id, points=points, reason=reason.strip(), balance_after=balance,
+    )  # fmt: skip
+    return entry
+
+
+def expire_points(*, session: Session, moment: datetime | None = None) -> dict[int, int]:
+    """Write expire entries for points earned before the window and not yet spent or expired.
+
+    FIFO: every debit (redemption, deduction, earlier expiry) spends the oldest points first,
+    so what is left of the credits older than the cut-off is
+    max(0, credits before the cut-off − all debits so far). Re-running finds nothing more.
+    Returns {customer_id: points expired}.
+    """
+    months = loyalty_rules(session).points_expire_months
+    if months is None:
+        return {}
+    moment = moment or now()
+    cutoff = add_months(moment, -months)
+    old = and_(PointsEntry.points > 0, PointsEntry.occurred_at <= cutoff)
+    candidates = select(PointsEntry.customer_id).where(old).distinct()
+    # Lock the candidate accounts first (a no-op write: the row locks on PostgreSQL, the write
+    # lock on SQLite), so no redemption can commit between reading the ledger and expiring.
+    session.execute(
+        update(LoyaltyAccount)
+        .where(LoyaltyAccount.customer_id.in_(candidates))
+        .values(balance=LoyaltyAccount.balance)
+        .execution_options(synchronize_session=False)
+    )
+    old_credits = func.sum(case((old, PointsEntry.points), else_=0))
+    debits = func.sum(case((PointsEntry.points < 0, -PointsEntry.points), else_=0))
+    due = (
+        select(PointsEntry.customer_id, (old_credits - debits).label("due"))
+        .where(PointsEntry.customer_id.in_(candidates))
+        .group_by(PointsEntry.customer_id)
+        .having(old_credits - debits > 0)
+        .subquery()
+    )
+    rows = session.execute(
+        select(due.c.customer_id, due.c.due, LoyaltyAccount.balance).join(
+            LoyaltyAccount, LoyaltyAccount.customer_id == due.c.customer_id
+        )
+    ).all()
+    if not rows:
+        return {}
+    session.execute(
+        update(LoyaltyAccount).execution_options(synchronize_session=False),
+        [{"customer_id": c, "balance": b - d, "updated_at": moment} for c, d, b in rows],
+    )
+    session.execute(
+        insert(PointsEntry),
+        [
+            {"customer_id": c, "kind": PointsKind.expire, "points": -d, "balance_after": b - d,
+             "reason": f"points earned by {cutoff.date().isoformat()} expired",
+             "occurred_at": moment}
+            for c, d, b in rows
+        ],
+    )  # fmt: skip
+    return {c: int(d) for c, d, _ in rows}
+
+
+# Member tiers: by rolling 12-month spend or points; an upgrade happens at once, a downgrade
+# at the period end (or at once with `downgrade: immediate`).
+
+
+def ladder(rules: Loyalty) -> list[tuple[float, Tier]]:
+    """The tiers with their thresholds on the rulebook's basis, lowest first."""
+    steps = []
+    for tier in rules.tiers:
+        if rules.tier_basis == "spend_12m":
+            threshold = float(tier.min_spend_12m)
+        elif tier.min_points is not None:
+            threshold = float(tier.min_points)
+        else:
+            # Without min_points a tier is reachable by points only as the entry tier.
+            threshold = 0.0 if tier.min_spend_12m == 0 else float("inf")
+        steps.append((threshold, tier))
+    return sorted((step for step in steps if step[0] != float("inf")), key=lambda s: s[0])
+
+
+def tier_for(rules: Loyalty, value: float) -> Tier | None:
+    """The highest tier whose threshold the value reaches."""
+    reached = [tier for threshold, tier in ladder(rules) if value >= threshold]
+    return reached[-1] if reached else None
+
+
+def _rank(rules: Loyalty, tier_id: str | None) -> int:
+    ids = [tier.id for _, tier in ladder(rules)]
+    return ids.index(tier_id) if tier_id in ids else -1
+
+
+def _window_values(
+    rules: Loyalty, moment: datetime, customer_id: int | None = None
+) -> Select[tuple[int, Any]]:
+    """(customer_id, value) of the tier basis over the 12 months to `moment`, per customer."""
+    since = add_months(moment, -12)
+    who: Any
+    amount: Any
+    when: Any
+    if rules.tier_basis == "spend_12m":
+        who, amount, when = Order.customer_id, Order.amount, Order.ordered_at
+        counted = Order.status == OrderStatus.paid
+    else:
+        who, amount, when = PointsEntry.customer_id, PointsEntry.points, PointsEntry.occurred_at
+        counted = PointsEntry.kind == PointsKind.earn
+    query = select(who.label("customer_id"), func.sum(amount).label("value")).where(
+        counted, when > since, when <= moment
+    )
+    if customer_id is not None:
+        query = query.where(who == customer_id)
+    return query.group_by(who)
+
+
+def qualifying_value(
+    *, session: Session, customer_id: int, moment: datetime | None = None
+) -> float:
+    """The customer's spend (or points earned) over the rolling 12 months."""
+    query = _window_values(loyalty_rules(session), moment or now(), customer_id)
+    found = session.execute(query).first()
+    return float(found.value) if found and found.value is not None else 0.0
+
+
+def _change_tier(
+    session: Session, account: LoyaltyAccount, to_tier: str | None, moment: datetime, reason: str
+) -> TierChange:
+    change = TierChange(
+        customer_id=account.customer_id, from_tier=account.tier, to_tier=to_tier,
+        changed_at=moment, reason=reason,
+    )  # fmt: skip
+    account.tier, account.tier_since = to_tier, moment
+    session.add(change)
+    session.flush()
+    return change
+
+
+def refresh_tier(
+    *, session: Session, customer_id: int, moment: datetime | None = None
+) -> TierChange | None:
+    """Upgrade at once when the customer qualifies higher; downgrade only if the rulebook
+    says `downgrade: immediate` (otherwise the period-end job does it)."""
+    moment = moment or now()
+    rules = loyalty_rules(session)
+    _shift(session, customer_id, 0)  # lock the account row while deciding
+    account = session.get(LoyaltyAccount, customer_id, populate_existing=True)
+    assert account is not None
+    target = tier_for(
+        rules, qualifying_value(session=session, customer_id=customer_id, moment=moment)
+    )
+    target_id = target.id if target else None
+    up = _rank(rules, target_id) > _rank(rules, account.tier)
+    down = _rank(rules, target_id) < _rank(rules, account.tier) and rules.downgrade == "immediate"
+    if up or down:
+        return _change_tier(session, account, target_id, moment, "upgrade" if up else "downgrade")
+    return None
+
+
+def period_end_tiers(*, session: Session, moment: datetime | None = None) -> dict[str, int]:
+    """The period-end review: every account gets the tier its last 12 months earn, up or down.
+
+    Returns {"upgrades": N, "downgrades": N}."""
+    moment = moment or now()
+    rules = loyalty_rules(session)
+    values = _window_values(rules, moment).subquery()
+    value = func.coalesce(values.c.value, 0)
+    steps = list(reversed(ladder(rules)))
+    target = (
+        case(*[(value >= threshold, literal(tier.id)) for threshold, tier in steps], else_=None)
+        if steps
+        else literal(None)
+    )
+    rows = session.execute(
+        select(LoyaltyAccount.customer_id, LoyaltyAccount.tier, target.label("target"))
+        .outerjoin(values, values.c.customer_id == LoyaltyAccount.customer_id)
+        .with_for_update(of=LoyaltyAccount)
+    ).all()
+    changed = [(c, old, new) for c, old, new in rows if old != new]
+    ups = [(c, old, new) for c, old, new in changed if _rank(rules, new) > _rank(rules, old)]
+    if changed:
+        session.execute(
+            update(LoyaltyAccount).execution_options(synchronize_session=False),
+            [{"customer_id": c, "tier": new, "tier_since": moment} for c, _, new in changed],
+        )
+        session.execute(
+            insert(TierChange),
+            [
+                {"customer_id": c, "from_tier": old, "to_tier": new, "changed_at": moment,
+                 "reason": "upgrade" if (c, old, new) in ups else "period_end"}
+                for c, old, new in changed
+            ],
+        )  # fmt: skip
+    return {"upgrades": len(ups), "downgrades": len(changed) - len(ups)}

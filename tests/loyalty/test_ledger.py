@@ -1,0 +1,181 @@
+"""The points ledger: earn, redeem, adjust, earning on orders, expiry; on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from patron.audit.models import AuditEntry
+from patron.errors import Conflict, InvalidInput
+from patron.loyalty import service
+from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind
+from patron.orders.models import OrderStatus
+from tests import builders
+from tests.loyalty.conftest import UseRules
+
+
+def _ledger(session: Session, customer_id: int) -> list[tuple[str, int, int]]:
+    rows = session.scalars(
+        select(PointsEntry).where(PointsEntry.customer_id == customer_id).order_by(PointsEntry.id)
+    )
+    return [(row.kind.value, row.points, row.balance_after) for row in rows]
+
+
+def test_earn_redeem_adjust_keep_a_running_balance(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        customer = builders.customer(session)
+        staff = builders.user(session, role=builders.Role.manager)
+        service.earn(session=session, customer_id=customer.id, points=100, reason="welcome")
+        service.redeem(session=session, customer_id=customer.id, points=30, reason="coupon")
+        service.adjust(
+            session=session, customer_id=customer.id, points=-20, reason="typo", by_user_id=staff.id
+        )
+    with sessions() as session:
+        assert _ledger(session, customer.id) == [
+            ("earn", 100, 100), ("redeem", -30, 70), ("adjust", -20, 50),
+        ]  # fmt: skip
+        assert service.balance_of(session, customer.id) == 50
+        audited = session.scalars(select(AuditEntry.action)).all()
+        assert audited == ["loyalty.adjust"]
+
+
+def test_overspending_is_refused_and_changes_nothing(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        customer = builders.customer(session)
+        service.earn(session=session, customer_id=customer.id, points=50, reason="x")
+    with sessions() as session, pytest.raises(service.InsufficientPoints, match="50 points"):
+        service.redeem(session=session, customer_id=customer.id, points=51, reason="too much")
+    with sessions() as session, pytest.raises(service.InsufficientPoints):
+        service.adjust(
+            session=session, customer_id=customer.id, points=-51, reason="x", by_user_id=None
+        )
+    with sessions() as session, pytest.raises(service.InsufficientPoints, match="0 points"):
+        other = builders.customer(session)
+        service.redeem(session=session, customer_id=other.id, points=1, reason="no account")
+    with sessions() as session:
+        assert _ledger(session, customer.id) == [("earn", 50, 50)]
+
+
+@pytest.mark.parametrize("points", [0, -5, 10**9])
+def test_points_out_of_range_are_refused(sessions: sessionmaker[Session], points: int) -> None:
+    with sessions() as session:
+        customer = builders.customer(session)
+        with pytest.raises(InvalidInput, match="whole number"):
+            service.earn(session=session, customer_id=customer.id, points=points, reason="x")
+
+
+def test_an_adjustment_needs_a_reason(sessions: sessionmaker[Session]) -> None:
+    with sessions() as session:
+        customer = builders.customer(session)
+        with pytest.raises(InvalidInput, match="reason"):
+            service.adjust(
+                session=session, customer_id=customer.id, points=5, reason=" ", by_user_id=None
+            )
+
+
+def test_an_idempotency_key_acts_once(sessions: sessionmaker[Session]) -> None:
+    with sessions.begin() as session:
+        customer = builders.customer(session)
+        other = builders.customer(session, "李四")
+        first = service.earn(
+            session=session, customer_id=customer.id, points=10, reason="x", idempotency_key="k1"
+        )
+        again = service.earn(
+            session=session, customer_id=customer.id, points=10, reason="x", idempotency_key="k1"
+        )
+        assert again.id == first.id
+        with pytest.raises(Conflict, match="another customer"):
+            service.earn(
+                session=session, customer_id=other.id, points=10, reason="x", idempotency_key="k1"
+            )
+    with sessions() as session:
+        assert service.balance_of(session, customer.id) == 10
+
+
+def test_paid_orders_earn_points_times_the_grade_multiplier_once(
+    sessions: sessionmaker[Session],
+) -> None:
+    with sessions.begin() as session:
+        gold = builders.customer(session, grade="A")
+        plain = builders.customer(session, "李四", grade="D")
+        big = builders.order(session, gold, "199.99")
+        small = builders.order(session, plain, "199.99")
+        refunded = builders.order(session, plain, "50", status=OrderStatus.refunded)
+        entry = service.earn_for_order(session=session, order_id=big.id)
+        assert entry is not None and entry.points == 399  # 199.99 × 1 × 2.0, floored
+        assert service.earn_for_order(session=session, order_id=big.id) is entry
+        other = service.earn_for_order(session=session, order_id=small.id)
+        assert other is not None and other.points == 199
+        with pytest.raises(Conflict, match="refunded"):
+            service.earn_for_order(session=session, order_id=refunded.id)
+    with sessions() as session:
+        assert service.balance_of(session, gold.id) == 399
+        assert entry.order_id == big.id
+        assert entry.expires_at == service.add_months(entry.occurred_at, 24)
+
+
+def test_points_for_order_follows_the_rulebook(
+    use_rules: UseRules, sessions: sessionmaker[Session]
+) -> None:
+    use_rules("loyalty", points_per_unit=0.5, grade_multipliers={"B": 3})
+    with sessions.begin() as session:
+        customer = builders.customer(session, grade="B")
+        order = builders.order(session, customer, "101")
+        entry = service.earn_for_order(session=session, order_id=order.id)
+        assert entry is not None and entry.points == 151  # 101 × 0.5 × 3 = 151.5
+
+
+def test_add_months_clamps_to_the_month_end() -> None:
+    assert service.add_months(datetime(2024, 3, 31, 9), -1) == datetime(2024, 2, 29, 9)
+    assert service.add_months(datetime(2024, 1, 15), 24) == datetime(2026, 1, 15)
+    assert service.add_months(datetime(2024, 1, 15), -13) == datetime(2022, 12, 15)
+
+
+def _earn_at(session: Session, customer_id: int, points: int, when: datetime) -> None:
+    service.earn(session=session, customer_id=customer_id, points=points, reason="x", moment=when)
+
+
+def test_expiry_spends_the_oldest_points_first_and_runs_once(
+    use_rules: UseRules, sessions: sessionmaker[Session]
+) -> None:
+    use_rules("loyalty", points_expire_months=12)
+    with sessions.begin() as session:
+        customer = builders.customer(session)
+        spent = builders.customer(session, "李四")
+        _earn_at(session, customer.id, 100, datetime(2023, 1, 10))
+        _earn_at(session, customer.id, 50, datetime(2023, 3, 10))
+        service.redeem(session=session, customer_id=customer.id, points=120, reason="x",
+                       moment=datetime(2023, 4, 1))  # fmt: skip
+        _earn_at(session, customer.id, 70, datetime(2023, 9, 1))
+        _earn_at(session, spent.id, 40, datetime(2023, 1, 10))
+        service.redeem(session=session, customer_id=spent.id, points=40, reason="x")
+    run_at = datetime(2024, 6, 1)
+    with sessions.begin() as session:
+        # Of the 150 old points the redemption of 120 spent the oldest: 30 remain to expire;
+        # the 70 earned in September are inside the window.
+        assert service.expire_points(session=session, moment=run_at) == {customer.id: 30}
+    with sessions.begin() as session:
+        assert service.expire_points(session=session, moment=run_at) == {}
+        assert _ledger(session, customer.id)[-1] == ("expire", -30, 70)
+        assert service.balance_of(session, customer.id) == 70
+        assert service.balance_of(session, spent.id) == 0
+    with sessions.begin() as session:
+        later = service.expire_points(session=session, moment=datetime(2024, 9, 2))
+        assert later == {customer.id: 70}
+        account = session.get(LoyaltyAccount, customer.id)
+        assert account is not None and account.balance == 0
+
+
+def test_expiry_is_off_without_a_window(
+    use_rules: UseRules, sessions: sessionmaker[Session]
+) -> None:
+    use_rules("loyalty", points_expire_months=None)
+    with sessions.begin() as session:
+        customer = builders.customer(session)
+        _earn_at(session, customer.id, 100, datetime(2015, 1, 10))
+        assert service.expire_points(session=session) == {}
+        kinds = session.scalars(select(PointsEntry.kind)).all()
+        assert kinds == [PointsKind.earn]
