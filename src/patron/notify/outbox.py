@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import Connection, Insert
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patron.db import now
 from patron.errors import InvalidInput
 from patron.notify.models import Channel, OutboxMessage, OutboxStatus
+from patron.notify.templates import render
 
 CHANNELS = frozenset(channel.value for channel in Channel)
+URL_CHANNELS = frozenset({"webhook", "wecom", "dingtalk", "feishu"})
 
 
 def enqueue(
@@ -29,31 +32,80 @@ def enqueue(
 
     Runs in the caller's transaction and never commits: a rolled-back event sends nothing.
     """
+    statement = _insert(
+        session.get_bind().dialect.name, channel, recipient, subject, body, dedupe_key,
+        customer_id, payload,
+    )  # fmt: skip
+    new_id = session.execute(statement).scalar()
+    return None if new_id is None else session.get(OutboxMessage, new_id)
+
+
+def enqueue_on(
+    connection: Connection,
+    *,
+    channel: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    customer_id: int | None = None,
+    payload: dict[str, Any] | None = None,
+) -> int | None:
+    """`enqueue` for code that holds a Connection: the new message's id, or None if a duplicate."""
+    statement = _insert(
+        connection.dialect.name, channel, recipient, subject, body, dedupe_key, customer_id,
+        payload,
+    )  # fmt: skip
+    return connection.execute(statement).scalar()
+
+
+def enqueue_template(
+    *,
+    session: Session,
+    channel: str,
+    recipient: str,
+    template: str,
+    locale: str,
+    values: dict[str, object],
+    dedupe_key: str,
+    customer_id: int | None = None,
+) -> OutboxMessage | None:
+    """`enqueue` with the subject and body filled from a named zh_CN or en template."""
+    subject, body = render(template, locale, values)
+    return enqueue(
+        session=session, channel=channel, recipient=recipient, subject=subject, body=body,
+        dedupe_key=dedupe_key, customer_id=customer_id,
+        payload={"template": template, "locale": locale},
+    )  # fmt: skip
+
+
+def _insert(
+    dialect: str,
+    channel: str,
+    recipient: str,
+    subject: str,
+    body: str,
+    dedupe_key: str,
+    customer_id: int | None,
+    payload: dict[str, Any] | None,
+) -> Insert:
     _check(channel=channel, recipient=recipient, dedupe_key=dedupe_key)
+    moment = now()
     values = {
-        "channel": channel,
-        "recipient": recipient,
-        "subject": subject[:300],
-        "body": body,
-        "dedupe_key": dedupe_key,
-        "customer_id": customer_id,
-        "payload": dict(payload or {}),
-        "status": OutboxStatus.pending,
-        "attempts": 0,
-        "next_attempt_at": now(),
-        "created_at": now(),
-    }
+        "channel": channel, "recipient": recipient.strip(), "subject": subject[:300],
+        "body": body, "dedupe_key": dedupe_key, "customer_id": customer_id,
+        "payload": dict(payload or {}), "status": OutboxStatus.pending, "attempts": 0,
+        "next_attempt_at": moment, "created_at": moment,
+    }  # fmt: skip
     # ON CONFLICT DO NOTHING is atomic on both databases and, unlike a caught IntegrityError,
     # leaves the caller's PostgreSQL transaction usable; SQLite savepoints would commit early.
-    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
-    statement = (
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    return (
         insert(OutboxMessage)
         .values(**values)
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(OutboxMessage.id)
     )
-    new_id = session.execute(statement).scalar()
-    return None if new_id is None else session.get(OutboxMessage, new_id)
 
 
 def _check(*, channel: str, recipient: str, dedupe_key: str) -> None:
@@ -61,7 +113,14 @@ def _check(*, channel: str, recipient: str, dedupe_key: str) -> None:
         raise InvalidInput(
             f"'{channel}' is not a notification channel; use one of {', '.join(sorted(CHANNELS))}."
         )
-    if not recipient.strip():
+    address = recipient.strip()
+    if not address:
         raise InvalidInput("A notification needs a recipient (an address, URL or user id).")
+    if channel in URL_CHANNELS and not address.startswith(("http://", "https://")):
+        raise InvalidInput(f"A {channel} notification goes to an http(s) URL, not '{address}'.")
+    if channel == "email" and "@" not in address:
+        raise InvalidInput(f"'{address}' is not an email address.")
+    if channel == "in_app" and not address.isdigit():
+        raise InvalidInput(f"An in-app notification goes to a user id, not '{address}'.")
     if not dedupe_key.strip() or len(dedupe_key) > 200:
         raise InvalidInput("A notification's dedupe key must be 1 to 200 characters.")
