@@ -33,7 +33,9 @@ class Interaction(Base):
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     external_id: Mapped[str | None] = mapped_column(String(80), unique=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    kind: Mapped[InteractionKind] = mapped_column(Enum(InteractionKind, native_enum=False, length=16))
+    kind: Mapped[InteractionKind] = mapped_column(
+        Enum(InteractionKind, native_enum=False, length=16)
+    )
     direction: Mapped[Direction] = mapped_column(
         Enum(Direction, native_enum=False, length=16), default=Direction.outbound
     )
@@ -73,3 +75,16 @@ class Task(Timestamped, Base):
     source_rule: Mapped[str | None] = mapped_column(String(64))
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
     created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class FollowUpPlan(Timestamped, Base):
+    """A recurring follow-up (回访) for every owned customer of a grade, every N months."""
+
+    __tablename__ = "follow_up_plans"
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    grade: Mapped[str] = mapped_column(String(32), unique=True)
+    every_months: Mapped[int] = mapped_column(default=1)
+    due_days: Mapped[int] = mapped_column(default=7)
+    title: Mapped[str] = mapped_column(String(200), default="回访")
+    active: Mapped[bool] = mapped_column(default=True)

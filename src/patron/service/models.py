@@ -89,7 +89,9 @@ class SurveyResponse(Base):
     """One answer: NPS scores 0-10, CSAT scores 1-5."""
 
     __tablename__ = "survey_responses"
-    __table_args__ = (Index("ix_survey_responses_customer_answered_at", "customer_id", "answered_at"),)
+    __table_args__ = (
+        Index("ix_survey_responses_customer_answered_at", "customer_id", "answered_at"),
+    )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     external_id: Mapped[str | None] = mapped_column(String(80), unique=True)
@@ -102,3 +104,22 @@ class SurveyResponse(Base):
     comment: Mapped[str] = mapped_column(Text, default="")
     answered_at: Mapped[datetime]
     import_hash: Mapped[str | None] = mapped_column(String(32))
+
+
+class SurveyInvitation(Timestamped, Base):
+    """One customer's invitation to answer a survey; its signed token works once, until expiry."""
+
+    __tablename__ = "survey_invitations"
+    __table_args__ = (
+        Index("ix_survey_invitations_customer_created_at", "customer_id", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Id, primary_key=True)
+    survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
+    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    nonce: Mapped[str] = mapped_column(String(32), unique=True)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+    response_id: Mapped[int | None] = mapped_column(ForeignKey("survey_responses.id"))
+    created_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
