@@ -110,7 +110,7 @@ def _serve(ctx: typer.Context) -> None:
     root = ctx.find_root()
     group = root.command
     serve = group.get_command(root, "serve") if hasattr(group, "get_command") else None
-    if serve is None or importlib.util.find_spec("patron.web.app") is None:
+    if serve is None or importlib.util.find_spec("patron.web.pages") is None:
         console.print("the web app is not available yet: not serving")
         return
     ctx.invoke(serve)

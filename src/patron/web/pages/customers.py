@@ -1,0 +1,114 @@
+"""The customer list (the API's filters and record rules, masked by role) and Customer 360."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from patron.api.access import Actor, Permission, visible_customer
+from patron.api.customer_search import SORT_KEYS, CustomerFilters, customer_query
+from patron.api.deps import SessionDep, requires
+from patron.api.pagination import paginate
+from patron.auth.models import Role, User
+from patron.customers.api import present
+from patron.customers.models import Customer
+from patron.web import queries
+from patron.web.pages.base import PageRoute, render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+Reader = Annotated[Actor, requires(Permission.customers_read)]
+PAGE_SIZE = 25
+GRADES = ("A", "B", "C", "D")
+STAGES = ("new", "active", "at_risk", "dormant", "churned", "won_back")
+FILTER_NAMES = ("grade", "stage", "segment", "city", "owner", "has_warning", "q", "sort")
+
+
+def _owners(session: Session, actor: Actor) -> list[tuple[str, str]]:
+    """Owner filter choices: everyone for those who see every team, else oneself and the pool."""
+    choices = [("me", "me"), ("pool", "pool")]
+    if actor.role in (Role.admin, Role.analyst, Role.manager):
+        query = select(User.id, User.display_name).where(User.role == Role.agent)
+        if actor.role is Role.manager:
+            query = query.where(User.team == actor.team)
+        choices += [(str(uid), name) for uid, name in session.execute(query.order_by(User.id))]
+    return choices
+
+
+def _warning_filter(value: str) -> bool | None:
+    return {"yes": True, "no": False}.get(value)
+
+
+@router.get("/customers")
+def customer_list(
+    request: Request,
+    session: SessionDep,
+    actor: Reader,
+    grade: Annotated[str, Query(max_length=8)] = "",
+    stage: Annotated[str, Query(max_length=32)] = "",
+    segment: Annotated[str, Query(max_length=32)] = "",
+    city: Annotated[str, Query(max_length=64)] = "",
+    owner: Annotated[str, Query(max_length=32)] = "",
+    has_warning: Annotated[str, Query(max_length=3)] = "",
+    q: Annotated[str, Query(max_length=100)] = "",
+    sort: Annotated[str, Query(max_length=32)] = "id",
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """Visible customers, filtered, a page at a time; personal data masked by role."""
+    filters = CustomerFilters(
+        grade=[grade] if grade else [], stage=[stage] if stage else [],
+        segment=[segment] if segment else [], city=city or None, owner=owner or None,
+        has_warning=_warning_filter(has_warning), q=q or None,
+    )  # fmt: skip
+    query = customer_query(session, actor, filters)
+    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    rows, next_cursor = paginate(
+        session, query, sort=sort if sort.lstrip("-") in SORT_KEYS else "id", keys=SORT_KEYS,
+        id_column=Customer.id, cursor=cursor, limit=PAGE_SIZE,
+    )  # fmt: skip
+    chosen = {name: value for name, value in request.query_params.items() if name in FILTER_NAMES}
+    next_url = "?" + urlencode({**chosen, "cursor": next_cursor}) if next_cursor else None
+    return render(
+        request, "customers.html", actor, customers=present(session, actor, list(rows)),
+        total=total, next_url=next_url, first_url="?" + urlencode(chosen), chosen=chosen,
+        grades=GRADES, stages=STAGES, owners=_owners(session, actor),
+        segments=_segments(session, actor),
+    )  # fmt: skip
+
+
+def _segments(session: Session, actor: Actor) -> list[str]:
+    return [value for value, _ in queries.counts_by(session, actor, Customer.rfm_segment) if value]
+
+
+def _why(explain: dict[str, Any]) -> dict[str, Any]:
+    """The rule and feature values behind grade, stage and each warning."""
+    return {
+        "grade": explain.get("grade") or {},
+        "stage": explain.get("stage") or {},
+        "segments": explain.get("segments") or {},
+        "warnings": explain.get("warnings") or {},
+        "drivers": [d for d in str(explain.get("churn_drivers") or "").split(";") if d],
+    }
+
+
+@router.get("/customers/{customer_id}")
+def customer_360(
+    request: Request, session: SessionDep, actor: Reader, customer_id: int
+) -> Response:
+    """One customer: profile (masked by role), scores and why, tags, open tasks, orders."""
+    customer = visible_customer(session, actor, customer_id)
+    view = present(session, actor, [customer])[0]
+    found = queries.latest_scores(session, customer.id)
+    snapshot = found[0] if found else None
+    return render(
+        request, "customer.html", actor, customer=view, snapshot=snapshot,
+        run=found[1] if found else None,
+        why=_why(snapshot.explain or {}) if snapshot else None,
+        warnings=[w for w in snapshot.warnings.split(";") if w] if snapshot else [],
+        tasks=queries.open_tasks(session, actor, customer.id),
+        orders=queries.recent_orders(session, customer.id),
+        writable=actor.can(Permission.customers_write),
+    )  # fmt: skip

@@ -1,0 +1,81 @@
+"""The dashboard: KPI cards, customers by grade and stage, the RFM grid, the CLV distribution
+and valuable customers at risk, each with a one-click follow-up."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query, Request, Response
+
+from patron.analytics.kpi_period import parse_period
+from patron.api.access import Actor, Permission, require_writable, visible_customer
+from patron.api.deps import CurrentActor, SessionDep, requires
+from patron.audit.service import record
+from patron.customers.models import Customer
+from patron.customers.repository import owner_names
+from patron.db import now
+from patron.engagement.models import Task, TaskStatus
+from patron.web import queries
+from patron.web.i18n import request_locale, translator
+from patron.web.pages.base import PageRoute, render
+
+router = APIRouter(route_class=PageRoute, include_in_schema=False)
+FOLLOW_UP_DAYS = 2
+
+
+def _charts(session: Any, actor: Actor) -> dict[str, Any]:
+    return {
+        "grades": queries.counts_by(session, actor, Customer.grade),
+        "stages": queries.counts_by(session, actor, Customer.stage),
+        "rfm": queries.rfm_grid(session, actor),
+        "clv": queries.clv_histogram(session, actor),
+    }
+
+
+@router.get("/")
+def dashboard(
+    request: Request,
+    session: SessionDep,
+    actor: CurrentActor,
+    date_from: Annotated[str | None, Query(alias="from", max_length=32)] = None,
+    date_to: Annotated[str | None, Query(alias="to", max_length=32)] = None,
+) -> Response:
+    """The dashboard of the customers the user may see; KPIs for roles that read them."""
+    period = parse_period(date_from or None, date_to or None, today=now().date())
+    cards = queries.kpi_cards(session, period) if actor.can(Permission.kpi_read) else []
+    at_risk = queries.valuable_at_risk(session, actor)
+    owners = owner_names(session, [c.owner_id for c in at_risk if c.owner_id])
+    charts = _charts(session, actor)
+    _ = translator(request_locale(request))
+    stage_labels = {stage: _(stage) if stage else _("unscored") for stage, _n in charts["stages"]}
+    return render(
+        request, "dashboard.html", actor, period=period, cards=cards, at_risk=at_risk,
+        owners=owners, charts=charts, stage_labels=stage_labels,
+    )  # fmt: skip
+
+
+@router.post("/customers/{customer_id}/follow-up")
+def create_follow_up(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, requires(Permission.customers_write)],
+    customer_id: int,
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """A follow-up task for the customer's owner (the user, for a pool customer)."""
+    customer = visible_customer(session, actor, customer_id)
+    require_writable(session, actor, customer)
+    assignee = customer.owner_id or actor.user_id
+    title = f"{customer.name}: {reason}" if reason else customer.name
+    task = Task(
+        customer_id=customer.id, assignee_id=assignee, kind="follow_up", title=title[:300],
+        status=TaskStatus.open, due_at=now() + timedelta(days=FOLLOW_UP_DAYS),
+        source_rule=reason.split(";")[0][:64] or None, created_by_id=actor.user_id,
+    )  # fmt: skip
+    session.add(task)
+    session.flush()
+    record(session=session, action="task.create", entity="task", entity_id=task.id,
+           user_id=actor.user_id, customer_id=customer.id, assignee_id=assignee)  # fmt: skip
+    assignee_name = owner_names(session, [assignee]).get(assignee, "")
+    return render(request, "fragments/follow_up.html", actor, task=task, assignee=assignee_name)

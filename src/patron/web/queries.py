@@ -1,0 +1,186 @@
+"""What the pages show, read through the same record rules as the API: counts by grade and
+stage, the RFM grid, the CLV distribution, valuable customers at risk, a customer's story."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy.orm import Session
+
+from patron.analytics.kpi import UNFINISHED_RUN_STATUSES, headline, latest_run_id
+from patron.analytics.kpi_period import Period
+from patron.analytics.models import ScoreSnapshot, ScoringRun
+from patron.api.access import Actor, visible_customers, visible_tasks
+from patron.customers.models import Customer
+from patron.engagement.models import Task, TaskStatus
+from patron.orders.models import Order
+
+KPI_KEYS = ("active_customers", "retention_rate", "repurchase_rate", "nps", "csat", "average_clv")
+CLV_BINS = 12
+AT_RISK_GRADES = ("A", "B")
+
+
+def _live(actor: Actor) -> ColumnElement[bool]:
+    return and_(
+        visible_customers(actor), Customer.deleted_at.is_(None), Customer.merged_into_id.is_(None)
+    )
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """One KPI card: this period's value and the change from the period before."""
+
+    key: str
+    value: float | None
+    previous: float | None
+
+    @property
+    def change(self) -> float | None:
+        """This period minus the previous one; None when either is unknown."""
+        if self.value is None or self.previous is None:
+            return None
+        return float(self.value) - float(self.previous)
+
+
+def kpi_cards(session: Session, period: Period) -> list[Kpi]:
+    """The headline KPIs of the period against the equally long period before it."""
+    connection = session.connection()
+    now_values = headline(connection=connection, period=period)
+    before = headline(connection=connection, period=period.previous())
+    return [Kpi(key, now_values.get(key), before.get(key)) for key in KPI_KEYS]
+
+
+def counts_by(session: Session, actor: Actor, column: Any) -> list[tuple[str, int]]:
+    """Visible live customers counted by a column (grade or stage), unscored as ''."""
+    rows = session.execute(
+        select(column, func.count()).where(_live(actor)).group_by(column).order_by(column)
+    )
+    return [(value or "", int(n)) for value, n in rows]
+
+
+def _latest_snapshots(session: Session, actor: Actor) -> Select[Any] | None:
+    run_id = latest_run_id(session.connection())
+    if run_id is None:
+        return None
+    return (
+        select(ScoreSnapshot)
+        .join(Customer, Customer.id == ScoreSnapshot.customer_id)
+        .where(ScoreSnapshot.run_id == run_id, _live(actor))
+    )
+
+
+def rfm_grid(session: Session, actor: Actor) -> list[list[int]]:
+    """Customers per (R score, F score), R and F from 1 to 5, in the latest scoring run."""
+    grid = [[0] * 5 for _ in range(5)]
+    base = _latest_snapshots(session, actor)
+    if base is None:
+        return grid
+    r = ScoreSnapshot.features["r_score"].as_integer()
+    f = ScoreSnapshot.features["f_score"].as_integer()
+    inner = base.with_only_columns(r.label("r"), f.label("f")).subquery()
+    rows = session.execute(
+        select(inner.c.r, inner.c.f, func.count()).group_by(inner.c.r, inner.c.f)
+    )
+    for r_score, f_score, n in rows:
+        if r_score and f_score and 1 <= r_score <= 5 and 1 <= f_score <= 5:
+            grid[r_score - 1][f_score - 1] = int(n)
+    return grid
+
+
+def clv_histogram(session: Session, actor: Actor) -> dict[str, list[Any]]:
+    """The CLV distribution of the latest run: bin labels and customers per bin."""
+    base = _latest_snapshots(session, actor)
+    if base is None:
+        return {"labels": [], "counts": []}
+    values = np.array(
+        session.scalars(
+            base.with_only_columns(ScoreSnapshot.clv).where(ScoreSnapshot.clv.is_not(None))
+        ).all(),
+        dtype=float,
+    )
+    if values.size == 0:
+        return {"labels": [], "counts": []}
+    # The top percent would stretch the axis until every other bar is one column.
+    top = float(np.quantile(values, 0.99)) or float(values.max()) or 1.0
+    counts, edges = np.histogram(np.clip(values, 0, top), bins=CLV_BINS, range=(0, top))
+    labels = [f"{edges[i]:,.0f}–{edges[i + 1]:,.0f}" for i in range(len(counts))]
+    return {"labels": labels, "counts": counts.tolist()}
+
+
+@dataclass(frozen=True)
+class AtRisk:
+    """A valuable customer (grade A or B) the latest run warned about."""
+
+    customer_id: int
+    name: str
+    grade: str | None
+    owner_id: int | None
+    warnings: list[str]
+    clv: float | None
+    churn_risk: float | None
+
+
+def valuable_at_risk(session: Session, actor: Actor, limit: int = 10) -> list[AtRisk]:
+    """Grade A and B customers with warnings in the latest run, the most valuable first."""
+    base = _latest_snapshots(session, actor)
+    if base is None:
+        return []
+    rows = session.execute(
+        base.with_only_columns(
+            Customer.id, Customer.name, ScoreSnapshot.grade, Customer.owner_id,
+            ScoreSnapshot.warnings, ScoreSnapshot.clv, ScoreSnapshot.churn_risk,
+        )
+        .where(ScoreSnapshot.grade.in_(AT_RISK_GRADES), ScoreSnapshot.warnings != "")
+        .order_by(ScoreSnapshot.clv.desc().nulls_last(), Customer.id)
+        .limit(limit)
+    )  # fmt: skip
+    return [
+        AtRisk(cid, name, grade, owner, [w for w in warnings.split(";") if w], clv, risk)
+        for cid, name, grade, owner, warnings, clv, risk in rows
+    ]
+
+
+def latest_scores(session: Session, customer_id: int) -> tuple[ScoreSnapshot, ScoringRun] | None:
+    """The customer's snapshot in the latest finished run that scored them."""
+    found = session.execute(
+        select(ScoreSnapshot, ScoringRun)
+        .join(ScoringRun, ScoringRun.id == ScoreSnapshot.run_id)
+        .where(
+            ScoreSnapshot.customer_id == customer_id,
+            ScoringRun.status.not_in(UNFINISHED_RUN_STATUSES),
+        )
+        .order_by(ScoringRun.id.desc())
+        .limit(1)
+    ).first()
+    return None if found is None else (found[0], found[1])
+
+
+def open_tasks(session: Session, actor: Actor, customer_id: int) -> list[Task]:
+    """The customer's open tasks the actor may see, the soonest due first."""
+    return list(
+        session.scalars(
+            select(Task)
+            .where(
+                Task.customer_id == customer_id,
+                Task.status.in_((TaskStatus.open, TaskStatus.snoozed)),
+                visible_tasks(actor),
+            )
+            .order_by(Task.due_at.nulls_last(), Task.id)
+            .limit(20)
+        )
+    )
+
+
+def recent_orders(session: Session, customer_id: int, limit: int = 10) -> list[Order]:
+    """The customer's latest orders."""
+    return list(
+        session.scalars(
+            select(Order)
+            .where(Order.customer_id == customer_id)
+            .order_by(Order.ordered_at.desc(), Order.id.desc())
+            .limit(limit)
+        )
+    )
