@@ -12,11 +12,12 @@ from patron.auth.models import Role
 from patron.cli.context import emit, state
 from patron.db import unit_of_work
 from patron.errors import InvalidInput
-from patron.schema import migrate
 
 
 def init(ctx: typer.Context) -> None:
     """Create or migrate the schema (safe to run again)."""
+    from patron.schema import migrate  # Alembic loads only for this command
+
     cli = state(ctx)
     migrate(cli.engine)
     typer.echo(f"schema is up to date ({cli.engine.url.render_as_string()})")

@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import date, datetime, time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -17,11 +17,11 @@ from sqlalchemy import Engine
 from patron.cli.context import console, emit, state
 from patron.config import get_settings
 from patron.db import now
-from patron.demo.export import export_csv
-from patron.demo.generator import DemoSpec
-from patron.demo.loader import LoadReport, load
 from patron.errors import InvalidInput
-from patron.schema import migrate
+
+if TYPE_CHECKING:
+    from patron.demo.generator import DemoSpec
+    from patron.demo.loader import LoadReport
 
 SCORING_MODULES = ("patron.rules.runs", "patron.analytics.pipeline")
 
@@ -117,6 +117,8 @@ def _serve(ctx: typer.Context) -> None:
 
 
 def _export(spec: DemoSpec, out: Path, as_json: bool) -> None:
+    from patron.demo.export import export_csv
+
     with _progress(spec.customers, "writing CSV files") as advance:
         counts = export_csv(spec, out, progress=advance)
     result = {"folder": str(out), "files": {f"{name}.csv": n for name, n in counts.items()}}
@@ -152,6 +154,10 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Init, load generated demo data, score it and serve (unless --no-serve)."""
+    from patron.demo.generator import DemoSpec  # Faker and NumPy load only for this command
+    from patron.demo.loader import load
+    from patron.schema import migrate
+
     spec = DemoSpec(
         end=_end(as_of),
         customers=customers,

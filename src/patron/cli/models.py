@@ -5,19 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import duckdb
-import numpy as np
 import typer
 
-from patron.analytics import bgnbd, clv, gamma_gamma, pnbd
-from patron.analytics.summary import CustomerSummary, OrderLog, read_summary_csv
-from patron.cli.context import console, emit
+from patron.cli.context import console, emit, parse_as_of
 from patron.errors import FileUnreadable, InvalidInput
+
+if TYPE_CHECKING:
+    from patron.analytics import clv
+    from patron.analytics.summary import CustomerSummary
 
 
 class FitModel(StrEnum):
@@ -40,6 +39,9 @@ def model_fit(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Fit one model on a summary file and print its parameters and log-likelihood."""
+    from patron.analytics import bgnbd, gamma_gamma, pnbd  # SciPy loads only when fitting
+    from patron.analytics.summary import read_summary_csv
+
     columns = read_summary_csv(summary, monetary=model is FitModel.gg)
     with _status(f"fitting {model.value} on {len(columns['frequency']):,} customers"):
         if model is FitModel.gg:
@@ -70,6 +72,9 @@ def clv_command(
     if horizon_days <= 0:
         raise InvalidInput(f"--horizon-days must be a positive number of days, not {horizon_days}")
     with _status(f"reading {log}"):
+        from patron.analytics import clv
+        from patron.analytics.summary import OrderLog
+
         orders = OrderLog.from_csv(log)
     cutoff = parse_as_of(as_of) if as_of else orders.latest_day()
     with _status(f"summarising {len(orders):,} orders and fitting the models"):
@@ -89,19 +94,11 @@ def clv_command(
     emit(report, as_json=as_json, human=lambda: _print_clv(report, result))
 
 
-def parse_as_of(text: str) -> date | datetime:
-    """A YYYY-MM-DD date (the whole day counts) or an ISO datetime."""
-    value = text.strip()
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"'{text}' is not a date: use YYYY-MM-DD or an ISO datetime") from exc
-
-
 def write_scores(path: Path, summary: CustomerSummary, result: clv.ClvResult) -> None:
     """Write one CSV row per customer in the contract's column order."""
+    import duckdb
+    import numpy as np
+
     columns: dict[str, Any] = {
         "customer_id": summary.customer_id,
         "frequency": summary.frequency.astype(np.int64),
@@ -141,7 +138,7 @@ def _print_fit(model: str, params: dict[str, float], value: float) -> None:
 
 
 def _print_clv(report: dict[str, Any], result: clv.ClvResult) -> None:
-    total = float(np.sum(result.clv))
+    total = float(result.clv.sum())
     mean = total / report["customers"] if report["customers"] else math.nan
     typer.echo(
         f"scored {report['customers']:,} customers as of {report['as_of']} with "

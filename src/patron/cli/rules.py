@@ -13,7 +13,6 @@ from sqlalchemy.orm import Session
 from patron.cli.context import console, emit, parse_as_of, state
 from patron.errors import FileUnreadable, InvalidInput, RuleError
 from patron.rules import rulebook as rulebooks
-from patron.rules.language import check, compile_duckdb
 from patron.rules.rulebook import Rulebook
 
 rules_app = typer.Typer(
@@ -32,6 +31,8 @@ def check_expr(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Check one rule expression: print "ok" and its normalised form, or what is wrong."""
+    from patron.rules.language import check, compile_duckdb
+
     try:
         checked = check(expression, allowed=set(allow or ()))
     except RuleError as exc:

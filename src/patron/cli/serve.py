@@ -5,12 +5,9 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
-import uvicorn
 
-from patron.api.app import create_app
 from patron.cli.context import state
 from patron.config import get_settings
-from patron.schema import migrate
 
 
 def serve(
@@ -19,6 +16,11 @@ def serve(
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
 ) -> None:
     """Serve the web app and the REST API (the schema is brought up to date first)."""
+    import uvicorn  # the web stack loads only for this command
+
+    from patron.api.app import create_app
+    from patron.schema import migrate
+
     cli = state(ctx)
     migrate(cli.engine)
     settings = get_settings().model_copy(update={"database_url": cli.url})

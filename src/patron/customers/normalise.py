@@ -6,7 +6,6 @@ import re
 import unicodedata
 
 import phonenumbers
-from pypinyin import Style, lazy_pinyin
 
 from patron.errors import InvalidInput
 
@@ -49,6 +48,8 @@ def company_key(raw: str) -> str:
 
 def initials(raw: str) -> str:
     """Pinyin initials for search (`张三` -> `zs`); Latin words keep their first letter."""
+    from pypinyin import Style, lazy_pinyin  # its dictionaries load on first use, not at start
+
     letters = []
     for part in lazy_pinyin(name(raw), style=Style.FIRST_LETTER, errors="default"):
         for word in part.split():
