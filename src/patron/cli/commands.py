@@ -11,6 +11,7 @@ from patron.cli import models as model_commands
 from patron.cli import rules as rules_commands
 from patron.cli import score as score_commands
 from patron.cli import serve as serve_commands
+from patron.cli import worker as worker_commands
 
 
 def register(app: typer.Typer) -> None:
@@ -24,3 +25,4 @@ def register(app: typer.Typer) -> None:
     score_commands.register(app)
     serve_commands.register(app)
     transfer.register(app)
+    worker_commands.register(app)
