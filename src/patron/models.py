@@ -3,6 +3,7 @@
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.audit.models import AuditEntry
 from patron.auth.models import ApiToken, Role, User
+from patron.campaigns.models import Campaign, CampaignRecipient, OptOut, Segment
 from patron.customers.models import Contact, Customer, CustomerKind, CustomerTag
 from patron.db import Base
 from patron.engagement.models import Interaction, InteractionKind, Task, TaskStatus
@@ -17,6 +18,7 @@ from patron.worker.models import JobLock
 
 __all__ = [
     "Article", "ArticleCategory", "ArticleTag", "TicketArticle",
+    "Campaign", "CampaignRecipient", "OptOut", "Segment",
     "ActionTaken", "Alert", "ApiToken", "AuditEntry", "Base", "Contact", "Customer",
     "CustomerKind", "CustomerTag", "InAppNotification", "Interaction", "InteractionKind",
     "JobLock", "LoyaltyAccount", "Order", "OrderLine", "OrderStatus", "OutboxMessage",

@@ -20,6 +20,7 @@ from patron.api import errors
 from patron.api.security import LoginLimiter
 from patron.audit.api import router as audit_router
 from patron.auth.api import router as auth_router
+from patron.campaigns.api import router as campaigns_router
 from patron.config import Settings, get_settings
 from patron.customers.api import router as customers_router
 from patron.db import check_connection, create_db_engine, session_factory
@@ -50,7 +51,7 @@ def healthz(request: Request) -> Health:
 def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     routers = (auth_router, customers_router, analytics_router, rules_router, audit_router)
-    for router in (*routers, knowledge_router):
+    for router in (*routers, knowledge_router, campaigns_router):
         api.include_router(router)
     return api
 

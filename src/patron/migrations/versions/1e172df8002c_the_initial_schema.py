@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 0db452b95ef0
+Revision ID: 1e172df8002c
 Revises: 
-Create Date: 2026-11-23 04:51:24.292045
+Create Date: 2026-11-23 04:57:14.022490
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '0db452b95ef0'
+revision: str = '1e172df8002c'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -228,6 +228,17 @@ def upgrade() -> None:
     with op.batch_alter_table('rulebook_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rulebook_versions_active'), ['active'], unique=False)
 
+    op.create_table('segments',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('expression', sa.Text(), nullable=False),
+    sa.Column('description', sa.Text(), nullable=False),
+    sa.Column('created_by_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_segments_created_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_segments')),
+    sa.UniqueConstraint('name', name=op.f('uq_segments_name'))
+    )
     op.create_table('user_sessions',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('user_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -282,6 +293,37 @@ def upgrade() -> None:
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.create_index('ix_alerts_customer_raised_at', ['customer_id', 'raised_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_alerts_rule_id'), ['rule_id'], unique=False)
+
+    op.create_table('campaign_opt_outs',
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('reason', sa.String(length=200), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_campaign_opt_outs_customer_id_customers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', 'channel', name=op.f('pk_campaign_opt_outs'))
+    )
+    op.create_table('campaigns',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('segment_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('channel', sa.String(length=16), nullable=False),
+    sa.Column('templates', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('default_locale', sa.String(length=8), nullable=False),
+    sa.Column('holdout_share', sa.Double(), nullable=False),
+    sa.Column('cap_messages', sa.Integer(), nullable=False),
+    sa.Column('cap_days', sa.Integer(), nullable=False),
+    sa.Column('measure_days', sa.Integer(), nullable=False),
+    sa.Column('status', sa.Enum('draft', 'launched', name='campaignstatus', native_enum=False, length=16), nullable=False),
+    sa.Column('summary', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('created_by_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('launched_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_campaigns_created_by_id_users'), ondelete='SET NULL'),
+    sa.ForeignKeyConstraint(['segment_id'], ['segments.id'], name=op.f('fk_campaigns_segment_id_segments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_campaigns'))
+    )
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_campaigns_segment_id'), ['segment_id'], unique=False)
 
     op.create_table('contacts',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -532,6 +574,21 @@ def upgrade() -> None:
     with op.batch_alter_table('tier_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tier_changes_customer_id'), ['customer_id'], unique=False)
 
+    op.create_table('campaign_recipients',
+    sa.Column('campaign_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('group', sa.Enum('treated', 'holdout', 'suppressed', name='recipientgroup', native_enum=False, length=16), nullable=False),
+    sa.Column('reason', sa.String(length=32), nullable=True),
+    sa.Column('outbox_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
+    sa.Column('decided_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['campaign_id'], ['campaigns.id'], name=op.f('fk_campaign_recipients_campaign_id_campaigns'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_campaign_recipients_customer_id_customers')),
+    sa.ForeignKeyConstraint(['outbox_id'], ['outbox_messages.id'], name=op.f('fk_campaign_recipients_outbox_id_outbox_messages'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('campaign_id', 'customer_id', name=op.f('pk_campaign_recipients'))
+    )
+    with op.batch_alter_table('campaign_recipients', schema=None) as batch_op:
+        batch_op.create_index('ix_campaign_recipients_customer_group_decided', ['customer_id', 'group', 'decided_at'], unique=False)
+
     op.create_table('in_app_notifications',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('user_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -681,6 +738,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_in_app_notifications_user_read')
 
     op.drop_table('in_app_notifications')
+    with op.batch_alter_table('campaign_recipients', schema=None) as batch_op:
+        batch_op.drop_index('ix_campaign_recipients_customer_group_decided')
+
+    op.drop_table('campaign_recipients')
     with op.batch_alter_table('tier_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tier_changes_customer_id'))
 
@@ -743,6 +804,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
 
     op.drop_table('contacts')
+    with op.batch_alter_table('campaigns', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_campaigns_segment_id'))
+
+    op.drop_table('campaigns')
+    op.drop_table('campaign_opt_outs')
     with op.batch_alter_table('alerts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_alerts_rule_id'))
         batch_op.drop_index('ix_alerts_customer_raised_at')
@@ -757,6 +823,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_user_sessions_expires_at'))
 
     op.drop_table('user_sessions')
+    op.drop_table('segments')
     with op.batch_alter_table('rulebook_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rulebook_versions_active'))
 
