@@ -5,7 +5,6 @@ Everything is written in one transaction, so a crash leaves either the whole run
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator, Sequence
 from datetime import date, datetime
@@ -74,24 +73,16 @@ def insert_run(connection: Connection, **values: Any) -> int:
 
 
 def insert_snapshots(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk-insert snapshot rows; features and explain arrive as dicts and are stored as JSON."""
+    """Bulk-insert snapshot rows; features and explain arrive as JSON text, stored as is."""
     dialect = connection.dialect.name
     table = ScoreSnapshot.__tablename__
     values = _placeholders(dialect, SNAPSHOT_COLUMNS, {"features", "explain"})
     sql = f"INSERT INTO {table} ({', '.join(SNAPSHOT_COLUMNS)}) VALUES ({values})"
     for batch in _batches(rows):
-        encoded = [
-            {
-                **row,
-                "features": json.dumps(row["features"], ensure_ascii=False),
-                "explain": json.dumps(row["explain"], ensure_ascii=False),
-            }
-            for row in batch
-        ]
         params: Any = (
-            [tuple(row[name] for name in SNAPSHOT_COLUMNS) for row in encoded]
+            [tuple(row[name] for name in SNAPSHOT_COLUMNS) for row in batch]
             if dialect == "sqlite"
-            else encoded
+            else batch
         )
         connection.exec_driver_sql(sql, params)
 

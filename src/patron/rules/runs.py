@@ -7,7 +7,6 @@ snapshots only: it never moves customers' current grades or takes actions in the
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -107,15 +106,7 @@ def _snapshot_rows(
         "features",
         "explain",
     )
-    return [
-        {
-            **dict(zip(names, row, strict=True)),
-            "run_id": run_id,
-            "features": json.loads(row[9]),
-            "explain": json.loads(row[10]),
-        }
-        for row in rows
-    ]
+    return [{**dict(zip(names, row, strict=True)), "run_id": run_id} for row in rows]
 
 
 def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
