@@ -24,8 +24,14 @@ from patron.campaigns.api import router as campaigns_router
 from patron.config import Settings, get_settings
 from patron.customers.api import router as customers_router
 from patron.db import check_connection, create_db_engine, session_factory
+from patron.engagement.api import router as engagement_router
 from patron.knowledge.api import router as knowledge_router
+from patron.notify.api import router as notify_router
+from patron.loyalty.api import router as loyalty_router
+from patron.pool.api import router as pool_router
 from patron.rules.api import router as rules_router
+from patron.service.api import public as public_surveys_router
+from patron.service.api import router as service_router
 
 API_PREFIX = "/api/v1"
 WEB = Path(__file__).resolve().parent.parent / "web"
@@ -51,8 +57,12 @@ def healthz(request: Request) -> Health:
 def _api_router() -> APIRouter:
     api = APIRouter(prefix=API_PREFIX)
     routers = (auth_router, customers_router, analytics_router, rules_router, audit_router)
-    for router in (*routers, knowledge_router, campaigns_router):
+    operations = (engagement_router, service_router, public_surveys_router)
+    for router in (*routers, knowledge_router, *operations):
         api.include_router(router)
+    api.include_router(loyalty_router)
+    api.include_router(pool_router)
+    api.include_router(notify_router)
     return api
 
 

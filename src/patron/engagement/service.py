@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, Engine, String, and_, case, cast, func, literal, select
+from sqlalchemy import ColumnElement, Engine, String, and_, case, cast, false, func, literal, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -145,11 +145,23 @@ def overdue(moment: datetime) -> ColumnElement[bool]:
     return and_(Task.status.in_(LIVE), Task.due_at.is_not(None), effective_due() < moment)
 
 
-def team_of(user_ids_team: str | None) -> ColumnElement[bool]:
+def is_overdue(task: Task, moment: datetime) -> bool:
+    """Whether an open or snoozed task's (snoozed) due time has passed."""
+    if task.status not in LIVE or task.due_at is None:
+        return False
+    due = (
+        task.snoozed_until
+        if task.status is TaskStatus.snoozed and task.snoozed_until
+        else task.due_at
+    )
+    return due < moment
+
+
+def assigned_to_team(team: str | None) -> ColumnElement[bool]:
     """Tasks assigned to members of a team."""
-    if user_ids_team is None:
-        return literal(False)
-    return Task.assignee_id.in_(select(User.id).where(User.team == user_ids_team))
+    if team is None:
+        return false()
+    return Task.assignee_id.in_(select(User.id).where(User.team == team))
 
 
 # Recurring follow-ups ------------------------------------------------------------------------
@@ -272,6 +284,6 @@ def _create_planned(session: Session, moment: datetime) -> int:
     return created
 
 
-def visible_on_own_customers(user_id: int) -> ColumnElement[bool]:
+def on_customers_of(user_id: int) -> ColumnElement[bool]:
     """Tasks about the customers a user owns."""
     return Task.customer_id.in_(select(Customer.id).where(Customer.owner_id == user_id))

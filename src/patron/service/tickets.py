@@ -159,7 +159,36 @@ def escalation_owner(connection: Connection, service: Service, ticket: Ticket) -
     ).scalar()
 
 
-def _breached(moment: datetime) -> ColumnElement[bool]:
+def is_breached(ticket: Ticket, moment: datetime) -> bool:
+    """Whether an open ticket is past its response (unanswered) or resolution due time."""
+    if ticket.status not in OPEN:
+        return False
+    late_response = (
+        ticket.first_response_at is None
+        and ticket.response_due_at is not None
+        and ticket.response_due_at < moment
+    )
+    late = ticket.resolution_due_at is not None and ticket.resolution_due_at < moment
+    return late_response or late
+
+
+def classify(
+    *, session: Session, ticket: Ticket, description: str | None = None,
+    category: str | None = None, root_causes: list[str] | None = None,
+) -> Ticket:  # fmt: skip
+    """Set the description, complaint category or root-cause tags (blank tags dropped)."""
+    if description is not None:
+        ticket.description = description
+    if category is not None:
+        ticket.category = category.strip() or None
+    if root_causes is not None:
+        ticket.root_causes = sorted({tag.strip() for tag in root_causes if tag.strip()})
+    session.flush()
+    return ticket
+
+
+def breached(moment: datetime) -> ColumnElement[bool]:
+    """Tickets past their response (while unanswered) or resolution due time."""
     return or_(
         (Ticket.first_response_at.is_(None)) & (Ticket.response_due_at < moment),
         Ticket.resolution_due_at < moment,
@@ -206,7 +235,7 @@ def _check(session: Session, moment: datetime) -> int:
     service = active_service(session)
     query = (
         select(Ticket)
-        .where(Ticket.status.in_(OPEN), Ticket.escalated_at.is_(None), _breached(moment))
+        .where(Ticket.status.in_(OPEN), Ticket.escalated_at.is_(None), breached(moment))
         .order_by(Ticket.id)
         .with_for_update(skip_locked=True)
     )

@@ -1,0 +1,248 @@
+"""/api/v1/tasks (follow-ups and other work), /api/v1/follow-up-plans and
+/api/v1/customers/{id}/timeline.
+
+Record rules: an agent sees the tasks assigned to them and those about their own customers,
+a manager their team's and those about customers they see, admins and analysts all;
+analysts only read. Tokens need `customers:read` to read and `customers:write` to change.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from typing import Annotated
+
+from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from sqlalchemy import ColumnElement, Engine, or_, select
+from sqlalchemy.orm import Session
+
+from patron.api.access import Actor, Permission, visible_customer, visible_tasks
+from patron.api.deps import CurrentActor, SessionDep, requires
+from patron.api.errors import responses
+from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_datetime, paginate
+from patron.auth.models import Role, User
+from patron.db import now
+from patron.engagement import service
+from patron.engagement.models import Task, TaskStatus
+from patron.engagement.schemas import (
+    AssignIn,
+    CompleteIn,
+    PlanIn,
+    PlanView,
+    SnoozeIn,
+    TaskIn,
+    TaskView,
+    TimelineEntry,
+    TimelinePage,
+)
+from patron.engagement.timeline import SOURCES, timeline
+from patron.errors import Forbidden, InvalidInput, NotFound
+from patron.rules.events import on_event
+
+log = logging.getLogger("patron.engagement")
+router = APIRouter(tags=["tasks"], responses=responses(401, 403, 422))
+Reader = Annotated[Actor, requires(Permission.customers_read)]
+Writer = Annotated[Actor, requires(Permission.customers_write)]
+PLANNERS = frozenset({Role.admin, Role.manager})
+SORT_KEYS = {
+    "due_at": SortKey(Task.due_at, as_datetime),
+    "created_at": SortKey(Task.created_at, as_datetime),
+    "id": SortKey(Task.id, int),
+}
+
+
+class Scope(enum.StrEnum):
+    mine = "mine"
+    team = "team"
+    all = "all"
+
+
+def task_scope(actor: Actor) -> ColumnElement[bool]:
+    """The tasks the actor may see: the access rules plus an agent's own customers' tasks."""
+    return or_(visible_tasks(actor), service.on_customers_of(actor.user_id))
+
+
+def may_assign(actor: Actor, assignee: User) -> bool:
+    """Whether the actor may give work to `assignee`: admins anyone, managers their team,
+    agents themselves."""
+    if actor.role is Role.admin:
+        return True
+    if actor.role is Role.manager:
+        return assignee.id == actor.user_id or (
+            actor.team is not None and assignee.team == actor.team
+        )
+    return assignee.id == actor.user_id
+
+
+def assignee_for(session: Session, actor: Actor, user_id: int | None) -> User:
+    """The active user the actor may give work to (default: the actor)."""
+    user = session.get(User, user_id if user_id is not None else actor.user_id)
+    if user is None or not user.active:
+        raise InvalidInput(f"there is no active user with id {user_id} to take the work")
+    if not may_assign(actor, user):
+        raise Forbidden(f"you may not give work to {user.username}")
+    return user
+
+
+def refresh_warnings(engine: Engine, customer_id: int) -> None:
+    """Re-evaluate a customer's warnings after the request committed."""
+    try:
+        on_event(engine=engine, customer_id=customer_id)
+    except Exception:
+        # The change itself is committed; the next batch run re-evaluates the customer anyway.
+        log.exception("re-evaluating the warnings of customer %s failed", customer_id)
+
+
+def _scope_filter(actor: Actor, scope: Scope) -> ColumnElement[bool]:
+    if scope is Scope.mine:
+        return Task.assignee_id == actor.user_id
+    if scope is Scope.team:
+        if actor.role not in (Role.admin, Role.manager):
+            raise Forbidden(f"a {actor.role.value} lists tasks with scope=mine or scope=all")
+        return service.assigned_to_team(actor.team)
+    return task_scope(actor)
+
+
+def _view(task: Task) -> TaskView:
+    view = TaskView.model_validate(task)
+    view.overdue = service.is_overdue(task, now())
+    return view
+
+
+def _task(session: Session, actor: Actor, task_id: int) -> Task:
+    task = session.scalar(
+        select(Task).where(Task.id == task_id, task_scope(actor)).with_for_update()
+    )
+    if task is None:
+        raise NotFound(f"no task with id {task_id}")
+    return task
+
+
+@router.get("/tasks", summary="List tasks")
+def list_tasks(
+    session: SessionDep,
+    actor: Reader,
+    scope: Annotated[
+        Scope, Query(description="mine, team (managers) or all I may see")
+    ] = Scope.mine,
+    status: Annotated[list[TaskStatus], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    overdue: bool = False,
+    customer_id: int | None = None,
+    kind: str | None = None,
+    sort: Annotated[str, Query(description="due_at, created_at or id; '-' descends")] = "due_at",
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> Page[TaskView]:
+    """The caller's tasks, their team's or all they may see; `overdue` keeps the late ones."""
+    query = select(Task).where(task_scope(actor), _scope_filter(actor, scope))
+    if status:
+        query = query.where(Task.status.in_(status))
+    if overdue:
+        query = query.where(service.overdue(now()))
+    if customer_id is not None:
+        query = query.where(Task.customer_id == customer_id)
+    if kind:
+        query = query.where(Task.kind == kind)
+    rows, next_cursor = paginate(
+        session, query, sort=sort, keys=SORT_KEYS, id_column=Task.id, cursor=cursor, limit=limit
+    )
+    return Page(items=[_view(t) for t in rows], next_cursor=next_cursor, limit=limit)
+
+
+@router.post("/tasks", status_code=201, summary="Create a task", responses=responses(404))
+def create_task(session: SessionDep, actor: Writer, data: TaskIn) -> TaskView:
+    """A task for the caller or someone they may give work to, about a customer they see."""
+    if data.customer_id is not None:
+        visible_customer(session, actor, data.customer_id)
+    assignee = assignee_for(session, actor, data.assignee_id)
+    draft = service.TaskDraft(
+        title=data.title, customer_id=data.customer_id, assignee_id=assignee.id,
+        kind=data.kind, due_at=data.due_at, notes=data.notes,
+    )  # fmt: skip
+    return _view(service.create(session=session, draft=draft, by_user_id=actor.user_id))
+
+
+@router.get("/tasks/{task_id}", summary="One task", responses=responses(404))
+def get_task(session: SessionDep, actor: Reader, task_id: int) -> TaskView:
+    """A task the caller may see."""
+    return _view(_task(session, actor, task_id))
+
+
+@router.post("/tasks/{task_id}/assign", summary="Reassign a task", responses=responses(404, 409))
+def assign_task(session: SessionDep, actor: Writer, task_id: int, data: AssignIn) -> TaskView:
+    """Give the task to another user (managers within their team, admins anyone)."""
+    task = _task(session, actor, task_id)
+    assignee = assignee_for(session, actor, data.assignee_id)
+    return _view(service.assign(session=session, task=task, assignee=assignee))
+
+
+@router.post("/tasks/{task_id}/snooze", summary="Snooze a task", responses=responses(404, 409))
+def snooze_task(session: SessionDep, actor: Writer, task_id: int, data: SnoozeIn) -> TaskView:
+    """Put the task aside until the given time."""
+    task = _task(session, actor, task_id)
+    return _view(service.snooze(session=session, task=task, until=data.until, moment=now()))
+
+
+@router.post("/tasks/{task_id}/complete", summary="Complete a task", responses=responses(404, 409))
+def complete_task(
+    request: Request, background: BackgroundTasks, session: SessionDep, actor: Writer,
+    task_id: int, data: CompleteIn,
+) -> TaskView:  # fmt: skip
+    """Mark it done with its outcome; completing a follow-up logs the contact as an interaction."""
+    task = _task(session, actor, task_id)
+    logged = service.complete(
+        session=session, task=task, outcome=data.outcome, moment=now(), by_user_id=actor.user_id,
+        interaction_kind=data.interaction_kind, summary=data.summary,
+    )  # fmt: skip
+    if logged is not None:
+        background.add_task(refresh_warnings, request.app.state.engine, logged.customer_id)
+    return _view(task)
+
+
+@router.post("/tasks/{task_id}/cancel", summary="Cancel a task", responses=responses(404, 409))
+def cancel_task(session: SessionDep, actor: Writer, task_id: int) -> TaskView:
+    """Drop a task that no longer needs doing."""
+    task = _task(session, actor, task_id)
+    return _view(service.cancel(session=session, task=task, moment=now()))
+
+
+@router.get("/customers/{customer_id}/timeline", summary="A customer's timeline",
+            responses=responses(404))  # fmt: skip
+def customer_timeline(
+    session: SessionDep,
+    actor: Reader,
+    customer_id: int,
+    kind: Annotated[list[str], Query(description=f"Any of {', '.join(SOURCES)}")] = [],  # noqa: B006
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
+) -> TimelinePage:
+    """Orders, interactions, tasks, tickets, survey answers, points and grade and stage
+    changes of a customer the caller may see, newest first."""
+    visible_customer(session, actor, customer_id)
+    entries, next_cursor = timeline(
+        session=session, customer_id=customer_id, limit=limit, cursor=cursor, kinds=kind or None
+    )
+    items = [TimelineEntry.model_validate(e, from_attributes=True) for e in entries]
+    return TimelinePage(items=items, next_cursor=next_cursor, limit=limit)
+
+
+def _planner(actor: CurrentActor) -> Actor:
+    actor.require(Permission.customers_write)
+    if actor.role not in PLANNERS:
+        raise Forbidden(f"a {actor.role.value} may read the follow-up plans but not change them")
+    return actor
+
+
+@router.get("/follow-up-plans", summary="Recurring follow-up plans")
+def list_plans(session: SessionDep, actor: Reader) -> list[PlanView]:
+    """Each grade's follow-up rhythm (default: A monthly, B quarterly)."""
+    return [PlanView.model_validate(p) for p in service.plans(session).values()]
+
+
+@router.put("/follow-up-plans/{grade}", summary="Set a grade's follow-up plan")
+def save_plan(
+    session: SessionDep, actor: Annotated[Actor, Depends(_planner)], grade: str, data: PlanIn
+) -> PlanView:
+    """Create or change how often customers of a grade get a follow-up (admins, managers)."""
+    plan = service.save_plan(session=session, grade=grade, **data.model_dump())
+    return PlanView.model_validate(plan)
