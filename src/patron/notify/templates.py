@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from string import Template
 from typing import Literal
@@ -30,6 +31,10 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
     "customer_message": {
         "zh_CN": MessageTemplate("$subject", "$customer，您好：\n\n$message"),
         "en": MessageTemplate("$subject", "Dear $customer,\n\n$message"),
+    },
+    "relay_to_customer": {
+        "zh_CN": MessageTemplate("请通过$channel转告客户 $customer", "$message"),
+        "en": MessageTemplate("Please pass this on to $customer by $channel", "$message"),
     },
     "sla_breach": {
         "zh_CN": MessageTemplate(
@@ -58,7 +63,7 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
 }
 
 
-def fill(text: str, values: dict[str, object]) -> str:
+def fill(text: str, values: Mapping[str, object]) -> str:
     """`text` with each `$name` replaced by str(values[name]); a missing name is an error."""
     try:
         return Template(text).substitute({key: str(value) for key, value in values.items()})
@@ -70,7 +75,7 @@ def fill(text: str, values: dict[str, object]) -> str:
         ) from exc
 
 
-def render(name: str, locale: str, values: dict[str, object]) -> tuple[str, str]:
+def render(name: str, locale: str, values: Mapping[str, object]) -> tuple[str, str]:
     """The (subject, body) of template `name` in `locale`, filled with `values`."""
     versions = TEMPLATES.get(name)
     if versions is None:
