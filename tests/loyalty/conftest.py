@@ -31,3 +31,9 @@ def use_rules(db: Engine) -> UseRules:
         activate(db, section, **values)
 
     return use
+
+
+# The API fixtures (app, client, world) for the endpoint tests in this folder.
+from tests.api.conftest import app, client, world  # noqa: E402
+
+__all__ = ["UseRules", "activate", "app", "client", "use_rules", "world"]

@@ -1,7 +1,7 @@
-"""The pool tests change the rulebook the same way the loyalty tests do."""
+"""The pool tests change the rulebook and call the API the same way the loyalty tests do."""
 
 from __future__ import annotations
 
-from tests.loyalty.conftest import UseRules, activate, use_rules
+from tests.loyalty.conftest import UseRules, activate, app, client, use_rules, world
 
-__all__ = ["UseRules", "activate", "use_rules"]
+__all__ = ["UseRules", "activate", "app", "client", "use_rules", "world"]
