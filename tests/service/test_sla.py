@@ -72,5 +72,7 @@ def test_unusable_calendars_are_refused() -> None:
     with pytest.raises(ConfigError, match="no SLA target for priority urgent"):
         due_times(
             Service(targets=[SlaTarget(priority="low", response_hours=1, resolution_hours=2)]),
-            priority="urgent", grade=None, opened_at=FRIDAY,
-        )  # fmt: skip
+            priority="urgent",
+            grade=None,
+            opened_at=FRIDAY,
+        )

@@ -22,8 +22,9 @@ S = TicketStatus
 
 def _open(session: Session, **fields: object) -> tickets.Ticket:
     customer = builders.customer(session, grade=fields.pop("grade", None))
-    draft = TicketDraft(customer_id=customer.id, kind=TicketKind.complaint, subject="broken",
-                        **fields)  # type: ignore[arg-type]  # fmt: skip
+    draft = TicketDraft(
+        customer_id=customer.id, kind=TicketKind.complaint, subject="broken", **fields
+    )  # type: ignore[arg-type]
     return tickets.open_ticket(session=session, draft=draft, moment=FRIDAY)
 
 
@@ -63,8 +64,9 @@ def test_refused_transition_changes_nothing(sessions: sessionmaker[Session]) -> 
     with sessions() as session:
         ticket = _open(session)
         with pytest.raises(InvalidTransition, match="may go to: assigned, closed, in_progress"):
-            tickets.transition(session=session, ticket=ticket, to=S.resolved, moment=FRIDAY,
-                               by_user_id=None)  # fmt: skip
+            tickets.transition(
+                session=session, ticket=ticket, to=S.resolved, moment=FRIDAY, by_user_id=None
+            )
         assert ticket.status is S.new and ticket.resolved_at is None
 
 
@@ -77,20 +79,24 @@ def test_lifecycle_records_response_resolution_and_csat_invitation(
         ticket = _open(session)
         tickets.assign(session=session, ticket=ticket, assignee=agent, moment=FRIDAY)
         assert ticket.status is S.assigned and ticket.first_response_at is None
-        tickets.transition(session=session, ticket=ticket, to=S.in_progress, moment=later,
-                           by_user_id=agent.id)  # fmt: skip
+        tickets.transition(
+            session=session, ticket=ticket, to=S.in_progress, moment=later, by_user_id=agent.id
+        )
         assert ticket.first_response_at == later
         resolved_at = later + timedelta(hours=2)
-        tickets.transition(session=session, ticket=ticket, to=S.resolved, moment=resolved_at,
-                           by_user_id=agent.id)  # fmt: skip
+        tickets.transition(
+            session=session, ticket=ticket, to=S.resolved, moment=resolved_at, by_user_id=agent.id
+        )
         assert ticket.first_response_at == later and ticket.resolved_at == resolved_at
         invitation = session.scalar(select(SurveyInvitation))
         assert invitation is not None and invitation.ticket_id == ticket.id
-        tickets.transition(session=session, ticket=ticket, to=S.reopened, moment=resolved_at,
-                           by_user_id=agent.id)  # fmt: skip
+        tickets.transition(
+            session=session, ticket=ticket, to=S.reopened, moment=resolved_at, by_user_id=agent.id
+        )
         assert ticket.resolved_at is None and ticket.resolution_due_at > resolved_at
-        tickets.transition(session=session, ticket=ticket, to=S.resolved, moment=resolved_at,
-                           by_user_id=agent.id)  # fmt: skip
+        tickets.transition(
+            session=session, ticket=ticket, to=S.resolved, moment=resolved_at, by_user_id=agent.id
+        )
         # Resolving again keeps the one invitation.
         assert len(session.scalars(select(SurveyInvitation)).all()) == 1
 
@@ -99,8 +105,9 @@ def test_marking_assigned_needs_an_assignee(sessions: sessionmaker[Session]) -> 
     with sessions() as session:
         ticket = _open(session)
         with pytest.raises(tickets.InvalidInput, match="assign the ticket"):
-            tickets.transition(session=session, ticket=ticket, to=S.assigned, moment=FRIDAY,
-                               by_user_id=None)  # fmt: skip
+            tickets.transition(
+                session=session, ticket=ticket, to=S.assigned, moment=FRIDAY, by_user_id=None
+            )
 
 
 def test_unknown_channel_is_refused(sessions: sessionmaker[Session]) -> None:
@@ -141,12 +148,14 @@ def test_breach_without_a_manager_goes_to_an_admin(sessions: sessionmaker[Sessio
 def test_resolved_and_answered_tickets_do_not_escalate(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
         ticket = _open(session, priority=Priority.urgent)
-        tickets.transition(session=session, ticket=ticket, to=S.in_progress, moment=FRIDAY,
-                           by_user_id=None)  # fmt: skip
+        tickets.transition(
+            session=session, ticket=ticket, to=S.in_progress, moment=FRIDAY, by_user_id=None
+        )
         # Responded at once, so only the resolution (8 business hours) can be missed.
         assert (
             tickets.check_breaches(engine_or_session=session, now=datetime(2026, 11, 23, 12)) == 0
         )
-        tickets.transition(session=session, ticket=ticket, to=S.resolved, moment=FRIDAY,
-                           by_user_id=None)  # fmt: skip
+        tickets.transition(
+            session=session, ticket=ticket, to=S.resolved, moment=FRIDAY, by_user_id=None
+        )
         assert tickets.check_breaches(engine_or_session=session, now=datetime(2026, 12, 30)) == 0
