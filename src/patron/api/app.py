@@ -63,6 +63,7 @@ def _api_router() -> APIRouter:
     api.include_router(loyalty_router)
     api.include_router(pool_router)
     api.include_router(notify_router)
+    api.include_router(campaigns_router)
     return api
 
 
