@@ -364,7 +364,23 @@ def _effect(
         )
         applied.recycled += 1
     elif action.notify:
-        applied.notifications += 1
+        # Imported here: the notify domain reads users and customers, and rules must not
+        # depend on it at import time. The message goes into this run's transaction.
+        from patron.notify.service import notify_for_rule
+
+        stand_in = context.assignees.resolve("manager", candidate.owner_id)
+        enqueued = notify_for_rule(
+            connection,
+            audience=action.notify,
+            channel=action.channel,
+            customer_id=candidate.customer_id,
+            customer_name=candidate.name or "",
+            user_id=candidate.owner_id or stand_in,
+            subject=label.get(TITLE_LOCALE, candidate.rule_id),
+            body=_render(action.message, candidate) if action.message else "",
+            dedupe_key=f"rule:{key}",
+        )
+        applied.notifications += int(enqueued)
 
 
 def _release(
