@@ -24,15 +24,24 @@ def test_completing_a_follow_up_logs_an_interaction(sessions: sessionmaker[Sessi
         customer = builders.customer(session, owner_id=agent.id)
         task = service.create(
             session=session,
-            draft=TaskDraft(title="回访", customer_id=customer.id, assignee_id=agent.id,
-                            due_at=NOW + timedelta(days=1)),
+            draft=TaskDraft(
+                title="回访",
+                customer_id=customer.id,
+                assignee_id=agent.id,
+                due_at=NOW + timedelta(days=1),
+            ),
             by_user_id=agent.id,
-        )  # fmt: skip
+        )
         service.assign(session=session, task=task, assignee=other)
         service.snooze(session=session, task=task, until=NOW + timedelta(days=3), moment=NOW)
         assert task.status is TaskStatus.snoozed and task.assignee_id == other.id
-        logged = service.complete(session=session, task=task, outcome="satisfied, reorders soon",
-                                  moment=NOW, by_user_id=other.id)  # fmt: skip
+        logged = service.complete(
+            session=session,
+            task=task,
+            outcome="satisfied, reorders soon",
+            moment=NOW,
+            by_user_id=other.id,
+        )
         assert logged is not None
     with sessions() as session:
         done = session.get(Task, task.id)
@@ -45,10 +54,19 @@ def test_completing_a_follow_up_logs_an_interaction(sessions: sessionmaker[Sessi
 
 def test_other_tasks_complete_without_an_interaction(sessions: sessionmaker[Session]) -> None:
     with sessions.begin() as session:
-        task = service.create(session=session, draft=TaskDraft(title="order brochures",
-                              kind="admin"), by_user_id=None)  # fmt: skip
-        assert service.complete(session=session, task=task, outcome="done", moment=NOW,
-                                by_user_id=builders.user(session).id) is None  # fmt: skip
+        task = service.create(
+            session=session, draft=TaskDraft(title="order brochures", kind="admin"), by_user_id=None
+        )
+        assert (
+            service.complete(
+                session=session,
+                task=task,
+                outcome="done",
+                moment=NOW,
+                by_user_id=builders.user(session).id,
+            )
+            is None
+        )
         assert session.scalars(select(Interaction)).all() == []
 
 
@@ -76,12 +94,25 @@ def test_overdue_respects_snoozes_and_status(sessions: sessionmaker[Session]) ->
         customer = builders.customer(session)
         late = builders.task(session, customer, "late", due_at=NOW - timedelta(hours=1))
         builders.task(session, customer, "later", due_at=NOW + timedelta(hours=1))
-        builders.task(session, customer, "done", due_at=NOW - timedelta(days=2),
-                      status=TaskStatus.done)  # fmt: skip
-        builders.task(session, customer, "snoozed", due_at=NOW - timedelta(days=2),
-                      status=TaskStatus.snoozed, snoozed_until=NOW + timedelta(days=1))  # fmt: skip
-        woke = builders.task(session, customer, "woke", due_at=NOW - timedelta(days=2),
-                             status=TaskStatus.snoozed, snoozed_until=NOW - timedelta(minutes=5))  # fmt: skip
+        builders.task(
+            session, customer, "done", due_at=NOW - timedelta(days=2), status=TaskStatus.done
+        )
+        builders.task(
+            session,
+            customer,
+            "snoozed",
+            due_at=NOW - timedelta(days=2),
+            status=TaskStatus.snoozed,
+            snoozed_until=NOW + timedelta(days=1),
+        )
+        woke = builders.task(
+            session,
+            customer,
+            "woke",
+            due_at=NOW - timedelta(days=2),
+            status=TaskStatus.snoozed,
+            snoozed_until=NOW - timedelta(minutes=5),
+        )
         found = session.scalars(select(Task.title).where(service.overdue(NOW)).order_by(Task.id))
         assert list(found) == [late.title, woke.title]
 
@@ -101,12 +132,16 @@ def test_plans_create_one_follow_up_per_customer_and_period(
     december = datetime(2026, 12, 2, 9, 0)
     assert service.create_planned_follow_ups(engine_or_session=db, moment=december) == 1
     with sessions() as session:
-        rows = session.execute(select(Task.customer_id, Task.idempotency_key, Task.assignee_id,
-                                      Task.due_at).order_by(Task.id)).all()  # fmt: skip
+        rows = session.execute(
+            select(Task.customer_id, Task.idempotency_key, Task.assignee_id, Task.due_at).order_by(
+                Task.id
+            )
+        ).all()
     assert [(r[0], r[1]) for r in rows] == [
-        (a.id, f"plan:{a.id}:2026-M11"), (b.id, f"plan:{b.id}:2026-Q4"),
+        (a.id, f"plan:{a.id}:2026-M11"),
+        (b.id, f"plan:{b.id}:2026-Q4"),
         (a.id, f"plan:{a.id}:2026-M12"),
-    ]  # fmt: skip
+    ]
     assert {r[2] for r in rows} == {agent.id}
     assert rows[0][3] == NOW + timedelta(days=7)
 
