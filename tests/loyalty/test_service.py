@@ -11,13 +11,13 @@ from sqlalchemy.orm import Session, sessionmaker
 from patron.audit.models import AuditEntry
 from patron.errors import Conflict, InvalidInput
 from patron.loyalty import service
-from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind
+from patron.loyalty.models import PointsEntry
 from patron.orders.models import OrderStatus
 from tests import builders
 from tests.loyalty.conftest import UseRules
 
 
-def _ledger(session: Session, customer_id: int) -> list[tuple[str, int, int]]:
+def ledger_rows(session: Session, customer_id: int) -> list[tuple[str, int, int]]:
     rows = session.scalars(
         select(PointsEntry).where(PointsEntry.customer_id == customer_id).order_by(PointsEntry.id)
     )
@@ -34,7 +34,7 @@ def test_earn_redeem_adjust_keep_a_running_balance(sessions: sessionmaker[Sessio
             session=session, customer_id=customer.id, points=-20, reason="typo", by_user_id=staff.id
         )
     with sessions() as session:
-        assert _ledger(session, customer.id) == [
+        assert ledger_rows(session, customer.id) == [
             ("earn", 100, 100), ("redeem", -30, 70), ("adjust", -20, 50),
         ]  # fmt: skip
         assert service.balance_of(session, customer.id) == 50
@@ -56,7 +56,7 @@ def test_overspending_is_refused_and_changes_nothing(sessions: sessionmaker[Sess
         other = builders.customer(session)
         service.redeem(session=session, customer_id=other.id, points=1, reason="no account")
     with sessions() as session:
-        assert _ledger(session, customer.id) == [("earn", 50, 50)]
+        assert ledger_rows(session, customer.id) == [("earn", 50, 50)]
 
 
 @pytest.mark.parametrize("points", [0, -5, 10**9])
@@ -132,50 +132,3 @@ def test_add_months_clamps_to_the_month_end() -> None:
     assert service.add_months(datetime(2024, 3, 31, 9), -1) == datetime(2024, 2, 29, 9)
     assert service.add_months(datetime(2024, 1, 15), 24) == datetime(2026, 1, 15)
     assert service.add_months(datetime(2024, 1, 15), -13) == datetime(2022, 12, 15)
-
-
-def _earn_at(session: Session, customer_id: int, points: int, when: datetime) -> None:
-    service.earn(session=session, customer_id=customer_id, points=points, reason="x", moment=when)
-
-
-def test_expiry_spends_the_oldest_points_first_and_runs_once(
-    use_rules: UseRules, sessions: sessionmaker[Session]
-) -> None:
-    use_rules("loyalty", points_expire_months=12)
-    with sessions.begin() as session:
-        customer = builders.customer(session)
-        spent = builders.customer(session, "李四")
-        _earn_at(session, customer.id, 100, datetime(2023, 1, 10))
-        _earn_at(session, customer.id, 50, datetime(2023, 3, 10))
-        service.redeem(session=session, customer_id=customer.id, points=120, reason="x",
-                       moment=datetime(2023, 4, 1))  # fmt: skip
-        _earn_at(session, customer.id, 70, datetime(2023, 9, 1))
-        _earn_at(session, spent.id, 40, datetime(2023, 1, 10))
-        service.redeem(session=session, customer_id=spent.id, points=40, reason="x")
-    run_at = datetime(2024, 6, 1)
-    with sessions.begin() as session:
-        # Of the 150 old points the redemption of 120 spent the oldest: 30 remain to expire;
-        # the 70 earned in September are inside the window.
-        assert service.expire_points(session=session, moment=run_at) == {customer.id: 30}
-    with sessions.begin() as session:
-        assert service.expire_points(session=session, moment=run_at) == {}
-        assert _ledger(session, customer.id)[-1] == ("expire", -30, 70)
-        assert service.balance_of(session, customer.id) == 70
-        assert service.balance_of(session, spent.id) == 0
-    with sessions.begin() as session:
-        later = service.expire_points(session=session, moment=datetime(2024, 9, 2))
-        assert later == {customer.id: 70}
-        account = session.get(LoyaltyAccount, customer.id)
-        assert account is not None and account.balance == 0
-
-
-def test_expiry_is_off_without_a_window(
-    use_rules: UseRules, sessions: sessionmaker[Session]
-) -> None:
-    use_rules("loyalty", points_expire_months=None)
-    with sessions.begin() as session:
-        customer = builders.customer(session)
-        _earn_at(session, customer.id, 100, datetime(2015, 1, 10))
-        assert service.expire_points(session=session) == {}
-        kinds = session.scalars(select(PointsEntry.kind)).all()
-        assert kinds == [PointsKind.earn]

@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from patron.loyalty import service
+from patron.loyalty import jobs, service
 from patron.loyalty.models import LoyaltyAccount, TierChange
 from patron.rules import rulebook as rulebooks
 from tests import builders
@@ -49,10 +49,10 @@ def test_an_upgrade_happens_at_once_a_downgrade_waits_for_the_period_end(
         assert service.refresh_tier(session=session, customer_id=customer.id, moment=NOW) is None
         assert _tier(session, customer.id) == "gold"
     with sessions.begin() as session:
-        assert service.period_end_tiers(session=session, moment=NOW) == {
+        assert jobs.period_end_tiers(session=session, moment=NOW) == {
             "upgrades": 0, "downgrades": 1,
         }  # fmt: skip
-        assert service.period_end_tiers(session=session, moment=NOW) == {
+        assert jobs.period_end_tiers(session=session, moment=NOW) == {
             "upgrades": 0, "downgrades": 0,
         }  # fmt: skip
     with sessions() as session:
@@ -67,10 +67,11 @@ def test_period_end_also_catches_up_upgrades(sessions: sessionmaker[Session]) ->
         customer = builders.customer(session)
         service.earn(session=session, customer_id=customer.id, points=5, reason="x")
         builders.order(session, customer, "2500", ordered_at=datetime(2024, 5, 1))
-        assert service.period_end_tiers(session=session, moment=NOW) == {
+        assert jobs.period_end_tiers(session=session, moment=NOW) == {
             "upgrades": 1, "downgrades": 0,
         }  # fmt: skip
         assert _tier(session, customer.id) == "silver"
+        assert _history(session, customer.id) == [(None, "silver", "upgrade")]
 
 
 def test_immediate_downgrades_and_points_basis(

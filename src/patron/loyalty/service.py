@@ -14,7 +14,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
-from sqlalchemy import Select, and_, case, func, insert, literal, select, update
+from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -265,61 +265,6 @@ def adjust(
     return entry
 
 
-def expire_points(*, session: Session, moment: datetime | None = None) -> dict[int, int]:
-    """Write expire entries for points earned before the window and not yet spent or expired.
-
-    FIFO: every debit (redemption, deduction, earlier expiry) spends the oldest points first,
-    so what is left of the credits older than the cut-off is
-    max(0, credits before the cut-off − all debits so far). Re-running finds nothing more.
-    Returns {customer_id: points expired}.
-    """
-    months = loyalty_rules(session).points_expire_months
-    if months is None:
-        return {}
-    moment = moment or now()
-    cutoff = add_months(moment, -months)
-    old = and_(PointsEntry.points > 0, PointsEntry.occurred_at <= cutoff)
-    candidates = select(PointsEntry.customer_id).where(old).distinct()
-    # Lock the candidate accounts first (a no-op write: the row locks on PostgreSQL, the write
-    # lock on SQLite), so no redemption can commit between reading the ledger and expiring.
-    session.execute(
-        update(LoyaltyAccount)
-        .where(LoyaltyAccount.customer_id.in_(candidates))
-        .values(balance=LoyaltyAccount.balance)
-        .execution_options(synchronize_session=False)
-    )
-    old_credits = func.sum(case((old, PointsEntry.points), else_=0))
-    debits = func.sum(case((PointsEntry.points < 0, -PointsEntry.points), else_=0))
-    due = (
-        select(PointsEntry.customer_id, (old_credits - debits).label("due"))
-        .where(PointsEntry.customer_id.in_(candidates))
-        .group_by(PointsEntry.customer_id)
-        .having(old_credits - debits > 0)
-        .subquery()
-    )
-    rows = session.execute(
-        select(due.c.customer_id, due.c.due, LoyaltyAccount.balance).join(
-            LoyaltyAccount, LoyaltyAccount.customer_id == due.c.customer_id
-        )
-    ).all()
-    if not rows:
-        return {}
-    session.execute(
-        update(LoyaltyAccount).execution_options(synchronize_session=False),
-        [{"customer_id": c, "balance": b - d, "updated_at": moment} for c, d, b in rows],
-    )
-    session.execute(
-        insert(PointsEntry),
-        [
-            {"customer_id": c, "kind": PointsKind.expire, "points": -d, "balance_after": b - d,
-             "reason": f"points earned by {cutoff.date().isoformat()} expired",
-             "occurred_at": moment}
-            for c, d, b in rows
-        ],
-    )  # fmt: skip
-    return {c: int(d) for c, d, _ in rows}
-
-
 # Member tiers: by rolling 12-month spend or points; an upgrade happens at once, a downgrade
 # at the period end (or at once with `downgrade: immediate`).
 
@@ -345,12 +290,12 @@ def tier_for(rules: Loyalty, value: float) -> Tier | None:
     return reached[-1] if reached else None
 
 
-def _rank(rules: Loyalty, tier_id: str | None) -> int:
+def rank(rules: Loyalty, tier_id: str | None) -> int:
     ids = [tier.id for _, tier in ladder(rules)]
     return ids.index(tier_id) if tier_id in ids else -1
 
 
-def _window_values(
+def window_values(
     rules: Loyalty, moment: datetime, customer_id: int | None = None
 ) -> Select[tuple[int, Any]]:
     """(customer_id, value) of the tier basis over the 12 months to `moment`, per customer."""
@@ -376,7 +321,7 @@ def qualifying_value(
     *, session: Session, customer_id: int, moment: datetime | None = None
 ) -> float:
     """The customer's spend (or points earned) over the rolling 12 months."""
-    query = _window_values(loyalty_rules(session), moment or now(), customer_id)
+    query = window_values(loyalty_rules(session), moment or now(), customer_id)
     found = session.execute(query).first()
     return float(found.value) if found and found.value is not None else 0.0
 
@@ -408,45 +353,8 @@ def refresh_tier(
         rules, qualifying_value(session=session, customer_id=customer_id, moment=moment)
     )
     target_id = target.id if target else None
-    up = _rank(rules, target_id) > _rank(rules, account.tier)
-    down = _rank(rules, target_id) < _rank(rules, account.tier) and rules.downgrade == "immediate"
+    up = rank(rules, target_id) > rank(rules, account.tier)
+    down = rank(rules, target_id) < rank(rules, account.tier) and rules.downgrade == "immediate"
     if up or down:
         return _change_tier(session, account, target_id, moment, "upgrade" if up else "downgrade")
     return None
-
-
-def period_end_tiers(*, session: Session, moment: datetime | None = None) -> dict[str, int]:
-    """The period-end review: every account gets the tier its last 12 months earn, up or down.
-
-    Returns {"upgrades": N, "downgrades": N}."""
-    moment = moment or now()
-    rules = loyalty_rules(session)
-    values = _window_values(rules, moment).subquery()
-    value = func.coalesce(values.c.value, 0)
-    steps = list(reversed(ladder(rules)))
-    target = (
-        case(*[(value >= threshold, literal(tier.id)) for threshold, tier in steps], else_=None)
-        if steps
-        else literal(None)
-    )
-    rows = session.execute(
-        select(LoyaltyAccount.customer_id, LoyaltyAccount.tier, target.label("target"))
-        .outerjoin(values, values.c.customer_id == LoyaltyAccount.customer_id)
-        .with_for_update(of=LoyaltyAccount)
-    ).all()
-    changed = [(c, old, new) for c, old, new in rows if old != new]
-    ups = [(c, old, new) for c, old, new in changed if _rank(rules, new) > _rank(rules, old)]
-    if changed:
-        session.execute(
-            update(LoyaltyAccount).execution_options(synchronize_session=False),
-            [{"customer_id": c, "tier": new, "tier_since": moment} for c, _, new in changed],
-        )
-        session.execute(
-            insert(TierChange),
-            [
-                {"customer_id": c, "from_tier": old, "to_tier": new, "changed_at": moment,
-                 "reason": "upgrade" if (c, old, new) in ups else "period_end"}
-                for c, old, new in changed
-            ],
-        )  # fmt: skip
-    return {"upgrades": len(ups), "downgrades": len(changed) - len(ups)}
