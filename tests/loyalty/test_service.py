@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.audit.models import AuditEntry
-from patron.errors import Conflict, InvalidInput
+from patron.errors import Conflict, InvalidInput, RuleError
 from patron.loyalty import service
 from patron.loyalty.models import PointsEntry
 from patron.orders.models import OrderStatus
@@ -132,3 +132,30 @@ def test_add_months_clamps_to_the_month_end() -> None:
     assert service.add_months(datetime(2024, 3, 31, 9), -1) == datetime(2024, 2, 29, 9)
     assert service.add_months(datetime(2024, 1, 15), 24) == datetime(2026, 1, 15)
     assert service.add_months(datetime(2024, 1, 15), -13) == datetime(2022, 12, 15)
+
+
+def test_bonus_rules_add_to_the_base_points(
+    use_rules: UseRules, sessions: sessionmaker[Session]
+) -> None:
+    bonus = [
+        {"min_amount": 500, "extra_points": 50},
+        {"channels": ["wechat"], "multiplier": 2},
+        {"grades": ["A"], "extra_points": 1000},
+    ]
+    use_rules("loyalty", grade_multipliers={}, bonus=bonus)
+    with sessions.begin() as session:
+        customer = builders.customer(session, grade="B")
+        small = builders.order(session, customer, "100", channel="wechat")
+        large = builders.order(session, customer, "600", channel="store")
+        assert service.earn_for_order(session=session, order_id=small.id).points == 200  # type: ignore[union-attr]
+        assert service.earn_for_order(session=session, order_id=large.id).points == 650  # type: ignore[union-attr]
+
+
+def test_a_malformed_bonus_rule_is_named(
+    use_rules: UseRules, sessions: sessionmaker[Session]
+) -> None:
+    use_rules("loyalty", bonus=[{"min_amount": 10, "extra_points": 5}, {"bonus_points": 5}])
+    with sessions() as session:
+        order = builders.order(session, builders.customer(session))
+        with pytest.raises(RuleError, match=r"loyalty\.bonus\.1: bonus_points"):
+            service.earn_for_order(session=session, order_id=order.id)

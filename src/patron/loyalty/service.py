@@ -14,6 +14,7 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from patron.audit.service import record
 from patron.customers.models import Customer
 from patron.db import now
-from patron.errors import Conflict, InvalidInput, NotFound
+from patron.errors import Conflict, InvalidInput, NotFound, RuleError
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
 from patron.orders.models import Order, OrderStatus
 from patron.rules import versions
@@ -161,11 +162,47 @@ def earn(
     )  # fmt: skip
 
 
-def points_for_order(rules: Loyalty, amount: Decimal, grade: str | None) -> int:
-    """Points a paid order earns: amount × points_per_unit × the grade's multiplier, floored."""
-    multiplier = rules.grade_multipliers.get(grade or "", 1.0)
-    raw = amount * Decimal(str(rules.points_per_unit)) * Decimal(str(multiplier))
-    return max(int(raw.to_integral_value(rounding=ROUND_FLOOR)), 0)
+class Bonus(BaseModel):
+    """A bonus rule in `loyalty.bonus`: orders matching every condition given get the extra
+    points and the multiplier, on top of the base points."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_amount: Decimal = Field(default=Decimal(0), ge=0)
+    channels: list[str] = Field(default_factory=list)
+    grades: list[str] = Field(default_factory=list)
+    multiplier: Decimal = Field(default=Decimal(1), ge=0, le=100)
+    extra_points: int = Field(default=0, ge=0, le=MAX_POINTS)
+
+
+def bonuses(rules: Loyalty) -> list[Bonus]:
+    """The rulebook's bonus rules, checked; a malformed one is refused by its position."""
+    checked = []
+    for index, item in enumerate(rules.bonus):
+        try:
+            checked.append(Bonus.model_validate(item))
+        except ValidationError as exc:
+            problem = exc.errors()[0]
+            where = ".".join(str(part) for part in problem["loc"]) or "the rule"
+            raise RuleError(f"rulebook loyalty.bonus.{index}: {where}: {problem['msg']}") from exc
+    return checked
+
+
+def points_for_order(rules: Loyalty, order: Order, grade: str | None) -> int:
+    """Points a paid order earns: amount × points_per_unit × the grade's multiplier, then each
+    matching bonus's multiplier and extra points; floored."""
+    multiplier = Decimal(str(rules.grade_multipliers.get(grade or "", 1.0)))
+    extra = 0
+    for bonus in bonuses(rules):
+        if (
+            order.amount >= bonus.min_amount
+            and (not bonus.channels or order.channel in bonus.channels)
+            and (not bonus.grades or grade in bonus.grades)
+        ):
+            multiplier *= bonus.multiplier
+            extra += bonus.extra_points
+    raw = order.amount * Decimal(str(rules.points_per_unit)) * multiplier
+    return max(int(raw.to_integral_value(rounding=ROUND_FLOOR)), 0) + extra
 
 
 def earn_for_order(
@@ -191,7 +228,7 @@ def earn_for_order(
     if earlier is not None:
         return earlier
     rules = loyalty_rules(session)
-    points = min(points_for_order(rules, order.amount, customer.grade), MAX_POINTS)
+    points = min(points_for_order(rules, order, customer.grade), MAX_POINTS)
     if points == 0:
         return None
     entry = earn(
