@@ -55,7 +55,10 @@ def _find(candidates: tuple[tuple[str, str], ...]) -> Callable[..., Any] | None:
     for module_name, attribute in candidates:
         try:
             module = importlib.import_module(module_name)
-        except ImportError:
+        except ModuleNotFoundError as exc:
+            # Only the module itself being absent means "not installed"; a broken import fails.
+            if exc.name is None or not module_name.startswith(exc.name):
+                raise
             continue
         found = getattr(module, attribute, None)
         if callable(found):
@@ -120,6 +123,10 @@ JOBS: dict[str, Job] = {
     ),
     "scoring": Job("scoring", _scoring),
     "points_expiry": Job(
-        "points_expiry", _optional("Points expiry", (("patron.loyalty.service", "expire_points"),))
+        "points_expiry",
+        _optional(
+            "Points expiry",
+            (("patron.loyalty.service", "expire_points"), ("patron.loyalty.jobs", "expire_points")),
+        ),
     ),
 }
