@@ -6,6 +6,7 @@ work) commits once at its boundary.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -37,6 +38,11 @@ TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
 RESPONDING = frozenset({S.in_progress, S.waiting_for_customer, S.resolved})
 OPEN = tuple(s for s in TicketStatus if s not in (S.resolved, S.closed))
 CHANNELS = ("phone", "email", "chat", "wechat", "social", "in_store")
+
+
+def root_cause_tags(tags: Iterable[str]) -> list[str]:
+    """Root-cause tags trimmed, without blanks or repeats, sorted."""
+    return sorted({tag.strip() for tag in tags if tag.strip()})
 
 
 class InvalidTransition(Conflict):
@@ -94,7 +100,7 @@ def open_ticket(*, session: Session, draft: TicketDraft, moment: datetime) -> Ti
     ticket = Ticket(
         customer_id=customer.id, kind=draft.kind, channel=draft.channel,
         priority=draft.priority, subject=draft.subject, description=draft.description,
-        category=draft.category, root_causes=sorted(set(draft.root_causes)),
+        category=draft.category, root_causes=root_cause_tags(draft.root_causes),
         assignee_id=draft.assignee_id, opened_at=moment,
         status=S.assigned if draft.assignee_id else S.new,
         response_due_at=due.response_due_at, resolution_due_at=due.resolution_due_at,
@@ -182,7 +188,7 @@ def classify(
     if category is not None:
         ticket.category = category.strip() or None
     if root_causes is not None:
-        ticket.root_causes = sorted({tag.strip() for tag in root_causes if tag.strip()})
+        ticket.root_causes = root_cause_tags(root_causes)
     session.flush()
     return ticket
 
