@@ -35,12 +35,12 @@ STANDARD = {
 }
 
 
-class SurveyTokenInvalid(PatronError):  # noqa: N818 (named like patron.errors)
+class SurveyTokenInvalid(PatronError):
     code = "survey_token_invalid"
     status = 400
 
 
-class SurveyTokenGone(PatronError):  # noqa: N818 (named like patron.errors)
+class SurveyTokenGone(PatronError):
     """A used or expired invitation: the link no longer works."""
 
     status = 410
