@@ -42,6 +42,7 @@ def test_the_pool_list_shows_who_released_when_and_filters(
     assert names(city="北京") == ["乙"]
     assert names(grade=["B", "A"]) == ["甲"]
     assert names(released_since=(now() - timedelta(hours=1)).date().isoformat()) == ["甲"]
+    assert names(released_since="2999-01-01T00:00:00+08:00") == []
 
 
 def test_claims_one_winner_and_named_limits(

@@ -51,7 +51,7 @@ def loyalty_rules(session: Session) -> Loyalty:
 
 
 def _ensure_account(session: Session, customer_id: int) -> None:
-    dialect = postgresql if session.bind and session.bind.dialect.name == "postgresql" else sqlite
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
     session.execute(
         dialect.insert(LoyaltyAccount)
         .values(customer_id=customer_id, balance=0, updated_at=now())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -22,10 +23,11 @@ from patron.api.access import (
     visible_customer,
     visible_customers,
 )
-from patron.api.deps import SessionDep, requires
+from patron.api.deps import SessionDep, SettingsDep, requires
 from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_datetime, paginate
 from patron.auth.models import User
+from patron.config import Settings
 from patron.customers import repository
 from patron.customers.models import Customer
 from patron.errors import Forbidden
@@ -85,9 +87,17 @@ def _pool_items(session: Session, customers: list[Customer]) -> list[PoolCustome
     return items
 
 
+def _local(moment: datetime, settings: Settings) -> datetime:
+    # Stored times are naive local wall-clock times; a moment with a zone is converted first.
+    if moment.tzinfo is None:
+        return moment
+    return moment.astimezone(ZoneInfo(settings.timezone)).replace(tzinfo=None)
+
+
 @router.get("", summary="The public pool")
 def pool(
     session: SessionDep,
+    settings: SettingsDep,
     actor: Reader,
     city: str | None = None,
     grade: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
@@ -110,7 +120,7 @@ def pool(
     if grade:
         query = query.where(Customer.grade.in_(grade))
     if released_since is not None:
-        query = query.where(service.released_since(released_since.replace(tzinfo=None)))
+        query = query.where(service.released_since(_local(released_since, settings)))
     rows, next_cursor = paginate(
         session, query, sort=sort, keys=POOL_SORT, id_column=Customer.id,
         cursor=cursor, limit=limit,
