@@ -7,7 +7,7 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from babel import Locale, UnknownLocaleError, negotiate_locale
+from babel import negotiate_locale
 from babel.messages.pofile import read_po
 from starlette.requests import Request
 
@@ -78,7 +78,4 @@ def request_locale(request: Request) -> str:
 
 def html_lang(locale: str) -> str:
     """The `lang` attribute for a locale: `zh-CN` or `en`."""
-    try:
-        return str(Locale.parse(locale)).replace("_", "-")
-    except (UnknownLocaleError, ValueError):
-        return locale.replace("_", "-")
+    return locale.replace("_", "-")

@@ -50,6 +50,8 @@ def kpi_cards(session: Session, period: Period) -> list[Kpi]:
     connection = session.connection()
     now_values = headline(connection=connection, period=period)
     before = headline(connection=connection, period=period.previous())
+    # Average CLV comes from the latest scoring run, not the period: it has no earlier value.
+    before["average_clv"] = None
     return [Kpi(key, now_values.get(key), before.get(key)) for key in KPI_KEYS]
 
 

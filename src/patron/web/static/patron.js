@@ -18,7 +18,7 @@
     }
     function bar(id, names, values, rotate) {
       make(id, {
-        grid: { left: 48, right: 16, top: 16, bottom: rotate ? 72 : 32 },
+        grid: { left: 48, right: 16, top: 32, bottom: rotate ? 72 : 32 },
         tooltip: { trigger: "axis" },
         xAxis: { type: "category", data: names, axisLabel: { rotate: rotate || 0 } },
         yAxis: { type: "value", name: labels.customers },
