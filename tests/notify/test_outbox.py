@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from patron.db import unit_of_work
 from patron.errors import InvalidInput
 from patron.notify.models import OutboxMessage, OutboxStatus
-from patron.notify.outbox import enqueue
+from patron.notify.outbox import Outgoing, enqueue, enqueue_many
 from tests import builders
 
 
@@ -107,4 +107,41 @@ def test_bad_messages_are_refused(
             body="b",
             dedupe_key=key,
         )
+    assert _count(sessions) == 0
+
+
+def test_many_messages_go_in_at_once_and_known_keys_are_skipped(
+    sessions: sessionmaker[Session],
+) -> None:
+    with unit_of_work(sessions) as session:
+        enqueue(
+            session=session, channel="email", recipient="a@example.com", subject="s", body="b",
+            dedupe_key="bulk-0",
+        )  # fmt: skip
+    wanted = [
+        Outgoing("email", f"c{n}@example.com", f"s{n}", f"b{n}", f"bulk-{n}", payload={"n": n})
+        for n in range(2_500)
+    ]
+    with unit_of_work(sessions) as session:
+        new = enqueue_many(session=session, messages=[*wanted, wanted[5]])
+    assert set(new) == {f"bulk-{n}" for n in range(1, 2_500)}
+    assert _count(sessions) == 2_500
+    with sessions() as session:
+        stored = session.scalars(
+            select(OutboxMessage).where(OutboxMessage.id == new["bulk-7"])
+        ).one()
+    assert (stored.recipient, stored.payload, stored.status) == (
+        "c7@example.com",
+        {"n": 7},
+        OutboxStatus.pending,
+    )
+
+
+def test_a_bad_message_in_a_batch_refuses_the_whole_batch(sessions: sessionmaker[Session]) -> None:
+    batch = [
+        Outgoing("email", "ok@example.com", "s", "b", "fine"),
+        Outgoing("webhook", "not a url", "s", "b", "broken"),
+    ]
+    with pytest.raises(InvalidInput, match="http"), unit_of_work(sessions) as session:
+        enqueue_many(session=session, messages=batch)
     assert _count(sessions) == 0

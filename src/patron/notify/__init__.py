@@ -1,0 +1,1 @@
+"""Notifications: the outbox, its channels and templates, delivery, and in-app notifications."""

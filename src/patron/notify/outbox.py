@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Insert
@@ -59,6 +62,39 @@ def enqueue_on(
     return connection.execute(statement).scalar()
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One message for `enqueue_many`."""
+
+    channel: str
+    recipient: str
+    subject: str
+    body: str
+    dedupe_key: str
+    customer_id: int | None = None
+    payload: dict[str, Any] = field(default_factory=dict)
+
+
+def enqueue_many(*, session: Session, messages: Sequence[Outgoing]) -> dict[str, int]:
+    """`enqueue` for many messages in one statement per 1,000; {dedupe_key: id} of the new ones.
+
+    Keys already in the outbox (or repeated in `messages`) are skipped, as with `enqueue`.
+    """
+    moment = now()
+    rows = [_values(message, moment) for message in messages]
+    insert = postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    statement = (
+        insert(OutboxMessage)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(OutboxMessage.dedupe_key, OutboxMessage.id)
+    )
+    new: dict[str, int] = {}
+    for start in range(0, len(rows), 1_000):
+        result = session.connection().execute(statement, rows[start : start + 1_000])
+        new.update(dict(result.tuples().all()))
+    return new
+
+
 def enqueue_template(
     *,
     session: Session,
@@ -79,6 +115,17 @@ def enqueue_template(
     )  # fmt: skip
 
 
+def _values(message: Outgoing, moment: datetime) -> dict[str, Any]:
+    _check(channel=message.channel, recipient=message.recipient, dedupe_key=message.dedupe_key)
+    return {
+        "channel": message.channel, "recipient": message.recipient.strip(),
+        "subject": message.subject[:300], "body": message.body, "dedupe_key": message.dedupe_key,
+        "customer_id": message.customer_id, "payload": dict(message.payload),
+        "status": OutboxStatus.pending, "attempts": 0, "next_attempt_at": moment,
+        "created_at": moment,
+    }  # fmt: skip
+
+
 def _insert(
     dialect: str,
     channel: str,
@@ -89,20 +136,13 @@ def _insert(
     customer_id: int | None,
     payload: dict[str, Any] | None,
 ) -> Insert:
-    _check(channel=channel, recipient=recipient, dedupe_key=dedupe_key)
-    moment = now()
-    values = {
-        "channel": channel, "recipient": recipient.strip(), "subject": subject[:300],
-        "body": body, "dedupe_key": dedupe_key, "customer_id": customer_id,
-        "payload": dict(payload or {}), "status": OutboxStatus.pending, "attempts": 0,
-        "next_attempt_at": moment, "created_at": moment,
-    }  # fmt: skip
+    message = Outgoing(channel, recipient, subject, body, dedupe_key, customer_id, payload or {})
     # ON CONFLICT DO NOTHING is atomic on both databases and, unlike a caught IntegrityError,
     # leaves the caller's PostgreSQL transaction usable; SQLite savepoints would commit early.
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     return (
         insert(OutboxMessage)
-        .values(**values)
+        .values(**_values(message, now()))
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(OutboxMessage.id)
     )
