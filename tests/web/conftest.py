@@ -17,8 +17,9 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect, sync_playwright
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 
 from patron.analytics.kpi import latest_run_id
 from patron.analytics.models import ScoringRun
@@ -26,6 +27,7 @@ from patron.auth.models import User
 from patron.auth.service import hash_password
 from patron.db import create_db_engine, session_factory
 from tests import builders
+from tests.api.conftest import make_app
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
@@ -94,6 +96,12 @@ def _prepare(path: Path) -> Demo:
 @pytest.fixture(scope="session")
 def demo_set(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     return _prepare(tmp_path_factory.mktemp("web-demo") / "patron.db")
+
+
+@pytest.fixture
+def app(db: Engine) -> FastAPI:
+    """The app on the test database (SQLite and PostgreSQL), for the tests without a browser."""
+    return make_app(db)
 
 
 def _free_port() -> int:
