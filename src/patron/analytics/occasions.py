@@ -82,18 +82,24 @@ def parse_lunar(text: str) -> tuple[int, int, bool]:
     return month, day, bool(found.group(2))
 
 
+@lru_cache(maxsize=64)
+def _lunar_year(lunar_year: int) -> dict[int, tuple[date, int]]:
+    """Each month of a lunar year (leap months negative): its first solar day and length."""
+    months = {}
+    for month in LunarYear.fromYear(lunar_year).getMonths():
+        if month.getYear() == lunar_year:
+            solar = Lunar.fromYmd(lunar_year, month.getMonth(), 1).getSolar()
+            first = date(solar.getYear(), solar.getMonth(), solar.getDay())
+            months[month.getMonth()] = (first, month.getDayCount())
+    return months
+
+
 def lunar_to_solar(lunar_year: int, month: int, day: int, leap: bool = False) -> date:
     """The solar date of a lunar month and day in a lunar year (a missing day 30: the 29th)."""
-    wanted = -month if leap else month
-    year = LunarYear.fromYear(lunar_year)
-    found = [m for m in year.getMonths() if m.getYear() == lunar_year and m.getMonth() == wanted]
-    if not found:  # no such leap month this year: keep the ordinary month
-        found = [m for m in year.getMonths() if m.getYear() == lunar_year and m.getMonth() == month]
-    day = min(day, found[0].getDayCount())
-    solar = Lunar.fromYmd(
-        lunar_year, wanted if found[0].getMonth() == wanted else month, day
-    ).getSolar()
-    return date(solar.getYear(), solar.getMonth(), solar.getDay())
+    months = _lunar_year(lunar_year)
+    # No such leap month this year: keep the ordinary month.
+    first, length = months.get(-month if leap else month) or months[month]
+    return first + timedelta(days=min(day, length) - 1)
 
 
 @lru_cache(maxsize=4096)
