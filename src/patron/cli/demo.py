@@ -106,14 +106,14 @@ def _print_report(report: LoadReport, scoring: dict[str, Any] | None) -> None:
 
 
 def _serve(ctx: typer.Context) -> None:
-    """Hand over to `patron serve` when this installation has the web app."""
-    root = ctx.find_root()
-    group = root.command
-    serve = group.get_command(root, "serve") if hasattr(group, "get_command") else None
-    if serve is None or importlib.util.find_spec("patron.web.pages") is None:
+    """Serve the web app on http://127.0.0.1:8000 when this installation has its pages."""
+    if importlib.util.find_spec("patron.web.pages") is None:
         console.print("the web app is not available yet: not serving")
         return
-    ctx.invoke(serve)
+    from patron.cli.serve import serve
+
+    # Called directly: re-entering the command line would parse the root's options again.
+    serve(ctx)
 
 
 def _export(spec: DemoSpec, out: Path, as_json: bool) -> None:
