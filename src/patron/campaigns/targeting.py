@@ -18,7 +18,7 @@ import duckdb
 import numpy as np
 import numpy.typing as npt
 from sqlalchemy import ColumnElement, Integer, Text, and_, case, cast, exists, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from patron.analytics.catalog import FEATURES
 from patron.analytics.models import ScoreSnapshot, ScoringRun
@@ -83,38 +83,35 @@ def address_column(channel: str) -> Any:
     return column
 
 
-def _latest_features() -> Any:
+def _latest_run() -> Any:
+    """The customer's latest finished run, correlated so each row is one index look-up
+    (a join to a grouped subquery is scanned once per customer on SQLite)."""
     finished = select(ScoringRun.id).where(ScoringRun.status.not_in(UNFINISHED_RUN_STATUSES))
-    latest = (
-        select(ScoreSnapshot.customer_id, func.max(ScoreSnapshot.run_id).label("run_id"))
-        .where(ScoreSnapshot.run_id.in_(finished))
-        .group_by(ScoreSnapshot.customer_id)
-        .subquery()
-    )
+    earlier = aliased(ScoreSnapshot)
     return (
-        select(ScoreSnapshot.customer_id, cast(ScoreSnapshot.features, Text).label("features"))
-        .join(latest, and_(latest.c.customer_id == ScoreSnapshot.customer_id,
-                           latest.c.run_id == ScoreSnapshot.run_id))
-        .subquery()
-    )  # fmt: skip
+        select(func.max(earlier.run_id))
+        .where(earlier.customer_id == Customer.id, earlier.run_id.in_(finished))
+        .correlate(Customer)
+        .scalar_subquery()
+    )
 
 
 def _recent_sends(cap: Cap, moment: datetime) -> Any:
     return (
-        select(CampaignRecipient.customer_id, func.count().label("sent"))
+        select(func.count())
         .where(
+            CampaignRecipient.customer_id == Customer.id,
             CampaignRecipient.group == RecipientGroup.treated,
             CampaignRecipient.decided_at > moment - timedelta(days=cap.days),
         )
-        .group_by(CampaignRecipient.customer_id)
-        .subquery()
+        .correlate(Customer)
+        .scalar_subquery()
     )
 
 
 def _candidates(
     session: Session, visible: ColumnElement[bool], channel: str, cap: Cap, moment: datetime
 ) -> dict[str, npt.NDArray[Any]]:
-    features = _latest_features()
     recent = _recent_sends(cap, moment)
     opted = exists().where(OptOut.customer_id == Customer.id, OptOut.channel.in_([channel, "*"]))
     consent = func.coalesce(Customer.consent[channel].as_boolean(), False)
@@ -125,10 +122,12 @@ def _candidates(
             Customer.id, Customer.name, Customer.city, Customer.grade, Customer.company,
             Customer.external_id, Customer.custom_fields["locale"].as_string(),
             address, has_address, cast(consent, Integer), cast(opted, Integer),
-            func.coalesce(recent.c.sent, 0), features.c.features,
+            recent, cast(ScoreSnapshot.features, Text),
         )
-        .outerjoin(features, features.c.customer_id == Customer.id)
-        .outerjoin(recent, recent.c.customer_id == Customer.id)
+        .outerjoin(
+            ScoreSnapshot,
+            and_(ScoreSnapshot.customer_id == Customer.id, ScoreSnapshot.run_id == _latest_run()),
+        )
         .where(visible, Customer.deleted_at.is_(None), Customer.merged_into_id.is_(None))
         .order_by(Customer.id)
     )  # fmt: skip
