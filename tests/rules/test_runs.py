@@ -14,11 +14,12 @@ from patron.audit.models import AuditEntry
 from patron.customers.models import Customer
 from patron.db import unit_of_work
 from patron.engagement.models import Task
+from patron.loyalty.models import LoyaltyAccount, PointsEntry
 from patron.pool.models import OwnershipChange
-from patron.rules import events, runs
+from patron.rules import events, runs, versions
 from patron.rules.models import ActionTaken, Alert, StateChange
 from tests.analytics.history import History, at
-from tests.rules.scenario import AS_OF, shop
+from tests.rules.scenario import AS_OF, RULEBOOK, shop
 
 
 def _count(sessions: sessionmaker[Session], model: type, *where: object) -> int:
@@ -133,3 +134,25 @@ def test_an_event_re_evaluates_one_customer_and_acts_once(
     again = events.on_event(engine=db, customer_id=ids["loyal"], moment=later)
     assert again.applied["tasks"] == 0
     assert _count(sessions, Task) == tasks_before + 1
+
+
+def test_points_actions_go_through_the_ledger_once(
+    db: Engine, sessions: sessionmaker[Session]
+) -> None:
+    ids = shop(sessions)
+    points_rules = RULEBOOK.replace(
+        "      - alert: true\n",
+        "      - alert: true\n      - award_points: 50\n      - deduct_points: 80\n",
+    )
+    with unit_of_work(sessions) as session:
+        versions.apply(session.connection(), points_rules)
+    first = runs.run_scoring(engine=db, as_of=AS_OF)
+    runs.run_scoring(engine=db, as_of=AS_OF)
+    assert (first.applied["points_awarded"], first.applied["points_deducted"]) == (100, 0)
+    assert first.applied["skipped_insufficient_points"] == 2
+    with sessions() as session:
+        balances = dict(
+            session.execute(select(LoyaltyAccount.customer_id, LoyaltyAccount.balance)).all()
+        )
+        entries = session.scalar(select(func.count()).select_from(PointsEntry))
+    assert balances == {ids["quiet"]: 50, ids["single"]: 50} and entries == 2

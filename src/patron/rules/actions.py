@@ -15,6 +15,7 @@ from typing import Any, Literal
 import duckdb
 from sqlalchemy import Connection, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
 
 from patron.audit.models import AuditEntry
 from patron.auth.models import Role, User
@@ -39,6 +40,9 @@ class Applied:
     tags_cleared: int = 0
     recycled: int = 0
     notifications: int = 0
+    points_awarded: int = 0
+    points_deducted: int = 0
+    skipped_insufficient_points: int = 0
     skipped_cooldown: int = 0
 
     def as_dict(self) -> dict[str, int]:
@@ -381,6 +385,47 @@ def _effect(
             dedupe_key=f"rule:{key}",
         )
         applied.notifications += int(enqueued)
+    else:
+        _points(action, candidate, key, context, connection, applied)
+
+
+def _points(
+    action: Action,
+    candidate: Candidate,
+    key: str,
+    context: Context,
+    connection: Connection,
+    applied: Applied,
+) -> None:
+    """Award or deduct points through the ledger; a deduction never takes a balance below 0."""
+    from patron.loyalty import service as loyalty  # imported late: loyalty reads the rulebook
+
+    reason = f"rule {candidate.rule_id}"
+    with Session(bind=connection) as session:
+        if action.award_points:
+            loyalty.earn(
+                session=session,
+                customer_id=candidate.customer_id,
+                points=action.award_points,
+                reason=reason,
+                moment=context.moment,
+                idempotency_key=key,
+            )
+            applied.points_awarded += action.award_points
+        elif action.deduct_points:
+            try:
+                loyalty.redeem(
+                    session=session,
+                    customer_id=candidate.customer_id,
+                    points=action.deduct_points,
+                    reason=reason,
+                    moment=context.moment,
+                    idempotency_key=key,
+                )
+                applied.points_deducted += action.deduct_points
+            except loyalty.InsufficientPoints:
+                applied.skipped_insufficient_points += 1
+        session.flush()
 
 
 def _release(
