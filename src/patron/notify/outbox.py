@@ -91,7 +91,7 @@ def enqueue_many(*, session: Session, messages: Sequence[Outgoing]) -> dict[str,
     new: dict[str, int] = {}
     for start in range(0, len(rows), 1_000):
         result = session.connection().execute(statement, rows[start : start + 1_000])
-        new.update(dict(result.tuples().all()))
+        new.update((key, message_id) for key, message_id in result.all())
     return new
 
 
