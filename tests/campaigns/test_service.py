@@ -100,11 +100,8 @@ def test_results_compare_treated_with_holdout(sessions: sessionmaker[Session]) -
         people = [scored(session, run, f"客户{n}", email=f"r{n}@example.com") for n in range(10)]
         target = campaign(session, segment(session), holdout_share=0.5, measure_days=30)
         service.launch(session=session, campaign_id=target.id, visible=true(), moment=LAUNCH)
-        groups = dict(
-            session.execute(select(CampaignRecipient.customer_id, CampaignRecipient.group))
-            .tuples()
-            .all()
-        )
+        rows = session.execute(select(CampaignRecipient.customer_id, CampaignRecipient.group))
+        groups: dict[int, RecipientGroup] = {int(row[0]): row[1] for row in rows}
         treated = [c for c in people if groups[c.id] == RecipientGroup.treated]
         held = [c for c in people if groups[c.id] == RecipientGroup.holdout]
         builders.order(session, treated[0], "300.00", LAUNCH + timedelta(days=1))
