@@ -29,6 +29,7 @@ class Worker:
     name: str = field(default_factory=worker_name)
     # Shared jobs (outbox delivery) run in every worker, so their timing is kept per process.
     _local_due: dict[str, datetime] = field(default_factory=dict)
+    _ensured: bool = False
 
     @classmethod
     def build(
@@ -45,7 +46,9 @@ class Worker:
 
         `moment` pins the clock (tests); otherwise each job is checked at the time it is reached.
         """
-        locks.ensure(self.engine, {n: self.schedule[n] for n in self.jobs}, moment or now())
+        if not self._ensured:
+            locks.ensure(self.engine, {n: self.schedule[n] for n in self.jobs}, moment or now())
+            self._ensured = True
         done: dict[str, JobRun] = {}
         for name, job in self.jobs.items():
             at = moment or now()
