@@ -31,6 +31,7 @@ from sqlalchemy import (
     table,
     text,
 )
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import InstrumentedAttribute, Session
 
 from patron.errors import InvalidInput
@@ -97,9 +98,19 @@ def ensure_index(session: Session) -> None:
     """Create the search index (and its triggers) in the session's transaction if missing."""
     if _index_exists(session):
         return
-    dialect = session.get_bind().dialect.name
-    for statement in _SQLITE_DDL if dialect == "sqlite" else _PG_DDL:
-        session.execute(text(statement))
+    if session.get_bind().dialect.name == "sqlite":
+        # SQLite runs one writer at a time, so no other session can be creating it now.
+        for statement in _SQLITE_DDL:
+            session.execute(text(statement))
+        return
+    try:
+        with session.begin_nested():
+            for statement in _PG_DDL:
+                session.execute(text(statement))
+    except DBAPIError:
+        # Another session created it at the same moment: theirs serves as well as ours.
+        if not _index_exists(session):
+            raise
 
 
 def _like(term: str) -> str:
