@@ -6,6 +6,8 @@ server. Chromium that cannot start fails the tests: they are never skipped.
 
 from __future__ import annotations
 
+import os
+import secrets
 import shutil
 import socket
 import subprocess
@@ -14,6 +16,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -23,8 +26,10 @@ from sqlalchemy import Engine, select, update
 
 from patron.analytics.kpi import latest_run_id
 from patron.analytics.models import ScoringRun
+from patron.api.security import CSRF_COOKIE, SESSION_COOKIE, start_session
 from patron.auth.models import User
 from patron.auth.service import hash_password
+from patron.config import Settings
 from patron.db import create_db_engine, session_factory
 from tests import builders
 from tests.api.conftest import make_app
@@ -117,6 +122,7 @@ class Server:
 
     base_url: str
     demo: Demo
+    secret_key: str
 
     @property
     def db_url(self) -> str:
@@ -129,15 +135,16 @@ def server(demo_set: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator
     path = tmp_path_factory.mktemp("web-server") / "patron.db"
     shutil.copy(demo_set.path, path)
     demo = Demo(**{**demo_set.__dict__, "path": path})
-    port = _free_port()
+    port, secret = _free_port(), secrets.token_urlsafe(32)
     process = subprocess.Popen(
         [*PATRON, "--db", f"sqlite:///{path}", "serve", "--port", str(port)],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        env={**os.environ, "PATRON_SECRET_KEY": secret},
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_until_up(base, process)
-        yield Server(base, demo)
+        yield Server(base, demo, secret)
     finally:
         process.terminate()
         process.wait(timeout=30)
@@ -185,6 +192,27 @@ def sign_in(page: Page, role: str) -> None:
     page.fill("input[name=password]", PASSWORD)
     page.click("button[type=submit]")
     page.wait_for_selector("[data-testid=who]")
+
+
+def signed_in(browser: Browser, server: Server, role: str, **options: Any) -> Page:
+    """A page already signed in as the role's demo user, its session started in the database.
+
+    The sign-in form itself is tested on its own; starting sessions directly keeps the other
+    tests clear of the per-address sign-in rate limit."""
+    page = new_page(browser, server, **options)
+    engine = create_db_engine(server.db_url)
+    settings = Settings(secret_key=server.secret_key)
+    with session_factory(engine).begin() as session:
+        user = session.scalars(select(User).where(User.username == ROLES[role])).one()
+        started = start_session(session=session, user=user, settings=settings)
+    engine.dispose()
+    page.context.add_cookies(
+        [
+            {"name": SESSION_COOKIE, "value": started.cookie, "url": server.base_url},
+            {"name": CSRF_COOKIE, "value": started.csrf_token, "url": server.base_url},
+        ]
+    )
+    return page
 
 
 def screenshot(page: Page, name: str) -> None:

@@ -9,7 +9,15 @@ from sqlalchemy import select
 
 from patron.db import create_db_engine, session_factory
 from patron.engagement.models import Task
-from tests.web.conftest import ROLES, SCRIPT_NAME, Server, new_page, screenshot, sign_in
+from tests.web.conftest import (
+    ROLES,
+    SCRIPT_NAME,
+    Server,
+    new_page,
+    screenshot,
+    sign_in,
+    signed_in,
+)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("browser")]
 
@@ -39,8 +47,7 @@ def test_wrong_password_is_refused(browser: Browser, server: Server) -> None:
 
 
 def test_an_agent_cannot_see_another_agents_customers(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server)
-    sign_in(page, "agent")
+    page = signed_in(browser, server, "agent")
     page.goto(f"/customers?q={server.demo.other_agents_name}")
     expect(page.locator("#customers tbody")).to_contain_text("No customer matches")
     page.goto("/customers")
@@ -56,8 +63,7 @@ def test_an_agent_cannot_see_another_agents_customers(browser: Browser, server: 
 
 
 def test_an_analyst_sees_masked_phones(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server)
-    sign_in(page, "analyst")
+    page = signed_in(browser, server, "analyst")
     page.goto("/customers")
     page.fill("input[name=q]", "zs")
     page.get_by_role("button", name="Filter").click()
@@ -70,8 +76,7 @@ def test_an_analyst_sees_masked_phones(browser: Browser, server: Server) -> None
 
 
 def test_a_follow_up_is_created_from_a_dashboard_warning(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server)
-    sign_in(page, "agent")
+    page = signed_in(browser, server, "agent")
     page.goto("/")
     row = page.locator(f"#at-risk tr[data-customer='{server.demo.script_customer}']")
     expect(row).to_contain_text("High churn risk")
@@ -90,8 +95,7 @@ def test_a_follow_up_is_created_from_a_dashboard_warning(browser: Browser, serve
 
 
 def test_script_in_a_name_is_shown_as_text(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server)
-    sign_in(page, "agent")
+    page = signed_in(browser, server, "agent")
     for path in ("/", "/customers?q=王小明", f"/customers/{server.demo.script_customer}"):
         page.goto(path)
         expect(page.get_by_text(SCRIPT_NAME).first).to_be_visible()
@@ -99,8 +103,7 @@ def test_script_in_a_name_is_shown_as_text(browser: Browser, server: Server) -> 
 
 
 def test_editing_a_rule_shows_its_dry_run_and_backtest(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server)
-    sign_in(page, "admin")
+    page = signed_in(browser, server, "admin")
     page.goto("/rules")
     page.fill("#expression", "recency_days > 90 AND nonsense_feature < 2")
     expect(page.locator("#check-result")).to_contain_text("nonsense_feature")
@@ -130,16 +133,14 @@ def test_editing_a_rule_shows_its_dry_run_and_backtest(browser: Browser, server:
 
 
 def test_a_manager_reads_the_rulebook_but_cannot_apply(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server)
-    sign_in(page, "manager")
+    page = signed_in(browser, server, "manager")
     page.goto("/rules")
     expect(page.get_by_role("button", name="Dry-run")).to_be_visible()
     expect(page.get_by_role("button", name="Apply as new version")).to_have_count(0)
 
 
 def test_switching_language_changes_the_page(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server, locale="en-US")
-    sign_in(page, "admin")
+    page = signed_in(browser, server, "admin", locale="en-US")
     page.goto("/")
     expect(page.locator("h1")).to_have_text("Dashboard")
     page.get_by_role("link", name="中文").click()
@@ -158,8 +159,7 @@ def test_the_browser_language_is_the_default(browser: Browser, server: Server) -
 
 
 def test_screenshots_of_every_main_page(browser: Browser, server: Server) -> None:
-    page = new_page(browser, server)
-    sign_in(page, "admin")
+    page = signed_in(browser, server, "admin")
     page.goto("/")
     expect(page.locator("#chart-rfm svg")).to_be_visible()
     expect(page.locator(".kpi")).to_have_count(6)
@@ -168,8 +168,7 @@ def test_screenshots_of_every_main_page(browser: Browser, server: Server) -> Non
     screenshot(page, "customers")
     page.goto(f"/customers/{server.demo.zhang_san}")
     screenshot(page, "customer-360")
-    phone = new_page(browser, server, width=390)
-    sign_in(phone, "agent")
+    phone = signed_in(browser, server, "agent", width=390)
     phone.goto("/")
     expect(phone.locator("#chart-grades svg")).to_be_visible()
     # Nothing wider than the phone's screen: the page does not scroll sideways.
