@@ -51,6 +51,11 @@ def test_scoring_the_same_date_twice_acts_once(db: Engine, sessions: sessionmake
         assert loyal is not None and (loyal.grade, loyal.stage) == ("A", "active")
 
 
+def test_scoring_an_empty_store_stores_an_empty_run(db: Engine) -> None:
+    outcome = runs.run_scoring(engine=db, as_of=AS_OF)
+    assert (outcome.customers, outcome.grades, outcome.warnings) == (0, {}, {})
+
+
 def test_a_run_computes_exactly_the_catalogued_features(
     db: Engine, sessions: sessionmaker[Session]
 ) -> None:

@@ -190,7 +190,7 @@ def _candidates(
 
     cooldown = {w.id: w.cooldown_days for w in rulebook.warnings}
     few = con.execute("SELECT list(customer_id) FROM decisions HAVING count(*) <= 500").fetchone()
-    last = _last_taken(connection, list(cooldown), list(few[0]) if few else None)
+    last = _last_taken(connection, list(cooldown), list(few[0] or []) if few else None)
     found: list[Candidate] = []
     for customer_id, rule_id, name, owner_id, _, _, values in _fired(con, "warnings"):
         taken = last.get((customer_id, rule_id))
