@@ -25,7 +25,7 @@ from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import Engine, select, update
 
 from patron.analytics.kpi import latest_run_id
-from patron.analytics.models import ScoringRun
+from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.api.security import CSRF_COOKIE, SESSION_COOKIE, start_session
 from patron.auth.models import User
 from patron.auth.service import hash_password
@@ -66,6 +66,7 @@ class Demo:
     script_customer: int
     other_agents_customer: int
     other_agents_name: str
+    scored_customer: int
 
 
 def _prepare(path: Path) -> Demo:
@@ -93,7 +94,13 @@ def _prepare(path: Path) -> Demo:
             session, run, script, grade="A", warnings="high_churn_risk", clv=9_999_999.0,
             churn_risk=0.9, explain={"grade": {"rule": "A", "values": {"clv": 9999999}}},
         )  # fmt: skip
-        demo = Demo(path, ids, zhang.id, script.id, theirs.id, theirs.name)  # type: ignore[arg-type]
+        warned = session.scalars(
+            select(ScoreSnapshot.customer_id)
+            .where(ScoreSnapshot.run_id == run.id, ScoreSnapshot.warnings != "")
+            .order_by(ScoreSnapshot.customer_id)
+            .limit(1)
+        ).one()
+        demo = Demo(path, ids, zhang.id, script.id, theirs.id, theirs.name, warned)  # type: ignore[arg-type]
     engine.dispose()
     return demo
 
