@@ -96,3 +96,23 @@ def test_backtest_measures_warnings_and_grades_against_what_happened(
         {"grade": "A", "customers": 1, "future_revenue_share": 0.0},
         {"grade": "C", "customers": 2, "future_revenue_share": 1.0},
     ]
+
+
+def test_explain_says_why_a_customer_has_its_grade_stage_and_warnings(
+    db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    from patron.db import create_db_engine
+    from patron.rules.runs import run_scoring
+    from tests.rules.scenario import AS_OF
+
+    shop(sessions)
+    assert patron("--db", db_url, "explain", "quiet").returncode == 1
+    run_scoring(engine=create_db_engine(db_url), as_of=AS_OF)
+    done = patron("--db", db_url, "explain", "quiet", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert (result["grade"], result["stage"], result["warnings"]) == ("A", "lapsed", ["gone_quiet"])
+    assert result["explain"]["grade"] == {"rule": "A", "values": {"orders_total": 3}}
+    assert result["explain"]["warnings"] == {"gone_quiet": {"recency_days": 300}}
+    human = patron("--db", db_url, "explain", "quiet").stdout
+    assert "grade A: rule A because orders_total = 3" in human

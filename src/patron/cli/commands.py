@@ -6,6 +6,7 @@ import typer
 
 from patron.cli import admin, customers, transfer
 from patron.cli import demo as demo_commands
+from patron.cli import explain as explain_commands
 from patron.cli import kpi as kpi_commands
 from patron.cli import models as model_commands
 from patron.cli import rules as rules_commands
@@ -19,6 +20,7 @@ def register(app: typer.Typer) -> None:
     admin.register(app)
     customers.register(app)
     demo_commands.register(app)
+    explain_commands.register(app)
     kpi_commands.register(app)
     model_commands.register(app)
     rules_commands.register(app)
