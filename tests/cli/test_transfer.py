@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -68,3 +69,42 @@ def test_export_with_locale_and_scores_without_a_run(db_url: str, tmp_path: Path
     scores = patron("--db", db_url, "export", "scores", str(tmp_path / "scores.xlsx"))
     assert scores.returncode == 1
     assert scores.stderr.strip() == "error: there are no scores yet: run `patron score` first"
+
+
+def test_import_customers_blocks_or_warns_on_duplicates(db_url: str, tmp_path: Path) -> None:
+    header = ["customer_id", "name", "phone"]
+    seed = write_csv(tmp_path / "seed.csv", header, [["K1", "王五", "+86 13800138000"]])
+    assert patron("--db", db_url, "import", "customers", str(seed), "--json").returncode == 0
+    again = write_csv(tmp_path / "again.csv", header, [["N1", "王小五", "138-0013-8000"]])
+    blocked = patron("--db", db_url, "import", "customers", str(again), "--json")
+    assert json.loads(blocked.stdout) == {
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 1,
+    }
+    [reject] = read_rejects(tmp_path / "again.rejects.csv")
+    assert "existing customer 'K1': the same phone, in the public pool" in reject["reason"]
+    report = tmp_path / "dups.csv"
+    warned = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "patron",
+            "--db",
+            db_url,
+            "import",
+            "customers",
+            str(again),
+            "--duplicates",
+            str(report),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATRON_DEDUPE_IMPORT": "warn"},
+    )
+    assert warned.returncode == 0, warned.stderr
+    assert "inserted 1" in warned.stdout
+    assert f"possible duplicates imported: 1, listed in {report}" in warned.stdout
+    assert "N1,K1,,phone,100.0,pool," in report.read_text(encoding="utf-8-sig")

@@ -39,6 +39,13 @@ def import_command(
     dry_run: Annotated[
         bool, typer.Option("--dry-run", help="Check and count every row, writing nothing.")
     ] = False,
+    duplicates: Annotated[
+        Path | None,
+        typer.Option(
+            "--duplicates",
+            help="Customers: list possible duplicates here (default: FILE.duplicates.csv).",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Import customers, orders, interactions, tickets or responses from CSV or XLSX."""
@@ -54,6 +61,7 @@ def import_command(
             rejects_path=rejects,
             dry_run=dry_run,
             progress=progress,
+            duplicates_path=duplicates,
         )
     emit(result.counts.as_dict(), as_json=as_json, human=lambda: _report(result))
 
@@ -68,6 +76,10 @@ def _report(result: ImportResult) -> None:
     )
     if result.rejects is not None:
         typer.echo(f"rejected rows and their reasons: {result.rejects}")
+    if result.duplicates is not None:
+        typer.echo(
+            f"possible duplicates imported: {result.duplicate_count}, listed in {result.duplicates}"
+        )
 
 
 @contextmanager

@@ -16,9 +16,12 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 
 from patron.config import Settings, get_settings
+from patron.customers.schemas import Action
 from patron.db import now
 from patron.errors import FileUnreadable, InvalidInput
 from patron.imports.columns import Plan, Record, RowError, content_hash, parse_row, plan_columns
+from patron.imports.duplicates import DuplicatesFile, import_action
+from patron.imports.duplicates import default_path as duplicates_default
 from patron.imports.kinds import Kind, Options, kind_named
 from patron.imports.kinds.base import Batch, Rejected, column_of, drop
 from patron.imports.occurrences import OccurrenceCounter, key_of
@@ -43,6 +46,16 @@ class ImportResult:
     counts: Counts
     rejects: Path | None
     dry_run: bool
+    duplicates: Path | None = None
+    duplicate_count: int = 0
+
+
+@dataclass
+class _Outputs:
+    """The files an import writes besides the database."""
+
+    rejects: RejectsFile
+    duplicates: DuplicatesFile
 
 
 @dataclass
@@ -62,18 +75,29 @@ def import_file(
     dry_run: bool = False,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    duplicates_path: Path | None = None,
+    dedupe: Action | None = None,
 ) -> ImportResult:
-    """Import one file of `kind`; unreadable files fail before anything is written."""
+    """Import one file of `kind`; unreadable files fail before anything is written.
+
+    `dedupe` (default: PATRON_DEDUPE_IMPORT) says what a new customer that duplicates another
+    does: block (rejected) or warn (imported, and listed in the duplicates report).
+    """
     settings = settings or get_settings()
     if settings.import_batch_size < 1:
         raise InvalidInput("PATRON_IMPORT_BATCH_SIZE must be at least 1")
-    spec = kind_named(kind, Options(settings.default_region, ZoneInfo(settings.timezone)))
+    action = import_action(None if dedupe is None else str(dedupe))
+    options = Options(settings.default_region, ZoneInfo(settings.timezone), action)
+    spec = kind_named(kind, options)
     source = open_source(path)
     try:
         plan = plan_columns(spec.fields, source.headers, kind=spec.name)
         rows = _data_rows(source, path)
         rejects = RejectsFile(
             rejects_path or default_path(path), source.headers, always=rejects_path is not None
+        )
+        report = DuplicatesFile(
+            duplicates_path or duplicates_default(path), always=duplicates_path is not None
         )
         try:
             counts = _run(
@@ -82,16 +106,23 @@ def import_file(
                 plan,
                 source,
                 rows,
-                rejects,
+                _Outputs(rejects, report),
                 batch_size=settings.import_batch_size,
                 write=not dry_run,
                 progress=progress,
             )
         finally:
             rejects.close()
+            report.close()
     finally:
         source.close()
-    return ImportResult(counts, rejects.path if rejects.written else None, dry_run)
+    return ImportResult(
+        counts,
+        rejects.path if rejects.written else None,
+        dry_run,
+        report.path if report.written else None,
+        report.count,
+    )
 
 
 def _data_rows(source: Source, path: Path) -> Iterator[tuple[int, list[Cell]]]:
@@ -108,7 +139,7 @@ def _run(
     plan: Plan,
     source: Source,
     rows: Iterator[tuple[int, list[Cell]]],
-    rejects: RejectsFile,
+    outputs: _Outputs,
     *,
     batch_size: int,
     write: bool,
@@ -129,7 +160,8 @@ def _run(
                     conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users
                 )
                 counts, rejected = _one_batch(spec, batch, chunk, identities)
-                rejects.write(rejected)
+                outputs.rejects.write(rejected)
+                outputs.duplicates.write(batch.duplicates)
                 total.add(counts)
                 if progress is not None:
                     progress(total.rows, source.position(), source.total)

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Table
 
+from patron.customers.schemas import Action
 from patron.imports import values
 from patron.imports.columns import Field, Plan, Record, RowError
 from patron.imports.references import CustomerIds
+
+if TYPE_CHECKING:
+    from patron.imports.duplicates import Duplicate
 
 
 @dataclass(frozen=True)
@@ -20,6 +24,7 @@ class Options:
 
     region: str = "CN"
     zone: ZoneInfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    dedupe: Action = Action.block
 
 
 @dataclass
@@ -32,6 +37,8 @@ class Batch:
     write: bool
     customers: CustomerIds
     users: dict[str, int]
+    # Possible duplicates among the batch's new customers, for the duplicates report.
+    duplicates: list[Duplicate] = field(default_factory=list)
 
 
 Rejected = list[tuple[Record, RowError]]

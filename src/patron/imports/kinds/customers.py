@@ -10,10 +10,11 @@ from sqlalchemy import Table, delete
 
 from patron.customers import normalise
 from patron.customers.models import Customer, CustomerTag
+from patron.customers.schemas import DedupePolicy
 from patron.errors import InvalidInput
-from patron.imports import people, values
+from patron.imports import duplicates, people, values
 from patron.imports.columns import Field, Plan, Record
-from patron.imports.kinds.base import Batch, Kind, Rejected, with_resolved_users
+from patron.imports.kinds.base import Batch, Kind, Rejected, drop, with_resolved_users
 from patron.imports.values import Cell
 from patron.imports.writer import chunks, insert_ignoring_duplicates, lookup
 
@@ -48,6 +49,8 @@ _PLAIN = (
     "created_at",
 )
 tags_table = cast(Table, CustomerTag.__table__)
+# The keys, threshold and decisive keys of the duplicate check; the action is the import's own.
+POLICY = DedupePolicy()
 
 
 def short(limit: int) -> Callable[[Cell], str]:
@@ -126,8 +129,12 @@ class Customers(Kind):
         )
 
     def resolve(self, batch: Batch, records: list[Record]) -> Rejected:
-        """Owners are usernames; a row naming no existing user is refused."""
-        return with_resolved_users(self, batch, records, field_name="owner", into="owner_pk")
+        """Owners are usernames (unknown ones refuse the row); new customers are checked."""
+        rejected = with_resolved_users(self, batch, records, field_name="owner", into="owner_pk")
+        action = self.options.dedupe
+        return rejected + duplicates.check(
+            batch, drop(records, rejected), policy=POLICY, action=action
+        )
 
     def row(self, batch: Batch, record: Record) -> dict[str, Any]:
         """A full customers row."""
