@@ -49,11 +49,23 @@ class CustomerIds:
         self._ids = {}
 
 
+def id_initials(external_id: str) -> str:
+    """`normalise.initials` of an id; ASCII ids (nearly all) skip the pinyin segmenter.
+
+    Pinyin leaves ASCII text as it is, so its initials are the first letters of its words;
+    the segmenter costs about a tenth of an orders import that creates its customers.
+    """
+    if not external_id.isascii():
+        return normalise.initials(external_id)
+    words = normalise.name(external_id).split()
+    return "".join(word[0].lower() for word in words if word[:1].isalnum())[:64]
+
+
 def _bare_customer(external_id: str, at: datetime) -> dict[str, Any]:
     return {
         "external_id": external_id,
         "name": external_id,
-        "name_initials": normalise.initials(external_id),
+        "name_initials": id_initials(external_id),
         "kind": "person",
         "locked": False,
         "consent": {},
