@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+import uvicorn
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
-from patron.cli import serve as serve_module
 from patron.cli.main import app as cli
 
 
@@ -21,7 +21,7 @@ def test_serve_runs_the_app_on_the_given_database(
     def run(app: FastAPI, **options: Any) -> None:
         started.update(options, app=app)
 
-    monkeypatch.setattr(serve_module.uvicorn, "run", run)
+    monkeypatch.setattr(uvicorn, "run", run)  # `serve` imports uvicorn when it runs
     done = CliRunner().invoke(cli, ["--db", db_url, "serve", "--host", "0.0.0.0", "--port", "8123"])
     assert done.exit_code == 0, done.output
     assert (started["host"], started["port"]) == ("0.0.0.0", 8123)
