@@ -48,9 +48,7 @@ class Base(DeclarativeBase):
 
 class Timestamped:
     created_at: Mapped[datetime] = mapped_column(default=now)
-    updated_at: Mapped[datetime] = mapped_column(
-        default=now, onupdate=now
-    )
+    updated_at: Mapped[datetime] = mapped_column(default=now, onupdate=now)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

@@ -26,8 +26,8 @@ from patron.customers.api import router as customers_router
 from patron.db import check_connection, create_db_engine, session_factory
 from patron.engagement.api import router as engagement_router
 from patron.knowledge.api import router as knowledge_router
-from patron.notify.api import router as notify_router
 from patron.loyalty.api import router as loyalty_router
+from patron.notify.api import router as notify_router
 from patron.pool.api import router as pool_router
 from patron.rules.api import router as rules_router
 from patron.service.api import public as public_surveys_router

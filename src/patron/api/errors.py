@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from http import HTTPStatus
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +19,7 @@ from patron.errors import PatronError, Unauthorized
 log = logging.getLogger("patron.api")
 
 
-class TooManyRequests(PatronError):  # noqa: N818 (named like patron.errors)
+class TooManyRequests(PatronError):
     """Too many attempts in a short time: wait and try again."""
 
     code = "rate_limited"

@@ -32,8 +32,13 @@ def verify_password(user: User, password: str) -> bool:
 
 
 def create(
-    *, session: Session, username: str, role: Role, team: str | None = None,
-    password: str | None = None, display_name: str = "",
+    *,
+    session: Session,
+    username: str,
+    role: Role,
+    team: str | None = None,
+    password: str | None = None,
+    display_name: str = "",
 ) -> User:
     """Add a user; the name must be new."""
     username = username.strip()

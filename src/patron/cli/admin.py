@@ -41,9 +41,7 @@ def user_add(
             raise InvalidInput("no password was given on standard input")
     cli = state(ctx)
     with unit_of_work(cli.sessions) as session:
-        user = users.create(
-            session=session, username=name, role=role, team=team, password=password
-        )
+        user = users.create(session=session, username=name, role=role, team=team, password=password)
         result = {"id": user.id, "username": user.username, "role": user.role.value}
     emit(result, as_json=as_json, human=lambda: typer.echo(f"created {role.value} '{name}'"))
 
