@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
@@ -20,7 +21,7 @@ HEADER = ["customer_id", "name", "phone", "email", "city", "owner"]
 SETTINGS = Settings(import_batch_size=50)
 
 
-def run(engine: Engine, path: Path, **options: object) -> ImportResult:
+def run(engine: Engine, path: Path, **options: Any) -> ImportResult:
     return import_file(engine=engine, kind="customers", path=path, settings=SETTINGS, **options)
 
 
