@@ -1,12 +1,13 @@
 """BG/NBD against Fader, Hardie & Lee (2005) on the CDNOW sample, plus stability checks."""
 
 # T (a customer's age) keeps its name from the literature.
-# ruff: noqa: N806
+# ruff: noqa: N803, N806
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import mpmath
 import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
@@ -119,3 +120,89 @@ def test_bad_histories_are_refused() -> None:
         bgnbd.fit([1.5], [1], [2])
     with pytest.raises(InvalidInput, match="no customers"):
         bgnbd.fit([], [], [])
+
+
+def _reference_expected(params: tuple[float, ...], t: float, x: float, T: float) -> float:
+    """E[purchases in (T, T+t] | alive] by mpmath quadrature over p ~ beta(a, b + x), 40 digits.
+
+    Independent of Patron's formula: it integrates g(p) = (1 - (1 + p s)^-(r+x)) / p against the
+    beta density in logit(p), with breakpoints at the density's mode and where g bends.
+    """
+    r, alpha, a, b = (mpmath.mpf(v) for v in params)
+    k, b_x, s = r + x, b + x, mpmath.mpf(t) / (alpha + T)
+    log_norm = mpmath.log(mpmath.beta(a, b_x))
+
+    def integrand(v: mpmath.mpf) -> mpmath.mpf:
+        log_p, log_q = -mpmath.log1p(mpmath.exp(-v)), -mpmath.log1p(mpmath.exp(v))
+        p = mpmath.exp(log_p)
+        g = -mpmath.expm1(-k * mpmath.log1p(p * s)) / p
+        return g * mpmath.exp(a * log_p + b_x * log_q - log_norm)
+
+    mode = mpmath.log(a / b_x)
+    spread = mpmath.sqrt(mpmath.psi(1, a) + mpmath.psi(1, b_x))
+    bends = [mode + c * spread for c in (-20, -3, 0, 3, 20)] + [
+        -mpmath.log(s) + c for c in (-5, 0, 5)
+    ]
+    with mpmath.workdps(40):
+        return float(mpmath.quad(integrand, [-mpmath.inf, *sorted([*bends, 0]), mpmath.inf]))
+
+
+# (r, alpha, a, b): CDNOW, a demo-data fit with a and b in the thousands (its 2F1 over- and
+# underflowed to NaN), a < 1 with b large, a = 1 exactly (the closed form divides by a - 1),
+# tiny alpha, a and b both tiny, and a huge with b tiny.
+REGIMES = [
+    (0.2426, 4.4135, 0.7929, 2.4258),
+    (8.9093, 376.21, 3349.4, 153264.5),
+    (0.3, 0.01, 0.4, 50.0),
+    (0.3, 5.0, 1.0, 2.0),
+    (0.5, 1e-4, 0.05, 0.01),
+    (1e-4, 1e-4, 1e-4, 1e-4),
+    (2.0, 10.0, 1e5, 1e-3),
+]
+# (t, x, T): a long horizon for a customer of age 0, hundreds of purchases, tiny t and T.
+HISTORIES = [
+    (90.0, 0, 0.0),
+    (3650.0, 0, 0.0),
+    (3650.0, 5, 100.0),
+    (3650.0, 300, 10.0),
+    (1.0, 800, 400.0),
+    (365.0, 20, 0.5),
+    (1e-3, 0, 548.0),
+    (3650.0, 2, 1e-3),
+]
+
+
+@pytest.mark.parametrize("params", REGIMES)
+def test_expected_purchases_match_high_precision_quadrature(params: tuple[float, ...]) -> None:
+    fitted = _params(params)
+    t, x, T = (np.array(column) for column in zip(*HISTORIES, strict=True))
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        got = bgnbd.expected_purchases_alive(fitted, t, x, T)
+    want = [_reference_expected(params, *history) for history in HISTORIES]
+    assert got == pytest.approx(want, rel=1e-9)
+
+
+def test_expected_purchases_are_finite_and_bounded_in_every_regime() -> None:
+    rng = np.random.default_rng(3)
+    x = np.concatenate([[0, 0, 900], rng.integers(0, 60, 397)]).astype(float)
+    T = np.concatenate([[0.0, 1e-6], rng.uniform(0, 600, 398)])
+    for params in [*REGIMES, *np.exp(rng.uniform(-8, 10, (20, 4)))]:
+        fitted = _params(params)
+        with np.errstate(over="raise", invalid="raise", divide="raise"):
+            months = [bgnbd.expected_purchases_alive(fitted, t, x, T) for t in (30.0, 90.0, 3650.0)]
+        assert all(np.isfinite(m).all() for m in months)
+        # Never negative, never more than the Poisson rate with no drop-out, growing with t.
+        assert (months[0] >= 0).all() and (np.diff(months, axis=0) >= -1e-9 * months[2]).all()
+        ceiling = (fitted.r + x) / (fitted.alpha + T) * 3650.0
+        assert (months[2] <= ceiling * (1 + 1e-9)).all()
+
+
+def test_a_equal_to_one_is_continuous() -> None:
+    at = [bgnbd.BgNbdParams(0.3, 5.0, a, 2.0, 0.0) for a in (1 - 1e-7, 1.0, 1 + 1e-7)]
+    below, exact, above = (float(bgnbd.expected_purchases_alive(p, 365, 3, 40)) for p in at)
+    assert min(below, above) - 1e-6 <= exact <= max(below, above) + 1e-6
+
+
+def _params(values: tuple[float, ...] | np.ndarray) -> bgnbd.BgNbdParams:
+    first, second, third, fourth = (float(v) for v in values)
+    return bgnbd.BgNbdParams(first, second, third, fourth, log_likelihood=0.0)

@@ -143,3 +143,41 @@ def test_auto_needs_a_holdout_and_bad_settings_are_refused(summary: CustomerSumm
         clv.score(*arrays, horizon_days=0)
     with pytest.raises(InvalidInput, match="discount rate"):
         clv.score(*arrays, horizon_days=30, monthly_discount=1.5)
+
+
+def loyal_summary(customers: int, seed: int) -> tuple[np.ndarray, ...]:
+    """Customers who never drop out: BG/NBD then fits a and b in the thousands, as on demo data."""
+    rng = np.random.default_rng(seed)
+    T = rng.integers(1, 548, customers).astype(float)
+    rate = rng.gamma(8.0, 1 / 350.0, customers)
+    x = rng.poisson(rate * T).astype(float)
+    # The last purchase falls within the final stretch of an always-active customer's history.
+    t_x = np.where(x > 0, np.floor(T - rng.exponential(1 / rate)).clip(0, T), 0.0)
+    t_x = np.where((x > 0) & (t_x == 0), 1.0, t_x).clip(0, T)
+    m = np.where(x > 0, rng.gamma(5.0, 60.0, customers), 0.0)
+    return x, t_x, T, m
+
+
+@pytest.mark.parametrize("horizon", [90, 3650])
+def test_scores_stay_finite_when_nobody_drops_out(horizon: int) -> None:
+    x, t_x, T, m = loyal_summary(5000, seed=5)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        result = clv.score(x, t_x, T, m, horizon_days=horizon)
+    assert result.params["purchase_params"]["a"] > 100  # the regime that used to give NaN
+    for values in (result.p_alive, result.expected_purchases, result.clv):
+        assert np.isfinite(values).all() and (values >= 0).all()
+    # At most the Poisson rate (r + x) / (alpha + T) per day with no drop-out; over a quarter,
+    # where few drop out, close to it.
+    params = result.params["purchase_params"]
+    rate = (params["r"] + x) / (params["alpha"] + T)
+    assert (result.expected_purchases <= rate * horizon * (1 + 1e-9)).all()
+    if horizon == 90:
+        assert result.expected_purchases.sum() == pytest.approx((rate * horizon).sum(), rel=0.1)
+
+
+def test_monthly_steps_are_computed_once_per_distinct_history(summary: CustomerSummary) -> None:
+    params = bgnbd.fit(summary.frequency, summary.recency, summary.T)
+    steps, index = clv._monthly_steps(params, 90, summary.frequency, summary.T)
+    direct = bgnbd.expected_purchases_alive(params, 90, summary.frequency, summary.T)
+    assert steps.shape[1] < len(summary) / 5
+    assert steps.sum(axis=0)[index] == pytest.approx(direct, rel=1e-12)

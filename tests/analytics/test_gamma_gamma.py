@@ -66,3 +66,20 @@ def test_bad_input_is_refused() -> None:
         gamma_gamma.fit([1, 2, 3], [10.0, 0.0, 5.0])
     with pytest.raises(ModelFitError, match="at least two repeat buyers"):
         gamma_gamma.fit([0, 1], [0.0, 5.0])
+
+
+def test_expected_value_is_finite_for_extreme_histories() -> None:
+    params = gamma_gamma.GammaGammaParams(6.2488, 3.7446, 15.4477, 0.0)
+    x = np.array([0.0, 1, 500, 1e6])
+    m = np.array([0.0, 1e-9, 1e7, 35.0])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        values = gamma_gamma.expected_average_value(params, x, m)
+    assert np.isfinite(values).all() and (values > 0).all()
+    # A customer with a million repeat purchases is their own mean; none is the population's.
+    assert values[3] == pytest.approx(35.0, rel=1e-4)
+    assert values[0] == pytest.approx(6.2488 * 15.4477 / 2.7446)
+
+
+def test_expected_value_refuses_an_unbounded_population_mean() -> None:
+    with pytest.raises(InvalidInput, match="unbounded"):
+        gamma_gamma.expected_average_value(gamma_gamma.GammaGammaParams(2.0, 0.9, 5.0, 0.0), 1, 10)

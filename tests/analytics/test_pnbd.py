@@ -136,3 +136,45 @@ def test_fit_survives_heavy_buyers() -> None:
     t_x = np.where(x > 0, rng.uniform(0, 365, len(x)).round(), 0.0)
     params = pnbd.fit(x, t_x, T)
     assert np.isfinite([params.r, params.alpha, params.s, params.beta, params.log_likelihood]).all()
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        (0.5533, 10.578, 0.6062, 11.668),
+        (1e-4, 1e-4, 1e-4, 1e-4),
+        (50.0, 1e4, 1.0, 1e5),
+        (0.3, 0.01, 1 + 1e-12, 0.01),
+        (2.0, 5.0, 1e4, 1e-3),
+        (1e3, 1e-3, 1e-3, 1e3),
+    ],
+)
+def test_predictions_are_finite_in_extreme_regimes(params: tuple[float, ...]) -> None:
+    fitted = _params(params)
+    x = np.array([0.0, 0, 1, 5, 300, 800])
+    t_x = np.array([0.0, 0, 0.5, 90, 9.5, 400])
+    T = np.array([0.0, 548, 1, 100, 10, 400])
+    with np.errstate(over="raise", invalid="raise", divide="raise"):
+        alive = pnbd.p_alive(fitted, x, t_x, T)
+        ahead = [pnbd.expected_purchases(fitted, t, x, t_x, T) for t in (1e-3, 90.0, 3650.0)]
+    assert np.isfinite(alive).all() and (alive >= 0).all() and (alive <= 1).all()
+    assert all(np.isfinite(a).all() and (a >= 0).all() for a in ahead)
+    assert (np.diff(ahead, axis=0) >= 0).all()
+    # Never more than the Poisson rate of a customer who stays for the whole horizon.
+    ceiling = (fitted.r + x) / (fitted.alpha + T) * 3650.0
+    assert (ahead[2] <= ceiling * (1 + 1e-9)).all()
+
+
+def test_expected_lifetime_is_continuous_at_s_equal_to_one() -> None:
+    values = [
+        float(pnbd.expected_purchases_alive(pnbd.ParetoNbdParams(0.5, 10, s, 12, 0.0), 365, 3, 40))
+        for s in (1 - 1e-8, 1.0, 1 + 1e-8)
+    ]
+    assert values[1] == pytest.approx(values[0], rel=1e-6) and values[1] == pytest.approx(
+        values[2], rel=1e-6
+    )
+
+
+def _params(values: tuple[float, ...] | np.ndarray) -> pnbd.ParetoNbdParams:
+    first, second, third, fourth = (float(v) for v in values)
+    return pnbd.ParetoNbdParams(first, second, third, fourth, log_likelihood=0.0)

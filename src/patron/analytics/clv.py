@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from patron.analytics import bgnbd, gamma_gamma, pnbd
-from patron.analytics.fitting import FloatArray
+from patron.analytics.fitting import FloatArray, IntArray, unique_rows
 from patron.analytics.summary import CustomerSummary, HoldoutSplit, OrderLog
 from patron.errors import InvalidInput, ModelFitError
 
@@ -137,10 +137,10 @@ def score(
     spend = _fit_spend(x, m)
     values = gamma_gamma.expected_average_value(spend, x, np.maximum(m, 0.0))
     alive = p_alive(purchase, x, t_x, big_t)
-    steps = _monthly_steps(purchase, horizon_days, x, big_t)
+    steps, index = _monthly_steps(purchase, horizon_days, x, big_t)
     discount = (1.0 + monthly_discount) ** -np.arange(1, len(steps) + 1)
-    expected = steps.sum(axis=0) * alive
-    clv = (discount @ steps) * alive * values
+    expected = steps.sum(axis=0)[index] * alive
+    clv = (discount @ steps)[index] * alive * values
     params = {
         "purchase_model": chosen,
         "purchase_params": purchase.as_dict(),
@@ -246,12 +246,17 @@ def _fit_spend(x: FloatArray, m: FloatArray) -> gamma_gamma.GammaGammaParams:
 
 def _monthly_steps(
     params: PurchaseParams, horizon_days: float, x: FloatArray, T: FloatArray
-) -> FloatArray:
-    """Expected purchases (if active now) in each month of the horizon, one row per month."""
+) -> tuple[FloatArray, IntArray]:
+    """Expected purchases (if active now) in each month of the horizon, one row per month.
+
+    The expectation depends on (x, T) only and many customers share a pair, so the columns
+    are the distinct pairs, computed once; the index gives each customer's column.
+    """
     months = max(1, math.ceil(horizon_days / MONTH_DAYS - 1e-9))
     ends = np.minimum(np.arange(1, months + 1) * MONTH_DAYS, horizon_days)
-    totals = np.stack([expected_purchases_alive(params, end, x, T) for end in ends])
-    return np.diff(totals, axis=0, prepend=0.0)
+    (xs, ages), index, _ = unique_rows(x, T)
+    totals = expected_purchases_alive(params, ends[:, None], xs[None, :], ages[None, :])
+    return np.diff(totals, axis=0, prepend=0.0), index
 
 
 def _check_horizon(horizon_days: float, monthly_discount: float) -> None:

@@ -74,6 +74,8 @@ def expected_average_value(
     x = np.asarray(frequency, dtype=np.float64)
     m = np.asarray(monetary_value, dtype=np.float64)
     p, q, gamma = params.p, params.q, params.gamma
+    if not q > 1.0:
+        raise InvalidInput(f"q = {q:.3f} <= 1 makes the expected spend per purchase unbounded")
     # A weighted mean of the population mean p*gamma/(q-1) and the customer's own mean.
     return np.asarray(p * (gamma + x * m) / (p * x + q - 1))
 
