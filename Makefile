@@ -42,6 +42,7 @@ demo: setup compiled
 
 test: setup browser compiled
 	$(BIN)/pytest -n 2 --dist loadgroup
+	$(MAKE) --no-print-directory lint
 
 test-fast: setup
 	$(BIN)/pytest -n 2 -m "not slow and not browser"
