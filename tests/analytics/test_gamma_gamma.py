@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.optimize import approx_fprime
 
-from patron.analytics import gamma_gamma
+from patron.analytics import fitting, gamma_gamma
 from patron.errors import InvalidInput, ModelFitError
 
 RTOL = 1e-3
@@ -83,3 +83,15 @@ def test_expected_value_is_finite_for_extreme_histories() -> None:
 def test_expected_value_refuses_an_unbounded_population_mean() -> None:
     with pytest.raises(InvalidInput, match="unbounded"):
         gamma_gamma.expected_average_value(gamma_gamma.GammaGammaParams(2.0, 0.9, 5.0, 0.0), 1, 10)
+
+
+def test_a_warm_start_from_a_sample_reaches_the_same_fit(
+    cdnow: dict[str, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cold = gamma_gamma.fit(cdnow["frequency"], cdnow["monetary_value"])
+    # With a sample of 100 the 946 repeat buyers are large enough to be started from every 9th.
+    monkeypatch.setattr(fitting, "WARM_SAMPLE", 100)
+    assert fitting.sample_step(946) == 9
+    warm = gamma_gamma.fit(cdnow["frequency"], cdnow["monetary_value"])
+    assert warm.as_dict() == pytest.approx(cold.as_dict(), rel=1e-6)
+    assert warm.log_likelihood == pytest.approx(cold.log_likelihood, rel=1e-12)

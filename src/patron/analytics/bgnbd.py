@@ -26,6 +26,7 @@ from patron.analytics.fitting import (
     group_index,
     log_pochhammer,
     maximise,
+    single_threaded_blas,
     stirling_rest,
     time_scale,
 )
@@ -158,10 +159,11 @@ def _expected_from(
     low, high = _logit_support(params.a, params.b + xs)
     out = np.zeros(len(pair_x))
     # One pass per distinct purchase count (tens to hundreds), vectorised over its pairs.
-    for i, x_i in enumerate(xs):
-        for start in range(bounds[i], bounds[i + 1], _CHUNK):
-            part = slice(start, min(start + _CHUNK, bounds[i + 1]))
-            out[part] = _beta_mean(params, x_i, pair_s[part], low[i], high[i])
+    with single_threaded_blas():
+        for i, x_i in enumerate(xs):
+            for start in range(bounds[i], bounds[i + 1], _CHUNK):
+                part = slice(start, min(start + _CHUNK, bounds[i + 1]))
+                out[part] = _beta_mean(params, x_i, pair_s[part], low[i], high[i])
     return np.asarray(out[index].reshape(x.shape))
 
 

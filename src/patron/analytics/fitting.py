@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from scipy.optimize import minimize
 from scipy.special import gammaln
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 from patron.errors import InvalidInput, ModelFitError
 
@@ -23,6 +25,7 @@ Objective = Callable[[FloatArray], tuple[float, FloatArray]]
 # Log-parameters stay inside exp(-LOG_BOUND)..exp(LOG_BOUND): wide enough for any real data
 # set, narrow enough that a flat direction cannot run off to infinity.
 LOG_BOUND = 12.0
+WARM_SAMPLE = 25_000
 # ln Γ's Stirling series with five terms is exact to ~1e-17 from here on.
 _STIRLING_FROM = 20.0
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
@@ -93,6 +96,29 @@ def check_histories(x: FloatArray, t_x: FloatArray, T: FloatArray) -> None:
         raise InvalidInput("a customer without repeat purchases must have recency 0")
 
 
+def sample_step(size: int) -> int | None:
+    """Every how many customers a warm-start sample takes, or None when the data is small.
+
+    A fit on ~WARM_SAMPLE customers lands near the optimum in milliseconds; started there, the
+    Gamma-Gamma fit on everyone needs about a dozen passes over the data instead of fifty.
+    (BG/NBD's L-BFGS-B took more passes from such a start than from its own, so it does not.)
+    """
+    step = size // WARM_SAMPLE
+    return step if step >= 4 else None
+
+
+def single_threaded_blas() -> threadpool_limits:
+    """BLAS on one thread: the vector products here are memory-bound, and OpenBLAS's threads
+    spinning for work made fits 5-10x slower on a busy two-core machine."""
+    return _blas_controller().limit(limits=1, user_api="blas")
+
+
+@cache
+def _blas_controller() -> ThreadpoolController:
+    # Finding the loaded BLAS libraries takes tens of milliseconds: do it once per process.
+    return ThreadpoolController()
+
+
 def maximise(objective: Objective, start: FloatArray, *, model: str, size: float) -> FloatArray:
     """Maximise a log-likelihood over log-parameters with L-BFGS-B; the best log-parameters."""
 
@@ -104,14 +130,15 @@ def maximise(objective: Objective, start: FloatArray, *, model: str, size: float
         return -value / size, -gradient / size
 
     bounds = [(-LOG_BOUND, LOG_BOUND)] * len(start)
-    result = minimize(
-        negative,
-        start,
-        jac=True,
-        method="L-BFGS-B",
-        bounds=bounds,
-        options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
-    )
+    with single_threaded_blas():
+        result = minimize(
+            negative,
+            start,
+            jac=True,
+            method="L-BFGS-B",
+            bounds=bounds,
+            options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
+        )
     if not np.isfinite(result.fun) or not np.isfinite(result.x).all():
         raise ModelFitError(f"the {model} fit did not converge: {result.message}")
     return np.asarray(result.x, dtype=np.float64)
