@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import betainc, betaincinv, betaln, digamma, gammaln, log_expit
+from scipy.special import betainc, betaincinv, betaln, digamma, expit, gammaln, log_expit
 
 from patron.analytics.fitting import (
     FloatArray,
@@ -267,31 +267,35 @@ class _Objective:
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
         r, alpha, a, b = np.exp(theta)
-        h, xs, wx = self.h, self.xs, self.weight_x
+        h, xs, wx, w = self.h, self.xs, self.weight_x, self.h.weight
         log_alpha_T = np.log(alpha + self.Ts)[self.iT]
         log_alpha_t = np.log(alpha + self.ts)[self.it]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            log_b_x = np.where(xs > 0, np.log(b + xs - 1), 0.0)[self.ix]
+        repeat_x = xs > 0
+        with np.errstate(divide="ignore"):
+            log_b_x = np.where(repeat_x, np.log(b + xs - 1), 0.0)[self.ix]
+            inv_b_x = np.where(repeat_x, 1.0 / (b + xs - 1), 0.0)[self.ix]
         rx = r + h.x
-        log_alive = -rx * log_alpha_T
-        log_dropped = np.where(self.repeat, np.log(a) - log_b_x - rx * log_alpha_t, -np.inf)
-        mix = np.logaddexp(log_alive, log_dropped)
-        dropped = np.exp(log_dropped - mix)
-        alive = 1.0 - dropped
+        # The bracket is alive + dropped; with diff = log(dropped / alive) its log is
+        # log(alive) + softplus(diff) and the dropped share is expit(diff): two ufuncs.
+        diff = np.where(
+            self.repeat, np.log(a) - log_b_x - rx * (log_alpha_t - log_alpha_T), -np.inf
+        )
+        dropped = expit(diff)
+        mix = -rx * log_alpha_T - log_expit(-diff)
         per_x = gammaln(r + xs) - gammaln(r) + betaln(a, b + xs) - betaln(a, b)
-        total_w = h.weight.sum()
-        value = wx @ per_x + total_w * r * np.log(alpha) + h.weight @ mix
+        total_w = w.sum()
+        value = wx @ per_x + total_w * r * np.log(alpha) + w @ mix
 
+        w_dropped = w * dropped
+        w_alive = w - w_dropped
         ab = digamma(a + b)
         ab_x = digamma(a + b + xs)
         d_r = wx @ (digamma(r + xs) - digamma(r)) + total_w * np.log(alpha)
-        d_r -= h.weight @ (alive * log_alpha_T + dropped * log_alpha_t)
-        d_alpha = total_w * r / alpha - h.weight @ (
-            rx * (alive / (alpha + h.T) + dropped / (alpha + h.t_x))
-        )
-        d_a = wx @ (ab - ab_x) + h.weight @ dropped / a
-        with np.errstate(divide="ignore"):
-            inv_b_x = np.where(self.repeat, 1.0 / (b + h.x - 1), 0.0)
-        d_b = wx @ (ab + digamma(b + xs) - digamma(b) - ab_x) - h.weight @ (dropped * inv_b_x)
+        d_r -= w_alive @ log_alpha_T + w_dropped @ log_alpha_t
+        inv_T = (1.0 / (alpha + self.Ts))[self.iT]
+        inv_t = (1.0 / (alpha + self.ts))[self.it]
+        d_alpha = total_w * r / alpha - (w_alive * rx) @ inv_T - (w_dropped * rx) @ inv_t
+        d_a = wx @ (ab - ab_x) + w_dropped.sum() / a
+        d_b = wx @ (ab + digamma(b + xs) - digamma(b) - ab_x) - w_dropped @ inv_b_x
         gradient = np.array([d_r * r, d_alpha * alpha, d_a * a, d_b * b])
         return float(value), gradient
