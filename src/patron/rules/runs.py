@@ -17,7 +17,13 @@ from sqlalchemy import Engine, func, select
 from patron.analytics.features import as_of_moment, connect
 from patron.analytics.models import ScoringRun
 from patron.analytics.pipeline import ModelChoice, compute
-from patron.analytics.snapshots import insert_run, insert_snapshots, plain, update_customers
+from patron.analytics.snapshots import (
+    SNAPSHOT_COLUMNS,
+    insert_run,
+    insert_snapshots,
+    plain,
+    update_customers,
+)
 from patron.analytics.store import read_store
 from patron.db import now
 from patron.rules import versions
@@ -76,7 +82,8 @@ def _snapshot_rows(
     kept = ", ".join(name for name in con.table("features").columns if name not in NOT_FEATURES)
     rows = con.execute(
         f"""
-        SELECT f.customer_id, d.grade, d.stage, f.rfm_segment, f.value_class, f.clv, f.p_alive,
+        SELECT $run_id AS run_id, f.customer_id, d.grade, d.stage, f.rfm_segment, f.value_class,
+               f.clv, f.p_alive,
                f.churn_risk, array_to_string(d.warnings, ';') AS warnings,
                (SELECT to_json(t) FROM (SELECT {kept}) t) AS features,
                json_object(
@@ -91,22 +98,9 @@ def _snapshot_rows(
                ) AS explain
         FROM features f JOIN decisions d USING (customer_id) ORDER BY f.customer_id
         """,
-        {"version": version},
+        {"version": version, "run_id": run_id},
     ).fetchall()
-    names = (
-        "customer_id",
-        "grade",
-        "stage",
-        "rfm_segment",
-        "value_class",
-        "clv",
-        "p_alive",
-        "churn_risk",
-        "warnings",
-        "features",
-        "explain",
-    )
-    return [{**dict(zip(names, row, strict=True)), "run_id": run_id} for row in rows]
+    return [dict(zip(SNAPSHOT_COLUMNS, row, strict=True)) for row in rows]
 
 
 def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
