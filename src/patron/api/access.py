@@ -38,6 +38,8 @@ class Permission(enum.StrEnum):
     audit_read = "audit.read"
     users_admin = "users.admin"
     tokens_admin = "tokens.admin"
+    orders_ingest = "orders.ingest"
+    webhooks_admin = "webhooks.admin"
 
     @property
     def resource(self) -> str:
@@ -174,14 +176,21 @@ def may_own(actor: Actor, owner: User | None) -> bool:
     return False
 
 
+def _own_customers(actor: Actor) -> ColumnElement[bool]:
+    """Customers the actor owns (not the pool: a pool customer's work is nobody's yet)."""
+    return Customer.owner_id == actor.user_id
+
+
 def visible_tasks(actor: Actor) -> ColumnElement[bool]:
-    """Tasks the actor may see: an agent their own; a manager the team's and those about
-    customers they see; admins and analysts all."""
+    """Tasks the actor may see: an agent those assigned to them and those about their own
+    customers; a manager also the team's and those about customers they see; admins and
+    analysts all. Every task route and list applies it, so an unseen task is a 404."""
     if actor.role in (Role.admin, Role.analyst):
         return true()
     own = Task.assignee_id == actor.user_id
     if actor.role is Role.agent:
-        return own
+        mine = Task.customer_id.in_(select(Customer.id).where(_own_customers(actor)))
+        return or_(own, mine)
     team = Task.assignee_id.in_(select(User.id).where(User.team == actor.team))
     about = Task.customer_id.in_(select(Customer.id).where(visible_customers(actor)))
     return or_(own, and_(Task.assignee_id.is_not(None), team), about)
@@ -193,7 +202,28 @@ def visible_tickets(actor: Actor) -> ColumnElement[bool]:
         return true()
     own = Ticket.assignee_id == actor.user_id
     if actor.role is Role.agent:
-        return own
+        mine = Ticket.customer_id.in_(select(Customer.id).where(_own_customers(actor)))
+        return or_(own, mine)
     team = Ticket.assignee_id.in_(select(User.id).where(User.team == actor.team))
     about = Ticket.customer_id.in_(select(Customer.id).where(visible_customers(actor)))
     return or_(own, and_(Ticket.assignee_id.is_not(None), team), about)
+
+
+def visible_task(session: Session, actor: Actor, task_id: int, *, for_update: bool = False) -> Task:
+    """The task if the actor may see it; NotFound otherwise, as if it did not exist."""
+    query = select(Task).where(Task.id == task_id, visible_tasks(actor))
+    task = session.scalar(query.with_for_update() if for_update else query)
+    if task is None:
+        raise NotFound(f"no task with id {task_id}")
+    return task
+
+
+def visible_ticket(
+    session: Session, actor: Actor, ticket_id: int, *, for_update: bool = False
+) -> Ticket:
+    """The ticket if the actor may see it; NotFound otherwise, as if it did not exist."""
+    query = select(Ticket).where(Ticket.id == ticket_id, visible_tickets(actor))
+    ticket = session.scalar(query.with_for_update() if for_update else query)
+    if ticket is None:
+        raise NotFound(f"no ticket with id {ticket_id}")
+    return ticket

@@ -1,9 +1,10 @@
 """/api/v1/tasks (follow-ups and other work), /api/v1/follow-up-plans and
 /api/v1/customers/{id}/timeline.
 
-Record rules: an agent sees the tasks assigned to them and those about their own customers,
-a manager their team's and those about customers they see, admins and analysts all;
-analysts only read. Tokens need `customers:read` to read and `customers:write` to change.
+Record rules (`patron.api.access.visible_tasks`): an agent sees the tasks assigned to them
+and those about their own customers, a manager their team's and those about customers they
+see, admins and analysts all; analysts only read. Tokens need `customers:read` to read and
+`customers:write` to change.
 """
 
 from __future__ import annotations
@@ -13,10 +14,16 @@ import logging
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from sqlalchemy import ColumnElement, Engine, or_, select
+from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.orm import Session
 
-from patron.api.access import Actor, Permission, visible_customer, visible_tasks
+from patron.api.access import (
+    Actor,
+    Permission,
+    visible_customer,
+    visible_task,
+    visible_tasks,
+)
 from patron.api.deps import CurrentActor, SessionDep, requires
 from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_datetime, paginate
@@ -36,7 +43,7 @@ from patron.engagement.schemas import (
     TimelinePage,
 )
 from patron.engagement.timeline import SOURCES, timeline
-from patron.errors import Forbidden, InvalidInput, NotFound
+from patron.errors import Forbidden, InvalidInput
 from patron.rules.events import on_event
 
 log = logging.getLogger("patron.engagement")
@@ -58,8 +65,8 @@ class Scope(enum.StrEnum):
 
 
 def task_scope(actor: Actor) -> ColumnElement[bool]:
-    """The tasks the actor may see: the access rules plus an agent's own customers' tasks."""
-    return or_(visible_tasks(actor), service.on_customers_of(actor.user_id))
+    """The tasks the actor may see: the record rule `patron.api.access.visible_tasks`."""
+    return visible_tasks(actor)
 
 
 def may_assign(actor: Actor, assignee: User) -> bool:
@@ -100,7 +107,7 @@ def _scope_filter(actor: Actor, scope: Scope) -> ColumnElement[bool]:
         if actor.role not in (Role.admin, Role.manager):
             raise Forbidden(f"a {actor.role.value} lists tasks with scope=mine or scope=all")
         return service.assigned_to_team(actor.team)
-    return task_scope(actor)
+    return visible_tasks(actor)
 
 
 def _view(task: Task) -> TaskView:
@@ -110,12 +117,8 @@ def _view(task: Task) -> TaskView:
 
 
 def _task(session: Session, actor: Actor, task_id: int, *, lock: bool = True) -> Task:
-    query = select(Task).where(Task.id == task_id, task_scope(actor))
     # Changes lock the row, so two people completing one task cannot both succeed.
-    task = session.scalar(query.with_for_update() if lock else query)
-    if task is None:
-        raise NotFound(f"no task with id {task_id}")
-    return task
+    return visible_task(session, actor, task_id, for_update=lock)
 
 
 @router.get("/tasks", summary="List tasks")
@@ -134,7 +137,7 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[TaskView]:
     """The caller's tasks, their team's or all they may see; `overdue` keeps the late ones."""
-    query = select(Task).where(task_scope(actor), _scope_filter(actor, scope))
+    query = select(Task).where(visible_tasks(actor), _scope_filter(actor, scope))
     if status:
         query = query.where(Task.status.in_(status))
     if overdue:

@@ -282,8 +282,3 @@ def _create_planned(session: Session, moment: datetime) -> int:
     created = sum(_insert_planned(session, plan, moment) for plan in active)
     session.flush()
     return created
-
-
-def on_customers_of(user_id: int) -> ColumnElement[bool]:
-    """Tasks about the customers a user owns."""
-    return Task.customer_id.in_(select(Customer.id).where(Customer.owner_id == user_id))

@@ -1,9 +1,9 @@
 """/api/v1/tickets (service and complaint tickets), /api/v1/surveys, survey invitations, and
 the public /api/v1/public/surveys/{token} a customer answers without signing in.
 
-Record rules as for tasks: an agent sees the tickets assigned to them and those about their
-own customers, a manager their team's and their customers', admins and analysts all;
-analysts only read.
+Record rules as for tasks (`patron.api.access.visible_tickets`): an agent sees the tickets
+assigned to them and those about their own customers, a manager their team's and their
+customers', admins and analysts all; analysts only read.
 """
 
 from __future__ import annotations
@@ -11,15 +11,20 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
-from sqlalchemy import ColumnElement, or_, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
-from patron.api.access import Actor, Permission, visible_customer, visible_tickets
+from patron.api.access import (
+    Actor,
+    Permission,
+    visible_customer,
+    visible_ticket,
+    visible_tickets,
+)
 from patron.api.deps import CurrentActor, SessionDep, SettingsDep, requires
 from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_datetime, paginate
 from patron.auth.models import Role
-from patron.customers.models import Customer
 from patron.db import now
 from patron.engagement.api import assignee_for, refresh_warnings
 from patron.errors import Forbidden, NotFound
@@ -59,9 +64,8 @@ SORT_KEYS = {
 
 
 def ticket_scope(actor: Actor) -> ColumnElement[bool]:
-    """The tickets the actor may see: the access rules plus an agent's own customers' tickets."""
-    own = Ticket.customer_id.in_(select(Customer.id).where(Customer.owner_id == actor.user_id))
-    return or_(visible_tickets(actor), own)
+    """The tickets the actor may see: the record rule `patron.api.access.visible_tickets`."""
+    return visible_tickets(actor)
 
 
 def _view(ticket: Ticket) -> TicketView:
@@ -72,12 +76,8 @@ def _view(ticket: Ticket) -> TicketView:
 
 
 def _ticket(session: Session, actor: Actor, ticket_id: int, *, lock: bool = True) -> Ticket:
-    query = select(Ticket).where(Ticket.id == ticket_id, ticket_scope(actor))
     # Changes lock the row, so two concurrent transitions cannot both pass the state check.
-    ticket = session.scalar(query.with_for_update() if lock else query)
-    if ticket is None:
-        raise NotFound(f"no ticket with id {ticket_id}")
-    return ticket
+    return visible_ticket(session, actor, ticket_id, for_update=lock)
 
 
 @router.get("/tickets", summary="List tickets")
@@ -95,7 +95,7 @@ def list_tickets(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[TicketView]:
     """The tickets the caller may see, filtered; `breached` keeps open ones past a due time."""
-    query = select(Ticket).where(ticket_scope(actor))
+    query = select(Ticket).where(visible_tickets(actor))
     for column, chosen in (
         (Ticket.status, status),
         (Ticket.kind, kind),
