@@ -8,16 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
-from sqlalchemy import Engine
-from sqlalchemy.orm import Session, sessionmaker
 
-from patron.config import get_settings
-from patron.db import check_connection, create_db_engine, session_factory
 from patron.errors import InvalidInput
+
+if TYPE_CHECKING:
+    # Imported where a command first needs the database, so commands without one (`patron
+    # clv`, `patron model fit`) start without loading SQLAlchemy and the settings.
+    from sqlalchemy import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 console = Console(stderr=True)
 
@@ -30,16 +32,22 @@ class CliState:
 
     @property
     def url(self) -> str:
+        from patron.config import get_settings
+
         return self.db_url or os.environ.get("PATRON_DATABASE_URL") or get_settings().database_url
 
     @cached_property
     def engine(self) -> Engine:
+        from patron.db import check_connection, create_db_engine
+
         engine = create_db_engine(self.url)
         check_connection(engine)
         return engine
 
     @cached_property
     def sessions(self) -> sessionmaker[Session]:
+        from patron.db import session_factory
+
         return session_factory(self.engine)
 
 
