@@ -12,7 +12,7 @@ from sqlalchemy import select
 from patron.analytics.kpi import UNFINISHED_RUN_STATUSES, headline
 from patron.analytics.kpi_period import parse_period
 from patron.analytics.models import ScoreSnapshot, ScoringRun
-from patron.api.access import Actor, Permission, visible_customer
+from patron.api.access import Actor, Permission, customer_scope, visible_customer
 from patron.api.deps import SessionDep, requires
 from patron.api.errors import responses
 from patron.db import now
@@ -101,6 +101,8 @@ def kpi(
         str | None, Query(alias="to", description="Last day, included (default today)")
     ] = None,
 ) -> dict[str, Any]:
-    """Retention, churn, repurchase rate, NPS, CSAT, active customers and average CLV."""
+    """Retention, churn, repurchase rate, NPS, CSAT, active customers and average CLV, over
+    the customers the caller may see (a manager's team and the pool, an agent's own and
+    the pool; everyone for admins and analysts)."""
     period = parse_period(date_from, date_to, today=now().date())
-    return headline(connection=session.connection(), period=period)
+    return headline(connection=session.connection(), period=period, customers=customer_scope(actor))

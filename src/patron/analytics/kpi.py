@@ -2,6 +2,9 @@
 
 Every definition is written out in docs/kpi.md. Purchases are paid orders only: refunded and
 cancelled orders never count. A period is half-open, [start, end).
+
+`customers` (a condition on `Customer`, such as `patron.api.access.visible_customers`) limits
+every count to those customers; None counts everyone.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from sqlalchemy import (
     exists,
     func,
     select,
+    true,
 )
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import aliased
@@ -35,6 +39,7 @@ from patron.orders.models import Order, OrderStatus
 from patron.service.models import SurveyKind, SurveyResponse
 
 UNFINISHED_RUN_STATUSES = ("running", "failed")
+CustomerScope = ColumnElement[bool] | None
 
 
 class DayOf(FunctionElement[Any]):
@@ -95,6 +100,13 @@ def is_paid() -> ColumnElement[bool]:
     return Order.status == OrderStatus.paid
 
 
+def among(customer_id: SQLColumnExpression[Any], customers: CustomerScope) -> ColumnElement[bool]:
+    """Rows whose customer is within the scope (always true without one)."""
+    if customers is None:
+        return true()
+    return customer_id.in_(select(Customer.id).where(customers))
+
+
 def _keyed(key: Dimension | None) -> list[SQLColumnExpression[Any]]:
     columns: list[SQLColumnExpression[Any]] = [Order.customer_id]
     if key is not None:
@@ -108,7 +120,9 @@ def _joined(query: Select[Any], key: Dimension | None) -> Select[Any]:
     return query
 
 
-def activity(period: Period, key: Dimension | None = None) -> Select[Any]:
+def activity(
+    period: Period, key: Dimension | None = None, customers: CustomerScope = None
+) -> Select[Any]:
     """Per customer (and key): paid orders, revenue and distinct purchase days in the period."""
     columns = _keyed(key)
     query = (
@@ -118,15 +132,18 @@ def activity(period: Period, key: Dimension | None = None) -> Select[Any]:
             func.sum(Order.amount).label("revenue"),
             func.count(func.distinct(DayOf(Order.ordered_at))).label("days"),
         )
-        .where(is_paid(), period.within(Order.ordered_at))
+        .where(is_paid(), period.within(Order.ordered_at), among(Order.customer_id, customers))
         .group_by(*columns)
     )
     return _joined(query, key)
 
 
-def buyers(period: Period, key: Dimension | None = None) -> Select[Any]:
+def buyers(
+    period: Period, key: Dimension | None = None, customers: CustomerScope = None
+) -> Select[Any]:
     """Each customer (and key) with a paid order in the period, once."""
-    query = select(*_keyed(key)).where(is_paid(), period.within(Order.ordered_at)).distinct()
+    paid_within = (is_paid(), period.within(Order.ordered_at), among(Order.customer_id, customers))
+    query = select(*_keyed(key)).where(*paid_within).distinct()
     return _joined(query, key)
 
 
@@ -159,10 +176,13 @@ class Counts:
 
 
 def purchase_counts(
-    connection: Connection, period: Period, key: Dimension | None = None
+    connection: Connection,
+    period: Period,
+    key: Dimension | None = None,
+    customers: CustomerScope = None,
 ) -> dict[Any, Counts]:
     """Active, new, orders, revenue and repeaters per key (one row keyed None without a key)."""
-    current = activity(period, key).subquery("current")
+    current = activity(period, key, customers).subquery("current")
     earlier = aliased(Order, name="earlier")
     # A correlated look-up per active customer uses the (customer_id, ordered_at) index,
     # which is cheaper than finding every customer's first purchase.
@@ -199,11 +219,14 @@ def purchase_counts(
 
 
 def retention_counts(
-    connection: Connection, period: Period, key: Dimension | None = None
+    connection: Connection,
+    period: Period,
+    key: Dimension | None = None,
+    customers: CustomerScope = None,
 ) -> dict[Any, tuple[int, int]]:
     """Per key: customers active in the previous period, and how many of them are active now."""
-    before = buyers(period.previous(), key).subquery("before")
-    current = buyers(period, key).subquery("current")
+    before = buyers(period.previous(), key, customers).subquery("before")
+    current = buyers(period, key, customers).subquery("current")
     same = before.c.customer_id == current.c.customer_id
     if key is not None:
         same = and_(same, before.c.key.is_not_distinct_from(current.c.key))
@@ -220,7 +243,10 @@ def retention_counts(
 
 
 def survey_counts(
-    connection: Connection, period: Period, key: Dimension | None = None
+    connection: Connection,
+    period: Period,
+    key: Dimension | None = None,
+    customers: CustomerScope = None,
 ) -> dict[Any, tuple[int, int, int, int, int]]:
     """Per key: NPS responses, promoters (9-10), detractors (0-6), CSAT responses, 4-5s."""
     nps = SurveyResponse.kind == SurveyKind.nps
@@ -237,7 +263,11 @@ def survey_counts(
             func.count().filter(csat),
             func.count().filter(csat, SurveyResponse.score >= 4),
         )
-        .where(SurveyResponse.score.is_not(None), period.within(SurveyResponse.answered_at))
+        .where(
+            SurveyResponse.score.is_not(None),
+            period.within(SurveyResponse.answered_at),
+            among(SurveyResponse.customer_id, customers),
+        )
         .group_by(*group)
     )
     if key is not None:
@@ -266,27 +296,33 @@ def latest_run_id(connection: Connection) -> int | None:
     return connection.execute(query).scalar_one_or_none()
 
 
-def average_clv(connection: Connection) -> float | None:
+def average_clv(connection: Connection, customers: CustomerScope = None) -> float | None:
     """The mean CLV over the latest finished scoring run; None when there is none."""
     run_id = latest_run_id(connection)
     if run_id is None:
         return None
-    query = select(func.avg(ScoreSnapshot.clv)).where(ScoreSnapshot.run_id == run_id)
+    query = select(func.avg(ScoreSnapshot.clv)).where(
+        ScoreSnapshot.run_id == run_id, among(ScoreSnapshot.customer_id, customers)
+    )
     value = connection.execute(query).scalar_one_or_none()
     return None if value is None else float(value)
 
 
 def combined_counts(
-    connection: Connection, period: Period, key: Dimension | None = None
+    connection: Connection,
+    period: Period,
+    key: Dimension | None = None,
+    customers: CustomerScope = None,
 ) -> dict[Any, Counts]:
     """Purchase, retention and survey counts merged per key."""
-    merged = purchase_counts(connection, period, key)
-    for group, (previous_active, retained) in retention_counts(connection, period, key).items():
+    merged = purchase_counts(connection, period, key, customers)
+    retention = retention_counts(connection, period, key, customers)
+    for group, (previous_active, retained) in retention.items():
         merged[group] = replace(
             merged.get(group, Counts()), previous_active=previous_active, retained=retained
         )
     for group, (nps_n, promoters, detractors, csat_n, satisfied) in survey_counts(
-        connection, period, key
+        connection, period, key, customers
     ).items():
         merged[group] = replace(
             merged.get(group, Counts()),
@@ -326,18 +362,22 @@ def kpis(counts: Counts) -> dict[str, Any]:
     }
 
 
-def headline(*, connection: Connection, period: Period) -> dict[str, Any]:
+def headline(
+    *, connection: Connection, period: Period, customers: CustomerScope = None
+) -> dict[str, Any]:
     """The headline KPIs of one period, with its ends as `from` and `to`."""
-    counts = combined_counts(connection, period).get(None, Counts())
+    counts = combined_counts(connection, period, customers=customers).get(None, Counts())
     return {
         "from": period.label_from,
         "to": period.label_to,
         **kpis(counts),
-        "average_clv": average_clv(connection),
+        "average_clv": average_clv(connection, customers),
     }
 
 
-def monthly(*, connection: Connection, period: Period) -> list[dict[str, Any]]:
+def monthly(
+    *, connection: Connection, period: Period, customers: CustomerScope = None
+) -> list[dict[str, Any]]:
     """The KPIs of each calendar month in the period (the first and last may be partial)."""
     rows = []
     month = period.start.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
@@ -345,7 +385,7 @@ def monthly(*, connection: Connection, period: Period) -> list[dict[str, Any]]:
     while month < period.end:
         following = (month + timedelta(days=32)).replace(day=1)
         part = Period(max(month, period.start), min(following, period.end), "", "")
-        counts = combined_counts(connection, part).get(None, Counts())
+        counts = combined_counts(connection, part, customers=customers).get(None, Counts())
         rows.append({"month": month.strftime("%Y-%m"), **kpis(counts)})
         month = following
     return rows

@@ -35,6 +35,9 @@ class Permission(enum.StrEnum):
     scores_read = "scores.read"
     kpi_read = "kpi.read"
     rules_read = "rules.read"
+    rules_write = "rules.write"
+    imports_write = "imports.write"
+    exports_read = "exports.read"
     audit_read = "audit.read"
     users_admin = "users.admin"
     tokens_admin = "tokens.admin"
@@ -52,7 +55,13 @@ class Permission(enum.StrEnum):
         return Access.read if self.value.endswith((".read", ".unmask")) else Access.write
 
 
-_READER = {Permission.customers_read, Permission.scores_read}
+# Every role reads KPIs and exports, computed only over the customers it may see.
+_READER = {
+    Permission.customers_read,
+    Permission.scores_read,
+    Permission.kpi_read,
+    Permission.exports_read,
+}
 ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
     Role.admin: frozenset(Permission),
     Role.manager: frozenset(
@@ -62,11 +71,11 @@ ROLE_PERMISSIONS: dict[Role, frozenset[Permission]] = {
             Permission.customers_assign,
             Permission.personal_data_unmask,
             Permission.rules_read,
+            Permission.imports_write,
         }
     ),
     Role.agent: frozenset(_READER | {Permission.customers_write}),
-    # KPIs aggregate over every customer, so only roles that see every customer read them.
-    Role.analyst: frozenset(_READER | {Permission.kpi_read, Permission.rules_read}),
+    Role.analyst: frozenset(_READER | {Permission.rules_read}),
 }
 RESOURCES = frozenset(permission.resource for permission in Permission)
 
@@ -126,6 +135,14 @@ def visible_customers(actor: Actor) -> ColumnElement[bool]:
     if actor.role is Role.manager:
         return or_(pool, Customer.owner_id == actor.user_id, _team_members(actor.team))
     return or_(pool, Customer.owner_id == actor.user_id)
+
+
+def customer_scope(actor: Actor) -> ColumnElement[bool] | None:
+    """`visible_customers` for aggregates (KPIs, exports), or None when the actor sees every
+    customer, so their queries carry no filter at all."""
+    if actor.role in (Role.admin, Role.analyst):
+        return None
+    return visible_customers(actor)
 
 
 def writable_customers(actor: Actor) -> ColumnElement[bool]:

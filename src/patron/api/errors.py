@@ -30,6 +30,13 @@ class TooManyRequests(PatronError):
         self.retry_after = retry_after
 
 
+class TooLarge(PatronError):
+    """A request body or upload above the size the server accepts."""
+
+    code = "too_large"
+    status = 413
+
+
 class ErrorOut(BaseModel):
     """The body of every error response."""
 
@@ -43,6 +50,7 @@ _DESCRIPTIONS = {
     403: "Signed in, but not allowed to do this",
     404: "No such thing, or not one the caller may see",
     409: "Conflicts with what is stored (a duplicate, a merged customer)",
+    413: "The request body or upload is larger than the server accepts",
     422: "The input is not valid",
     429: "Too many attempts; wait and try again",
 }

@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from patron.analytics.kpi import UNFINISHED_RUN_STATUSES, headline, latest_run_id
 from patron.analytics.kpi_period import Period
 from patron.analytics.models import ScoreSnapshot, ScoringRun
-from patron.api.access import Actor, visible_customers, visible_tasks
+from patron.api.access import Actor, customer_scope, visible_customers, visible_tasks
 from patron.customers.models import Customer
 from patron.engagement.models import Task, TaskStatus
 from patron.orders.models import Order
@@ -45,11 +45,12 @@ class Kpi:
         return float(self.value) - float(self.previous)
 
 
-def kpi_cards(session: Session, period: Period) -> list[Kpi]:
-    """The headline KPIs of the period against the equally long period before it."""
-    connection = session.connection()
-    now_values = headline(connection=connection, period=period)
-    before = headline(connection=connection, period=period.previous())
+def kpi_cards(session: Session, actor: Actor, period: Period) -> list[Kpi]:
+    """The headline KPIs of the period, over the customers the actor may see, against the
+    equally long period before it."""
+    connection, customers = session.connection(), customer_scope(actor)
+    now_values = headline(connection=connection, period=period, customers=customers)
+    before = headline(connection=connection, period=period.previous(), customers=customers)
     # Average CLV comes from the latest scoring run, not the period: it has no earlier value.
     before["average_clv"] = None
     return [Kpi(key, now_values.get(key), before.get(key)) for key in KPI_KEYS]

@@ -43,7 +43,7 @@ def dashboard(
 ) -> Response:
     """The dashboard of the customers the user may see; KPIs for roles that read them."""
     period = parse_period(date_from or None, date_to or None, today=now().date())
-    cards = queries.kpi_cards(session, period) if actor.can(Permission.kpi_read) else []
+    cards = queries.kpi_cards(session, actor, period) if actor.can(Permission.kpi_read) else []
     at_risk = queries.valuable_at_risk(session, actor)
     owners = owner_names(session, [c.owner_id for c in at_risk if c.owner_id])
     charts = _charts(session, actor)
