@@ -97,8 +97,10 @@ def test_lifecycle_records_response_resolution_and_csat_invitation(
         tickets.transition(
             session=session, ticket=ticket, to=S.resolved, moment=resolved_at, by_user_id=agent.id
         )
-        # Resolving again keeps the one invitation.
-        assert len(session.scalars(select(SurveyInvitation)).all()) == 1
+        # Resolving again asks again, about the final outcome; the first link is withdrawn.
+        first, second = session.scalars(select(SurveyInvitation).order_by(SurveyInvitation.id))
+        assert (first.ticket_resolution, second.ticket_resolution) == (1, 2)
+        assert first.expires_at == resolved_at and second.expires_at > resolved_at
 
 
 def test_marking_assigned_needs_an_assignee(sessions: sessionmaker[Session]) -> None:

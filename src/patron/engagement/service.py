@@ -13,6 +13,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patron.auth.models import User
+from patron.config import get_settings
 from patron.customers.models import Customer
 from patron.db import session_factory, unit_of_work
 from patron.engagement.models import (
@@ -24,11 +25,10 @@ from patron.engagement.models import (
     TaskStatus,
 )
 from patron.errors import Conflict, InvalidInput, NotFound
+from patron.rules import versions
 
 LIVE = (TaskStatus.open, TaskStatus.snoozed)
 FOLLOW_UP = "follow_up"
-# Used while no plan has been saved: A customers monthly, B quarterly.
-DEFAULT_PLANS = {"A": 1, "B": 3}
 
 
 @dataclass(frozen=True)
@@ -168,14 +168,17 @@ def assigned_to_team(team: str | None) -> ColumnElement[bool]:
 
 
 def plans(session: Session) -> dict[str, FollowUpPlan]:
-    """The saved plans by grade; the default A monthly, B quarterly while none is saved."""
+    """The plans by grade: the active rulebook's `follow_ups`, each overridden by a plan saved
+    for its grade (unsaved ones are not added to the session)."""
+    locale = get_settings().locale
+    from_rulebook = {
+        p.grade: FollowUpPlan(grade=p.grade, every_months=p.every_months, due_days=p.due_days,
+                              title=p.title.get(locale) or next(iter(p.title.values())),
+                              active=True)
+        for p in versions.active(session.connection())[1].follow_ups
+    }  # fmt: skip
     saved = {p.grade: p for p in session.scalars(select(FollowUpPlan).order_by(FollowUpPlan.grade))}
-    if saved:
-        return saved
-    return {
-        g: FollowUpPlan(grade=g, every_months=m, due_days=7, title="回访", active=True)
-        for g, m in DEFAULT_PLANS.items()
-    }
+    return dict(sorted((from_rulebook | saved).items()))
 
 
 def save_plan(
@@ -187,7 +190,8 @@ def save_plan(
     title: str = "回访",
     active: bool = True,
 ) -> FollowUpPlan:
-    """Create or change the plan of a grade (every 1-12 months)."""
+    """Create or change the saved plan of a grade (every 1-12 months), overriding the
+    rulebook's plan for that grade."""
     if not 1 <= every_months <= 12:
         raise InvalidInput("a follow-up plan repeats every 1 to 12 months")
     if not 0 <= due_days <= 90:
@@ -196,11 +200,6 @@ def save_plan(
         raise InvalidInput("a follow-up plan needs a grade")
     plan = session.scalar(select(FollowUpPlan).where(FollowUpPlan.grade == grade))
     if plan is None:
-        if not session.scalar(select(func.count()).select_from(FollowUpPlan)):
-            # The first saved plan replaces the defaults, so keep them unless overridden.
-            for default_grade, months in DEFAULT_PLANS.items():
-                if default_grade != grade:
-                    session.add(FollowUpPlan(grade=default_grade, every_months=months))
         plan = FollowUpPlan(grade=grade)
         session.add(plan)
     plan.every_months, plan.due_days, plan.title, plan.active = (

@@ -1,19 +1,22 @@
 """The worker's periodic loyalty jobs: expiring points and the period-end tier review.
 
 Both work on all accounts at once in SQL and are safe to re-run: a second run finds nothing
-left to do. They never commit; the worker's unit of work does.
+left to do (the review is recorded per closed period). They never commit; the worker's unit
+of work does.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, insert, literal, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patron.db import now
 from patron.loyalty import service
-from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
+from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange, TierReview
 
 
 def expire_points(*, session: Session, moment: datetime | None = None) -> dict[int, int]:
@@ -106,3 +109,35 @@ def period_end_tiers(*, session: Session, moment: datetime | None = None) -> dic
             ],
         )  # fmt: skip
     return {"upgrades": len(ups), "downgrades": len(changed) - len(ups)}
+
+
+def last_period(moment: datetime, every_months: int) -> tuple[str, datetime]:
+    """The review period that ended last at `moment` (periods of `every_months`, aligned to the
+    calendar year): its name, such as `2025-01/12m`, and its end."""
+    start_month = (moment.month - 1) // every_months * every_months + 1
+    end = datetime(moment.year, start_month, 1)
+    begin = service.add_months(end, -every_months)
+    return f"{begin.year}-{begin.month:02d}/{every_months}m", end
+
+
+def review_tiers(*, session: Session, moment: datetime | None = None) -> dict[str, Any]:
+    """The period-end tier review of the last closed period, once: the first run after a period
+    ends records it and moves every account to the tier earned by the period end; later runs
+    (or a second worker) find the period recorded and change nothing."""
+    moment = moment or now()
+    rules = service.loyalty_rules(session)
+    period, end = last_period(moment, rules.review_every_months)
+    insert_ = (
+        postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
+    )
+    claimed = session.execute(
+        insert_(TierReview)
+        .values(period=period, period_end=end, reviewed_at=moment)
+        .on_conflict_do_nothing(index_elements=["period"])
+        .returning(TierReview.period)
+    ).scalar()
+    if claimed is None:
+        return {"period": period, "reviewed": 0, "upgrades": 0, "downgrades": 0}
+    counts = period_end_tiers(session=session, moment=end)
+    session.execute(update(TierReview).where(TierReview.period == period).values(**counts))
+    return {"period": period, "reviewed": 1, **counts}

@@ -57,3 +57,15 @@ class TierChange(Base):
     to_tier: Mapped[str | None] = mapped_column(String(32))
     changed_at: Mapped[datetime] = mapped_column(default=now)
     reason: Mapped[str] = mapped_column(String(200), default="")
+
+
+class TierReview(Base):
+    """A closed tier-review period: written once, so the period-end review runs once for it."""
+
+    __tablename__ = "tier_reviews"
+
+    period: Mapped[str] = mapped_column(String(16), primary_key=True)
+    period_end: Mapped[datetime]
+    reviewed_at: Mapped[datetime]
+    upgrades: Mapped[int] = mapped_column(default=0)
+    downgrades: Mapped[int] = mapped_column(default=0)

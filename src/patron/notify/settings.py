@@ -24,6 +24,8 @@ class NotifySettings(BaseSettings):
     webhook_secret: str | None = None
     # Where a rule's `notify` with channel webhook goes.
     webhook_url: str | None = None
+    # Where customers reach Patron's public pages (survey links in messages).
+    public_url: str = "http://127.0.0.1:8000"
     dingtalk_secret: str | None = None
     feishu_secret: str | None = None
     notify_timeout_seconds: float = Field(default=10.0, gt=0, le=120)

@@ -51,6 +51,19 @@ TEMPLATES: dict[str, dict[Locale, MessageTemplate]] = {
             "Points about to expire", "$customer, your $points points expire on $date."
         ),
     },
+    "csat_invitation": {
+        "zh_CN": MessageTemplate(
+            "请评价我们的服务：$subject",
+            "$customer，您好：\n\n您的工单 #$ticket（$subject）已处理完毕。"
+            "请花一分钟告诉我们您是否满意：\n\n$link\n\n链接仅可使用一次，$expires 前有效。",
+        ),
+        "en": MessageTemplate(
+            "How did we do? $subject",
+            "Dear $customer,\n\nYour ticket #$ticket ($subject) has been resolved. Please take a "
+            "minute to tell us how satisfied you are:\n\n$link\n\n"
+            "The link works once and until $expires.",
+        ),
+    },
     "delivery_dead": {
         "zh_CN": MessageTemplate(
             "通知发送失败", "发往 $recipient 的通知（$channel）多次失败后已放弃：$error"

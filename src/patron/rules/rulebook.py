@@ -176,6 +176,23 @@ class Loyalty(Strict):
     tiers: list[Tier] = Field(default_factory=list)
     downgrade: Literal["period_end", "immediate"] = "period_end"
     points_expire_months: int | None = Field(default=24, ge=1)
+    # The period-end tier review closes periods of this many months, aligned to the year.
+    review_every_months: Literal[1, 2, 3, 4, 6, 12] = 12
+
+
+class FollowUp(Strict):
+    """A recurring follow-up (回访) for every owned customer of a grade, every N months."""
+
+    grade: str
+    every_months: int = Field(ge=1, le=12)
+    due_days: int = Field(default=7, ge=0, le=90)
+    title: Labels
+
+
+DEFAULT_FOLLOW_UPS = (
+    FollowUp(grade="A", every_months=1, title={"zh_CN": "月度回访", "en": "Monthly follow-up"}),
+    FollowUp(grade="B", every_months=3, title={"zh_CN": "季度回访", "en": "Quarterly follow-up"}),
+)
 
 
 class SlaTarget(Strict):
@@ -202,6 +219,7 @@ class Rulebook(Strict):
     pool: Pool = Field(default_factory=Pool)
     warnings: list[WarningRule] = Field(default_factory=list)
     care: list[Care] = Field(default_factory=list)
+    follow_ups: list[FollowUp] = Field(default_factory=lambda: list(DEFAULT_FOLLOW_UPS))
     loyalty: Loyalty = Field(default_factory=Loyalty)
     service: Service = Field(default_factory=Service)
 

@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, String, Text
+from sqlalchemy import Enum, ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.db import Base, Id, Timestamped
@@ -66,6 +66,12 @@ class Ticket(Timestamped, Base):
     response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
     escalated_at: Mapped[datetime | None]
+    # While waiting for the customer the SLA clock stops: `paused_at` is when it stopped, and
+    # `paused_hours` the business hours of all pauses so far (the due times moved by them).
+    paused_at: Mapped[datetime | None]
+    paused_hours: Mapped[float] = mapped_column(default=0.0)
+    # How many times the ticket was resolved: each resolution gets its own CSAT invitation.
+    resolutions: Mapped[int] = mapped_column(default=0)
     import_hash: Mapped[str | None] = mapped_column(String(32))
 
 
@@ -112,12 +118,20 @@ class SurveyInvitation(Timestamped, Base):
     __tablename__ = "survey_invitations"
     __table_args__ = (
         Index("ix_survey_invitations_customer_created_at", "customer_id", "created_at"),
+        # One invitation per resolution of a ticket, however often the resolving is retried.
+        UniqueConstraint("ticket_id", "ticket_resolution"),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     survey_id: Mapped[int] = mapped_column(ForeignKey("surveys.id"), index=True)
     customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
-    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), unique=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id"), index=True)
+    ticket_resolution: Mapped[int | None]
+    # The message that carries the link, or why none was sent (no_consent, opted_out, ...).
+    outbox_id: Mapped[int | None] = mapped_column(
+        ForeignKey("outbox_messages.id", ondelete="SET NULL")
+    )
+    not_sent_reason: Mapped[str | None] = mapped_column(String(32))
     nonce: Mapped[str] = mapped_column(String(32), unique=True)
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]

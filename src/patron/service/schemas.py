@@ -72,6 +72,10 @@ class TicketView(BaseModel):
     response_due_at: datetime | None
     resolution_due_at: datetime | None
     escalated_at: datetime | None
+    # The SLA clock stops while waiting for the customer; the due times move by the pauses.
+    paused_at: datetime | None = None
+    paused_hours: float = 0.0
+    resolutions: int = 0
     allowed_transitions: list[TicketStatus] = []
     breached: bool = False
 
@@ -112,8 +116,12 @@ class InvitationView(BaseModel):
     survey_id: int
     customer_id: int
     ticket_id: int | None
+    ticket_resolution: int | None = None
     expires_at: datetime
     used_at: datetime | None
+    # The outbox message carrying the link, or why none was sent (no_consent, opted_out, ...).
+    outbox_id: int | None = None
+    not_sent_reason: str | None = None
     token: str
 
 

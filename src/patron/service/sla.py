@@ -68,6 +68,24 @@ def add_business_hours(start: datetime, hours: float, calendar: Calendar) -> dat
         moment = calendar.next_open(calendar.closes(moment))
 
 
+def business_hours_between(start: datetime, end: datetime, calendar: Calendar) -> float:
+    """How many business hours lie in [start, end) (0 when end is not after start)."""
+    total = timedelta()
+    moment = calendar.next_open(start)
+    while moment < end:
+        closes = calendar.closes(moment)
+        total += min(closes, end) - moment
+        moment = calendar.next_open(closes)
+    return total / timedelta(hours=1)
+
+
+def pushed_on(due: datetime, hours: float, calendar: Calendar) -> datetime:
+    """`due` moved on by `hours` business hours (the length of a pause)."""
+    # An unmoved due time stays exactly as it was: adding 0 hours at closing time would
+    # otherwise move it to the next opening.
+    return add_business_hours(due, hours, calendar) if hours > 0 else due
+
+
 def grade_factor(service: Service, grade: str | None) -> float:
     """How much of the standard time a customer's grade gets (A 0.5: twice as fast)."""
     return service.grade_factors.get(grade, 1.0) if grade else 1.0

@@ -22,7 +22,6 @@ from patron.service.models import (
     SurveyInvitation,
     SurveyKind,
     SurveyResponse,
-    Ticket,
 )
 
 SALT = "patron.survey-invitation"
@@ -128,20 +127,6 @@ def invite(
     session.add(invitation)
     session.flush()
     return invitation
-
-
-def invite_after_ticket(
-    *, session: Session, ticket: Ticket, moment: datetime, by: int | None
-) -> SurveyInvitation | None:
-    """The CSAT invitation for a resolved ticket; a ticket resolved again keeps its first one."""
-    existing = session.scalar(
-        select(SurveyInvitation).where(SurveyInvitation.ticket_id == ticket.id)
-    )
-    if existing is not None:
-        return None
-    survey = standard_survey(session=session, kind=SurveyKind.csat)
-    return invite(session=session, survey=survey, customer_id=ticket.customer_id,
-                  moment=moment, ticket_id=ticket.id, by=by)  # fmt: skip
 
 
 def open_invitation(

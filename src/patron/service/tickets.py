@@ -18,10 +18,11 @@ from patron.customers.models import Customer
 from patron.db import session_factory, unit_of_work
 from patron.engagement.models import Task, TaskStatus
 from patron.errors import Conflict, InvalidInput, NotFound
+from patron.notify import webhooks
 from patron.rules import versions
 from patron.rules.actions import insert_ignoring_conflicts
 from patron.rules.rulebook import Service
-from patron.service import sla, surveys
+from patron.service import csat, sla
 from patron.service.models import Priority, Ticket, TicketKind, TicketStatus
 
 S = TicketStatus
@@ -37,6 +38,8 @@ TRANSITIONS: dict[TicketStatus, frozenset[TicketStatus]] = {
 # Moving to one of these counts as the first response to the customer.
 RESPONDING = frozenset({S.in_progress, S.waiting_for_customer, S.resolved})
 OPEN = tuple(s for s in TicketStatus if s not in (S.resolved, S.closed))
+# Open tickets whose SLA clock runs: waiting for the customer stops it.
+CLOCK_RUNNING = tuple(s for s in OPEN if s is not S.waiting_for_customer)
 CHANNELS = ("phone", "email", "chat", "wechat", "social", "in_store")
 
 
@@ -107,6 +110,7 @@ def open_ticket(*, session: Session, draft: TicketDraft, moment: datetime) -> Ti
     )  # fmt: skip
     session.add(ticket)
     session.flush()
+    webhooks.ticket_changed(session, ticket)
     return ticket
 
 
@@ -119,16 +123,36 @@ def transition(
         raise InvalidInput("assign the ticket to someone (assignee_id) before marking it assigned")
     if to in RESPONDING and ticket.first_response_at is None:
         ticket.first_response_at = moment
+    if ticket.status is S.waiting_for_customer:
+        _resume_clock(session, ticket, moment)
+    if to is S.waiting_for_customer:
+        ticket.paused_at = moment
     if to is S.resolved:
         ticket.resolved_at = moment
-        surveys.invite_after_ticket(session=session, ticket=ticket, moment=moment, by=by_user_id)
+        ticket.resolutions += 1
+        csat.invite_after_resolution(session=session, ticket=ticket, moment=moment, by=by_user_id)
     elif to is S.closed:
         ticket.closed_at = moment
     elif to is S.reopened:
         _reopen(session, ticket, moment)
+    webhooks.ticket_changed(session, ticket, previous=ticket.status, to=to)
     ticket.status = to
     session.flush()
     return ticket
+
+
+def _resume_clock(session: Session, ticket: Ticket, moment: datetime) -> None:
+    """End a pause: the resolution due time moves on by the business hours spent waiting.
+
+    The response due time stays: moving to waiting already counted as the first response."""
+    if ticket.paused_at is None:
+        return
+    calendar = sla.Calendar.of(active_service(session))
+    hours = sla.business_hours_between(ticket.paused_at, moment, calendar)
+    if ticket.resolution_due_at is not None:
+        ticket.resolution_due_at = sla.pushed_on(ticket.resolution_due_at, hours, calendar)
+    ticket.paused_hours = (ticket.paused_hours or 0.0) + hours
+    ticket.paused_at = None
 
 
 def _reopen(session: Session, ticket: Ticket, moment: datetime) -> None:
@@ -166,8 +190,9 @@ def escalation_owner(connection: Connection, service: Service, ticket: Ticket) -
 
 
 def is_breached(ticket: Ticket, moment: datetime) -> bool:
-    """Whether an open ticket is past its response (unanswered) or resolution due time."""
-    if ticket.status not in OPEN:
+    """Whether an open ticket whose clock runs is past its response (unanswered) or resolution
+    due time; one waiting for the customer is not, its due time moves when the wait ends."""
+    if ticket.status not in CLOCK_RUNNING:
         return False
     late_response = (
         ticket.first_response_at is None
@@ -194,8 +219,9 @@ def classify(
 
 
 def breached(moment: datetime) -> ColumnElement[bool]:
-    """Tickets past their response (while unanswered) or resolution due time."""
-    return or_(
+    """Open tickets whose clock runs, past their response (while unanswered) or resolution due
+    time."""
+    return Ticket.status.in_(CLOCK_RUNNING) & or_(
         (Ticket.first_response_at.is_(None)) & (Ticket.response_due_at < moment),
         Ticket.resolution_due_at < moment,
     )
@@ -241,7 +267,7 @@ def _check(session: Session, moment: datetime) -> int:
     service = active_service(session)
     query = (
         select(Ticket)
-        .where(Ticket.status.in_(OPEN), Ticket.escalated_at.is_(None), breached(moment))
+        .where(Ticket.escalated_at.is_(None), breached(moment))
         .order_by(Ticket.id)
         .with_for_update(skip_locked=True)
     )

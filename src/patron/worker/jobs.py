@@ -1,4 +1,5 @@
-"""The jobs the worker runs: nightly scoring, SLA checks, points expiry and outbox delivery.
+"""The jobs the worker runs: nightly scoring, SLA checks, points expiry, planned follow-ups,
+the period-end tier review and outbox delivery.
 
 SLA checks and points expiry live in other domains; each is looked up when its job runs, and
 a job whose function is not installed reports itself unavailable instead of failing the worker.
@@ -103,10 +104,25 @@ def _scoring(engine: Engine, moment: datetime) -> JobRun:
 
 
 def _outbox(engine: Engine, moment: datetime) -> JobRun:
+    from patron.notify import webhooks
     from patron.notify.worker import drain
 
     # Bounded, so a flood of messages cannot starve the scheduled jobs of this worker.
-    return JobRun("ok", drain(engine, max_batches=20).as_dict())
+    return JobRun("ok", drain(engine, max_batches=20, senders=webhooks.senders(engine)).as_dict())
+
+
+def _follow_ups(engine: Engine, moment: datetime) -> JobRun:
+    from patron.engagement.service import create_planned_follow_ups
+
+    return JobRun("ok", {"created": create_planned_follow_ups(engine_or_session=engine,
+                                                              moment=moment)})  # fmt: skip
+
+
+def _tier_review(engine: Engine, moment: datetime) -> JobRun:
+    from patron.loyalty.jobs import review_tiers
+
+    with unit_of_work(session_factory(engine)) as session:
+        return JobRun("ok", review_tiers(session=session, moment=moment))
 
 
 JOBS: dict[str, Job] = {
@@ -129,4 +145,6 @@ JOBS: dict[str, Job] = {
             (("patron.loyalty.service", "expire_points"), ("patron.loyalty.jobs", "expire_points")),
         ),
     ),
+    "follow_ups": Job("follow_ups", _follow_ups),
+    "tier_review": Job("tier_review", _tier_review),
 }

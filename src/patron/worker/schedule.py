@@ -21,6 +21,9 @@ DEFAULT_SCHEDULE = {
     "sla": "every 1m",
     "scoring": "daily 02:00",
     "points_expiry": "daily 03:00",
+    # Both act once per period however often they run; daily, a new period starts promptly.
+    "tier_review": "daily 03:30",
+    "follow_ups": "daily 06:00",
 }
 _EVERY = re.compile(r"^every\s+(\d+)\s*(s|m|h)$")
 _DAILY = re.compile(r"^daily\s+([01]?\d|2[0-3]):([0-5]\d)$")

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 1e172df8002c
+Revision ID: 7a12e1d41e30
 Revises: 
-Create Date: 2026-11-23 04:57:14.022490
+Create Date: 2026-11-23 06:40:02.046489
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '1e172df8002c'
+revision: str = '7a12e1d41e30'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -87,6 +87,14 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_surveys'))
+    )
+    op.create_table('tier_reviews',
+    sa.Column('period', sa.String(length=16), nullable=False),
+    sa.Column('period_end', sa.DateTime(), nullable=False),
+    sa.Column('reviewed_at', sa.DateTime(), nullable=False),
+    sa.Column('upgrades', sa.Integer(), nullable=False),
+    sa.Column('downgrades', sa.Integer(), nullable=False),
+    sa.PrimaryKeyConstraint('period', name=op.f('pk_tier_reviews'))
     )
     op.create_table('users',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -168,6 +176,7 @@ def upgrade() -> None:
     sa.Column('import_hash', sa.String(length=32), nullable=True),
     sa.Column('merged_into_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
+    sa.Column('erased_at', sa.DateTime(), nullable=True),
     sa.Column('grade', sa.String(length=32), nullable=True),
     sa.Column('stage', sa.String(length=32), nullable=True),
     sa.Column('rfm_segment', sa.String(length=32), nullable=True),
@@ -255,6 +264,19 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_user_sessions_expires_at'), ['expires_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('webhook_subscriptions',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('url', sa.String(length=1000), nullable=False),
+    sa.Column('secret', sa.String(length=200), nullable=False),
+    sa.Column('events', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('description', sa.String(length=200), nullable=False),
+    sa.Column('active', sa.Boolean(), nullable=False),
+    sa.Column('created_by_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_webhook_subscriptions_created_by_id_users'), ondelete='SET NULL'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_webhook_subscriptions'))
+    )
     op.create_table('actions_taken',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('idempotency_key', sa.String(length=200), nullable=False),
@@ -548,6 +570,9 @@ def upgrade() -> None:
     sa.Column('response_due_at', sa.DateTime(), nullable=True),
     sa.Column('resolution_due_at', sa.DateTime(), nullable=True),
     sa.Column('escalated_at', sa.DateTime(), nullable=True),
+    sa.Column('paused_at', sa.DateTime(), nullable=True),
+    sa.Column('paused_hours', sa.Double(), nullable=False),
+    sa.Column('resolutions', sa.Integer(), nullable=False),
     sa.Column('import_hash', sa.String(length=32), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
@@ -684,6 +709,9 @@ def upgrade() -> None:
     sa.Column('survey_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('ticket_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
+    sa.Column('ticket_resolution', sa.Integer(), nullable=True),
+    sa.Column('outbox_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
+    sa.Column('not_sent_reason', sa.String(length=32), nullable=True),
     sa.Column('nonce', sa.String(length=32), nullable=False),
     sa.Column('expires_at', sa.DateTime(), nullable=False),
     sa.Column('used_at', sa.DateTime(), nullable=True),
@@ -693,16 +721,18 @@ def upgrade() -> None:
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['created_by_id'], ['users.id'], name=op.f('fk_survey_invitations_created_by_id_users')),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_survey_invitations_customer_id_customers')),
+    sa.ForeignKeyConstraint(['outbox_id'], ['outbox_messages.id'], name=op.f('fk_survey_invitations_outbox_id_outbox_messages'), ondelete='SET NULL'),
     sa.ForeignKeyConstraint(['response_id'], ['survey_responses.id'], name=op.f('fk_survey_invitations_response_id_survey_responses')),
     sa.ForeignKeyConstraint(['survey_id'], ['surveys.id'], name=op.f('fk_survey_invitations_survey_id_surveys')),
     sa.ForeignKeyConstraint(['ticket_id'], ['tickets.id'], name=op.f('fk_survey_invitations_ticket_id_tickets')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_survey_invitations')),
     sa.UniqueConstraint('nonce', name=op.f('uq_survey_invitations_nonce')),
-    sa.UniqueConstraint('ticket_id', name=op.f('uq_survey_invitations_ticket_id'))
+    sa.UniqueConstraint('ticket_id', 'ticket_resolution', name=op.f('uq_survey_invitations_ticket_id_ticket_resolution'))
     )
     with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
         batch_op.create_index('ix_survey_invitations_customer_created_at', ['customer_id', 'created_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_survey_invitations_survey_id'), ['survey_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_survey_invitations_ticket_id'), ['ticket_id'], unique=False)
 
     # ### end Alembic commands ###
 
@@ -710,6 +740,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
     with op.batch_alter_table('survey_invitations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_survey_invitations_ticket_id'))
         batch_op.drop_index(batch_op.f('ix_survey_invitations_survey_id'))
         batch_op.drop_index('ix_survey_invitations_customer_created_at')
 
@@ -818,6 +849,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_actions_taken_customer_id'))
 
     op.drop_table('actions_taken')
+    op.drop_table('webhook_subscriptions')
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
         batch_op.drop_index(batch_op.f('ix_user_sessions_expires_at'))
@@ -862,6 +894,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_users_team'))
 
     op.drop_table('users')
+    op.drop_table('tier_reviews')
     op.drop_table('surveys')
     with op.batch_alter_table('scoring_runs', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_scoring_runs_as_of'))
