@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import typer
 from rich.console import Console
 
-from patron.errors import InvalidInput
+from patron.errors import InvalidInput, NotFound
 
 if TYPE_CHECKING:
     # Imported where a command first needs the database, so commands without one (`patron
@@ -78,3 +78,15 @@ def emit(result: dict[str, Any], *, as_json: bool, human: Callable[[], None] | N
     else:
         for key, value in result.items():
             typer.echo(f"{key}: {value}")
+
+
+def user_id_named(session: Session, username: str | None) -> int | None:
+    """The id of the user a command acts as (`--by`, `--as`), or None when none is named."""
+    if username is None:
+        return None
+    from patron.auth import service as users
+
+    user = users.by_username(session=session, username=username)
+    if user is None:
+        raise NotFound(f"no user named '{username}'")
+    return user.id

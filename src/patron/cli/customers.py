@@ -5,25 +5,14 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from sqlalchemy.orm import Session
 
-from patron.auth import service as users
-from patron.cli.context import emit, state
+from patron.cli.context import emit, state, user_id_named
 from patron.customers import service
 from patron.customers.dedupe import Candidate, Match, find_duplicates
 from patron.customers.models import CustomerKind
 from patron.customers.schemas import CustomerIn, DedupePolicy
 from patron.db import unit_of_work
-from patron.errors import InvalidInput, NotFound
-
-
-def _user_id(session: Session, username: str | None) -> int | None:
-    if username is None:
-        return None
-    user = users.by_username(session=session, username=username)
-    if user is None:
-        raise NotFound(f"no user named '{username}'")
-    return user.id
+from patron.errors import InvalidInput
 
 
 def _show_matches(matches: list[Match]) -> None:
@@ -79,7 +68,7 @@ def check_duplicates(
             candidate=candidate,
             policy=policy,
             exclude_id=exclude_id,
-            acting_user_id=_user_id(session, as_user),
+            acting_user_id=user_id_named(session, as_user),
         )
     result = {"matches": [match.as_dict() for match in matches]}
     emit(result, as_json=as_json, human=lambda: _show_matches(matches))
@@ -105,7 +94,10 @@ def merge(
         source = service.by_external_id(session=session, external_id=source_id)
         into = service.by_external_id(session=session, external_id=into_id)
         report = service.merge(
-            session=session, source_id=source.id, into_id=into.id, user_id=_user_id(session, by)
+            session=session,
+            source_id=source.id,
+            into_id=into.id,
+            user_id=user_id_named(session, by),
         )
     result = {
         "source": source_id,

@@ -55,6 +55,8 @@ class Customer(Timestamped, Base):
     import_hash: Mapped[str | None] = mapped_column(String(32))
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("customers.id"))
     deleted_at: Mapped[datetime | None]
+    # Set when the person's data was erased on request (patron privacy erase); the row stays.
+    erased_at: Mapped[datetime | None]
     # The latest scoring run's results, kept on the row so lists filter and sort on them.
     grade: Mapped[str | None] = mapped_column(String(32))
     stage: Mapped[str | None] = mapped_column(String(32), index=True)
