@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.pages import auth, customers, dashboard, rules
+from patron.web.pages import auth, customers, dashboard, loyalty, pool, rules, surveys, tasks, tickets
 
 router = APIRouter(include_in_schema=False)
-for group in (auth, dashboard, customers, rules):
+for group in (auth, dashboard, customers, rules, tasks, tickets, pool, surveys, loyalty):
     router.include_router(group.router)

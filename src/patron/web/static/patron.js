@@ -52,3 +52,92 @@
     draw();
   }
 })();
+// Work pages: survey charts, ticket SLA countdowns that tick, and dragging a ticket to a status.
+(function () {
+  "use strict";
+  function surveyCharts() {
+    var source = document.getElementById("survey-data");
+    if (!source || typeof echarts === "undefined") { return; }
+    var data = JSON.parse(source.textContent), chart = data.chart, labels = data.labels;
+    function line(id, name, values, counts, min, max, color) {
+      var el = document.getElementById(id);
+      if (!el) { return; }
+      var c = echarts.init(el, null, { renderer: "svg" });
+      c.setOption({
+        animation: false, color: [color, "#c9d3da"],
+        grid: { left: 48, right: 48, top: 32, bottom: 48 },
+        tooltip: { trigger: "axis" },
+        legend: { data: [name, labels.answers], top: 0 },
+        xAxis: { type: "category", data: chart.months, axisLabel: { rotate: 30 } },
+        yAxis: [{ type: "value", min: min, max: max, name: name },
+                { type: "value", name: labels.answers, splitLine: { show: false } }],
+        series: [{ type: "bar", name: labels.answers, yAxisIndex: 1, data: counts, z: 1 },
+                 { type: "line", name: name, data: values, connectNulls: true, z: 2 }]
+      });
+      window.addEventListener("resize", function () { c.resize(); });
+    }
+    line("chart-nps", labels.nps, chart.nps, chart.nps_responses, -100, 100, "#2f6f8f");
+    line("chart-csat", labels.csat, chart.csat, chart.csat_responses, 0, 100, "#5b9a68");
+  }
+  var started = Date.now();
+  function span(seconds, labels) {
+    var s = Math.abs(seconds), d = Math.floor(s / 86400), h = Math.floor((s % 86400) / 3600), m = Math.floor((s % 3600) / 60);
+    if (d > 0) { return d + labels.d + " " + h + labels.h; }
+    if (h > 0) { return h + labels.h + " " + m + labels.m; }
+    return m + labels.m;
+  }
+  function tick() {
+    var board = document.getElementById("board");
+    if (!board) { return; }
+    var labels = JSON.parse(board.getAttribute("data-labels"));
+    var loaded = Number(board.getAttribute("data-loaded") || started);
+    var gone = Math.floor((Date.now() - loaded) / 1000);
+    board.querySelectorAll(".sla[data-seconds]").forEach(function (el) {
+      var left = Number(el.getAttribute("data-seconds")) - gone;
+      var text = (left < 0 ? labels.late : labels.left).replace("{time}", span(left, labels));
+      el.querySelector(".countdown").textContent = text;
+      el.classList.toggle("late", left < 0);
+      el.closest(".ticket").classList.toggle("late", left < 0);
+    });
+  }
+  function dragging() {
+    document.addEventListener("dragstart", function (event) {
+      var card = event.target.closest && event.target.closest(".ticket[draggable]");
+      if (card) { event.dataTransfer.setData("text/plain", card.getAttribute("data-ticket")); }
+    });
+    document.addEventListener("dragover", function (event) {
+      var lane = event.target.closest && event.target.closest(".lane");
+      if (lane) { event.preventDefault(); lane.classList.add("drop"); }
+    });
+    document.addEventListener("dragleave", function (event) {
+      var lane = event.target.closest && event.target.closest(".lane");
+      if (lane) { lane.classList.remove("drop"); }
+    });
+    document.addEventListener("drop", function (event) {
+      var lane = event.target.closest && event.target.closest(".lane");
+      var board = document.getElementById("board");
+      var id = event.dataTransfer.getData("text/plain");
+      if (!lane || !board || !id) { return; }
+      event.preventDefault();
+      lane.classList.remove("drop");
+      htmx.ajax("POST", "/tickets/" + encodeURIComponent(id) + "/move", {
+        source: board, target: "#board", swap: "outerHTML",
+        values: { to: lane.getAttribute("data-status"), mine: board.getAttribute("data-mine") }
+      });
+    });
+    // A new board arrived: its countdowns start from now.
+    document.addEventListener("htmx:afterSettle", function () {
+      var board = document.getElementById("board");
+      if (board) { board.setAttribute("data-loaded", String(Date.now())); }
+    });
+  }
+  function start() {
+    surveyCharts();
+    if (document.getElementById("board")) { dragging(); setInterval(tick, 30000); }
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();
