@@ -21,22 +21,6 @@ def test_the_active_rulebook_is_readable(client: TestClient, world: World) -> No
     assert isinstance(body["rulebook"], dict)
 
 
-def test_expressions_are_checked(client: TestClient, world: World) -> None:
-    analyst = bearer(world.tokens["analyst"])
-    good = client.post(
-        "/api/v1/rules/check", json={"expression": "recency_days>90 and frequency >= 2"},
-        headers=analyst,
-    )  # fmt: skip
-    assert good.status_code == 200
-    assert good.json()["features"] == ["frequency", "recency_days"]
-    bad = client.post(
-        "/api/v1/rules/check", json={"expression": "recency_dayz > 90"}, headers=analyst
-    )
-    assert bad.status_code == 422
-    assert bad.json()["error"] == "invalid_rule"
-    assert "recency_dayz" in bad.json()["detail"]
-
-
 def test_kpis_cover_the_period(
     client: TestClient, world: World, sessions: sessionmaker[Session]
 ) -> None:
