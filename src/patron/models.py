@@ -10,6 +10,7 @@ from patron.engagement.models import Interaction, InteractionKind, Task, TaskSta
 from patron.knowledge.models import Article, ArticleCategory, ArticleTag, TicketArticle
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
 from patron.notify.models import InAppNotification, OutboxMessage
+from patron.notify.webhooks_models import WebhookSubscription
 from patron.orders.models import Order, OrderLine, OrderStatus, Product
 from patron.pool.models import OwnershipChange
 from patron.rules.models import ActionTaken, Alert, RulebookVersion, StateChange
@@ -61,4 +62,5 @@ __all__ = [
     "TicketKind",
     "TierChange",
     "User",
+    "WebhookSubscription",
 ]

@@ -23,11 +23,15 @@ from patron.auth.api import router as auth_router
 from patron.campaigns.api import router as campaigns_router
 from patron.config import Settings, get_settings
 from patron.customers.api import router as customers_router
+from patron.customers.contacts import router as contacts_router
 from patron.db import check_connection, create_db_engine, session_factory
 from patron.engagement.api import router as engagement_router
+from patron.engagement.interactions_api import router as interactions_router
 from patron.knowledge.api import router as knowledge_router
 from patron.loyalty.api import router as loyalty_router
 from patron.notify.api import router as notify_router
+from patron.notify.webhooks_api import router as webhooks_router
+from patron.orders.api import router as orders_router
 from patron.pool.api import router as pool_router
 from patron.rules.api import router as rules_router
 from patron.service.api import public as public_surveys_router
@@ -64,6 +68,8 @@ def _api_router() -> APIRouter:
     api.include_router(pool_router)
     api.include_router(notify_router)
     api.include_router(campaigns_router)
+    for router in (orders_router, contacts_router, interactions_router, webhooks_router):
+        api.include_router(router)
     return api
 
 

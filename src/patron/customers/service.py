@@ -26,6 +26,7 @@ from patron.customers.schemas import (
 )
 from patron.db import now
 from patron.errors import Conflict, InvalidInput, NotFound
+from patron.notify import webhooks
 
 DEFAULT_POLICY = DedupePolicy()
 
@@ -155,6 +156,7 @@ def create(
         entry_point=str(entry_point),
         warnings=[m.as_dict() for m in matches],
     )
+    webhooks.customer_changed(session, "created", customer)
     session.flush()
     return Saved(customer=customer, warnings=tuple(matches))
 
@@ -181,6 +183,7 @@ def _fold_into(
         matched_on=target.key.value,
         filled=filled,
     )
+    webhooks.customer_changed(session, "updated", survivor)
     session.flush()
     others = tuple(m for m in matches if m.customer_id != target.customer_id)
     return Saved(customer=survivor, warnings=others, merged=True)
@@ -257,6 +260,7 @@ def update(
         fields=sorted(values) + (["tags"] if tags is not None else []),
         entry_point=str(entry_point),
     )
+    webhooks.customer_changed(session, "updated", customer)
     session.flush()
     if action is Action.merge and target is not None:
         merge(
@@ -309,5 +313,6 @@ def merge(
         moved=moved,
         filled=filled,
     )
+    webhooks.customer_changed(session, "merged", survivor, merged_id=source.id)
     session.flush()
     return MergeReport(source_id=source.id, into_id=survivor.id, moved=moved, filled=tuple(filled))

@@ -22,6 +22,7 @@ from patron.auth.models import Role, User
 from patron.customers.models import Customer, CustomerTag
 from patron.db import Base
 from patron.engagement.models import Task
+from patron.notify import webhooks
 from patron.pool.models import OwnershipChange
 from patron.rules.models import ActionTaken, Alert, StateChange
 from patron.rules.rulebook import Action, Labels, Rulebook
@@ -95,6 +96,7 @@ def _state_changes(
             for c, k, b, a, r in rows
         ],
     ) if rows else None
+    webhooks.grades_changed(connection, rows, run_id)
     return len(rows)
 
 
