@@ -128,7 +128,7 @@ def customer_names(session: Session, ids: list[int]) -> dict[int, str]:
     if not ids:
         return {}
     query = select(Customer.id, Customer.name).where(Customer.id.in_(set(ids)))
-    return dict(session.execute(query).tuples().all())
+    return dict(session.execute(query).all())
 
 
 def visible_task(session: Session, actor: Actor, task_id: int, *, lock: bool) -> Task | None:
