@@ -15,7 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from psycopg.types.json import Jsonb
-from sqlalchemy import Boolean, Connection, Date, DateTime, Numeric, Table
+from sqlalchemy import Boolean, ColumnDefault, Connection, Date, DateTime, Numeric, Table
 from sqlalchemy.types import JSON, TypeEngine
 
 Convert = Callable[[Any], Any]
@@ -94,11 +94,25 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     """INSERT every row (all rows have the same keys) in one executemany."""
     if not rows:
         return
+    rows = _with_defaults(table, rows)
     shape = Shape(conn, table, list(rows[0]))
     names = ", ".join(shape.quote(name) for name in shape.columns)
     marks = ", ".join([shape.mark] * len(shape.columns))
     sql = f"INSERT INTO {shape.quote(table.name)} ({names}) VALUES ({marks})"
     conn.exec_driver_sql(sql, shape.tuples(rows))
+
+
+def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
+    """Rows with the model's plain defaults for the columns they leave out (counters, flags)."""
+    given = rows[0].keys()
+    defaults = {
+        column.name: column.default.arg
+        for column in table.columns
+        if column.name not in given
+        and isinstance(column.default, ColumnDefault)
+        and column.default.is_scalar
+    }
+    return [{**defaults, **row} for row in rows] if defaults else rows
 
 
 def update_many(

@@ -7,6 +7,8 @@ rare keys seen more than once are kept in a dict with their count.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 import numpy as np
 from numpy.typing import NDArray
 
@@ -25,6 +27,10 @@ class OccurrenceCounter:
         """The occurrence number of each key, counting every key passed in earlier calls."""
         batch = np.fromiter(keys, dtype=np.uint64, count=len(keys))
         found = self._contains(batch)
+        if not found.any() and len(np.unique(batch)) == len(batch):
+            # The usual case: every key is new. No per-key counting needed.
+            self._remember(batch, {})
+            return [1] * len(keys)
         seen_before = found.tolist()
         counts: dict[int, int] = {}
         numbers = []
@@ -59,3 +65,11 @@ class OccurrenceCounter:
 def key_of(text: str) -> int:
     """A 64-bit key from the first 16 hex digits of an md5."""
     return int(text[:16], 16)
+
+
+@dataclass
+class Identities:
+    """Occurrence counts across one file: for derived ids, and for explicit ids given twice."""
+
+    derived: OccurrenceCounter = field(default_factory=OccurrenceCounter)
+    explicit: OccurrenceCounter = field(default_factory=OccurrenceCounter)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -24,8 +24,10 @@ from patron.imports.duplicates import DuplicatesFile, import_action
 from patron.imports.duplicates import default_path as duplicates_default
 from patron.imports.kinds import Kind, Options, kind_named
 from patron.imports.kinds.base import Batch, Rejected, column_of, drop
-from patron.imports.occurrences import OccurrenceCounter, key_of
-from patron.imports.readers import Source, open_source
+from patron.imports.occurrences import Identities, key_of
+from patron.imports.order_columns import hash_orders, identify_orders, parse_orders
+from patron.imports.order_store import store_orders
+from patron.imports.readers import CsvSource, Source, open_source
 from patron.imports.references import CustomerIds, user_ids
 from patron.imports.rejects import RejectsFile, default_path
 from patron.imports.values import Cell
@@ -56,14 +58,6 @@ class _Outputs:
 
     rejects: RejectsFile
     duplicates: DuplicatesFile
-
-
-@dataclass
-class _Identities:
-    """Occurrence counts across the file, for derived ids and for repeated explicit ids."""
-
-    derived: OccurrenceCounter = field(default_factory=OccurrenceCounter)
-    explicit: OccurrenceCounter = field(default_factory=OccurrenceCounter)
 
 
 def import_file(
@@ -146,7 +140,7 @@ def _run(
     progress: Progress | None,
 ) -> Counts:
     total = Counts()
-    identities = _Identities()
+    identities = Identities()
     customers = CustomerIds()
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
@@ -159,7 +153,11 @@ def _run(
                 batch = Batch(
                     conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users
                 )
-                counts, rejected = _one_batch(spec, batch, chunk, identities)
+                if spec.name == "orders":
+                    textual = isinstance(source, CsvSource)
+                    counts, rejected = _order_batch(spec, batch, chunk, identities, textual)
+                else:
+                    counts, rejected = _one_batch(spec, batch, chunk, identities)
                 outputs.rejects.write(rejected)
                 outputs.duplicates.write(batch.duplicates)
                 total.add(counts)
@@ -173,7 +171,7 @@ def _run(
 
 
 def _one_batch(
-    spec: Kind, batch: Batch, chunk: list[tuple[int, list[Cell]]], identities: _Identities
+    spec: Kind, batch: Batch, chunk: list[tuple[int, list[Cell]]], identities: Identities
 ) -> tuple[Counts, Rejected]:
     records, rejected = _parse(spec, batch.plan, chunk)
     rejected += _identify(spec, batch.plan, records, identities)
@@ -200,6 +198,35 @@ def _one_batch(
     return counts, rejected
 
 
+def _order_batch(
+    spec: Kind,
+    batch: Batch,
+    chunk: list[tuple[int, list[Cell]]],
+    identities: Identities,
+    textual: bool,
+) -> tuple[Counts, Rejected]:
+    """Orders, column by column: the same result as `_one_batch`, several times faster."""
+    numbers = [number for number, _ in chunk]
+    cells = [row for _, row in chunk]
+    orders, rejected = parse_orders(spec, batch.plan, numbers, cells, textual=textual)
+    hash_orders(batch.plan, orders)
+    orders, repeated = identify_orders(batch.plan, orders, identities)
+    rejected += repeated
+    transaction = batch.conn.begin()
+    try:
+        counts = store_orders(spec, batch, orders) if len(orders) else Counts()
+        if batch.write:
+            transaction.commit()
+        else:
+            transaction.rollback()
+    except BaseException:
+        transaction.rollback()
+        batch.customers.forget()
+        raise
+    counts.rejected = len(rejected)
+    return counts, rejected
+
+
 def _parse(
     spec: Kind, plan: Plan, chunk: list[tuple[int, list[Cell]]]
 ) -> tuple[list[Record], Rejected]:
@@ -217,7 +244,7 @@ def _parse(
     return records, rejected
 
 
-def _identify(spec: Kind, plan: Plan, records: list[Record], identities: _Identities) -> Rejected:
+def _identify(spec: Kind, plan: Plan, records: list[Record], identities: Identities) -> Rejected:
     """Hash every record; give it its explicit id or one derived from content and occurrence."""
     derived: list[Record] = []
     explicit: list[Record] = []

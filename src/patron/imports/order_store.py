@@ -1,0 +1,207 @@
+"""Storing one parsed batch of orders: its customers and products, then one bulk write.
+
+New orders go in with one executemany on SQLite and one COPY on PostgreSQL; changed ones
+are updated by external id; unchanged ones are counted and left alone.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from decimal import Decimal
+from itertools import repeat
+from typing import Any
+
+from sqlalchemy import ARRAY, Connection, String, Table, bindparam, func, select
+
+from patron.imports.bulk import update_many
+from patron.imports.columns import Plan
+from patron.imports.kinds.base import Batch, Kind
+from patron.imports.order_columns import OrderColumns
+from patron.imports.references import product_ids
+from patron.imports.writer import Counts, lookup
+
+COLUMNS = (
+    "external_id",
+    "customer_id",
+    "ordered_at",
+    "amount",
+    "status",
+    "channel",
+    "currency",
+    "quantity",
+    "product_id",
+    "custom_fields",
+    "import_hash",
+    "created_at",
+)
+# Fetch a batch's stored rows by one range scan when the range holds no more than this many
+# rows per batch row (a fresh or repeated import of ordered ids); else look them up by key.
+_RANGE_FACTOR = 2
+
+
+def store_orders(spec: Kind, batch: Batch, orders: OrderColumns) -> Counts:
+    """Insert new orders, update changed ones, count unchanged ones; the batch's counts."""
+    customers = _customer_ids(batch, orders)
+    products = _product_ids(batch, orders)
+    stored = stored_hashes(batch.conn, spec.table, orders.external_id)
+    fresh, changed = _classify(orders, stored)
+    counts = Counts(
+        inserted=len(fresh), updated=len(changed), unchanged=len(orders) - len(fresh) - len(changed)
+    )
+    if batch.write:
+        rows = _rows(batch, orders, customers, products)
+        insert_rows(batch.conn, spec.table, _pick(rows, fresh, len(orders)))
+        _update(batch, spec, [rows[i] for i in changed])
+    return counts
+
+
+def _customer_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:
+    """Database ids of the orders' customers; unknown customers are created from their id."""
+    wanted = set(orders.customer_id)
+    found = batch.customers.find(batch.conn, wanted)
+    unknown = wanted - found.keys()
+    if unknown and batch.write:
+        batch.customers.create(batch.conn, unknown, at=batch.at)
+        found = batch.customers.find(batch.conn, wanted)
+    return list(map(found.get, orders.customer_id))
+
+
+def _product_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:
+    """Products by id, else by name, created or renamed as the row path does."""
+    if not any(orders.product_id) and not any(orders.product_name):
+        return [None] * len(orders)
+    keys = [
+        _product_key(pid or name)
+        for pid, name in zip(orders.product_id, orders.product_name, strict=True)
+    ]
+    # A product's name is the last one the batch gives it.
+    named = {
+        key: name
+        for key, name in zip(keys, orders.product_name, strict=True)
+        if key is not None and name
+    }
+    names: dict[str, str | None] = {key: named.get(key) for key in keys if key is not None}
+    found = product_ids(batch.conn, names, at=batch.at, write=batch.write)
+    return [None if key is None else found.get(key) for key in keys]
+
+
+def _product_key(text: str | None) -> str | None:
+    return text[:64] if text else None
+
+
+def stored_hashes(conn: Connection, table: Table, keys: Sequence[str]) -> dict[str, str | None]:
+    """external_id -> import_hash for those of `keys` already stored (maybe a few more)."""
+    if not keys:
+        return {}
+    external = table.c.external_id
+    if conn.dialect.name == "postgresql":
+        wanted = bindparam("keys", list(keys), type_=ARRAY(String()))
+        query = select(external, table.c.import_hash).where(external == func.any(wanted))
+        return {str(key): digest for key, digest in conn.execute(query)}
+    # SQLite compares text bytewise, as Python's min and max do.
+    between = external.between(min(keys), max(keys))
+    count = conn.execute(select(func.count()).where(between)).scalar_one()
+    if count == 0:
+        return {}
+    if count <= _RANGE_FACTOR * len(keys):
+        rows = conn.execute(select(external, table.c.import_hash).where(between))
+        return {str(key): digest for key, digest in rows}
+    return {key: found[0] for key, found in lookup(conn, table, keys, "import_hash").items()}
+
+
+def _classify(orders: OrderColumns, stored: dict[str, str | None]) -> tuple[list[int], list[int]]:
+    """Positions of new and of changed orders."""
+    if not stored:
+        return list(range(len(orders))), []
+    previous = list(map(stored.get, orders.external_id))
+    fresh = [i for i, digest in enumerate(previous) if digest is None]
+    changed = [
+        i
+        for i, (digest, now) in enumerate(zip(previous, orders.import_hash, strict=True))
+        if digest is not None and digest != now
+    ]
+    return fresh, changed
+
+
+def _rows(
+    batch: Batch,
+    orders: OrderColumns,
+    customers: list[int | None],
+    products: list[int | None],
+) -> list[tuple[Any, ...]]:
+    """Every order as a tuple in COLUMNS order, typed for the driver."""
+    sqlite = batch.conn.dialect.name == "sqlite"
+    count = len(orders)
+    if sqlite:
+        ordered_at: list[Any] = [f"{moment}.000000" for moment in orders.ordered_at]
+        amounts: list[Any] = list(map(float, orders.amount))
+        created: Any = batch.at.isoformat(" ") + ".000000"
+    else:
+        ordered_at, amounts, created = orders.ordered_at, orders.amount, batch.at
+    custom: Iterable[str] = (
+        repeat("{}", count)
+        if not any(orders.custom)
+        else [json.dumps(extra) if extra else "{}" for extra in orders.custom]
+    )
+    status = orders.status if None not in orders.status else [s or "paid" for s in orders.status]
+    return list(
+        zip(
+            orders.external_id,
+            customers,
+            ordered_at,
+            amounts,
+            status,
+            orders.channel,
+            orders.currency,
+            orders.quantity,
+            products,
+            custom,
+            orders.import_hash,
+            repeat(created, count),
+            strict=True,
+        )
+    )
+
+
+def _pick(rows: list[tuple[Any, ...]], positions: list[int], count: int) -> list[tuple[Any, ...]]:
+    return rows if len(positions) == count else [rows[i] for i in positions]
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
+    """INSERT rows given in COLUMNS order: executemany on SQLite, COPY on PostgreSQL."""
+    if not rows:
+        return
+    names = ", ".join(COLUMNS)
+    if conn.dialect.name == "postgresql":
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        with (
+            driver.cursor() as cursor,
+            cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
+        ):
+            for row in rows:
+                copy.write_row(row)
+        return
+    marks = ", ".join("?" * len(COLUMNS))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+
+
+def _update(batch: Batch, spec: Kind, rows: list[tuple[Any, ...]]) -> None:
+    """UPDATE changed orders (rare: a re-import of an edited file) through the bulk writer."""
+    if not rows:
+        return
+    plan: Plan = batch.plan
+    changed = []
+    for row in rows:
+        values = dict(zip(COLUMNS, row, strict=True))
+        values["ordered_at"] = _moment(values["ordered_at"])
+        values["amount"] = Decimal(str(values["amount"]))
+        values["custom_fields"] = json.loads(values["custom_fields"])
+        changed.append(values)
+    update_many(batch.conn, spec.table, changed, spec.update_columns(plan))
+
+
+def _moment(value: str | datetime) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(value)
