@@ -36,7 +36,7 @@ from patron.customers.models import Customer
 from patron.db import now
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.notify.models import Channel
-from patron.notify.outbox import enqueue
+from patron.notify.outbox import Outgoing, enqueue_many
 from patron.orders.models import Order, OrderStatus
 
 LOCALES = ("zh_CN", "en")
@@ -152,30 +152,40 @@ def preview(*, session: Session, campaign: Campaign, visible: ColumnElement[bool
     return AudienceView(**_audience(session, campaign, visible, now()).counts())
 
 
-def _send(session: Session, campaign: Campaign, members: targeting.Audience) -> dict[int, int]:
-    """Enqueue one personalised message per treated customer; their outbox ids."""
+def _messages(campaign: Campaign, members: targeting.Audience) -> list[Outgoing]:
+    """One personalised message per treated customer, in their locale if the campaign has it."""
     treated = np.flatnonzero(members.groups == RecipientGroup.treated.value)
-    personal = members.personal
-    sent: dict[int, int] = {}
-    for index in treated:
-        customer_id = int(members.customer_ids[index])
-        values = {field: str(personal[field][index] or "") for field in FIELDS}
-        wanted = personal["locale"][index]
+    personal = {name: values[treated] for name, values in members.personal.items()}
+    ids = members.customer_ids[treated].tolist()
+    messages = []
+    for row, customer_id in enumerate(ids):
+        values = {field: str(personal[field][row] or "") for field in FIELDS}
+        wanted = personal["locale"][row]
         locale = wanted if wanted in campaign.templates else campaign.default_locale
-        message = campaign.templates[locale]
-        queued = enqueue(
-            session=session,
-            channel=campaign.channel,
-            recipient=str(personal["address"][index]),
-            subject=fill(message["subject"], values),
-            body=fill(message["body"], values),
-            dedupe_key=f"campaign:{campaign.id}:customer:{customer_id}",
-            customer_id=customer_id,
-            payload={"campaign_id": campaign.id, "locale": locale},
+        template = campaign.templates[locale]
+        messages.append(
+            Outgoing(
+                channel=campaign.channel,
+                recipient=str(personal["address"][row]),
+                subject=fill(template["subject"], values),
+                body=fill(template["body"], values),
+                dedupe_key=f"campaign:{campaign.id}:customer:{customer_id}",
+                customer_id=customer_id,
+                payload={"campaign_id": campaign.id, "locale": locale},
+            )
         )
-        if queued is not None:
-            sent[customer_id] = queued.id
-    return sent
+    return messages
+
+
+def _send(session: Session, campaign: Campaign, members: targeting.Audience) -> dict[int, int]:
+    """Enqueue the treated group's messages in bulk (one INSERT per 1,000); their outbox ids."""
+    messages = _messages(campaign, members)
+    queued = enqueue_many(session=session, messages=messages)
+    return {
+        message.customer_id: queued[message.dedupe_key]
+        for message in messages
+        if message.customer_id is not None and message.dedupe_key in queued
+    }
 
 
 def launch(

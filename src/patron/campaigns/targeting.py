@@ -31,6 +31,7 @@ UNFINISHED_RUN_STATUSES = ("running", "failed")
 # Where each customer-facing channel's address lives; team channels (webhooks, robots) do not
 # reach customers, so campaigns cannot use them.
 ADDRESSES: dict[str, Any] = {"email": Customer.email}
+ADDRESS_PATTERNS = {"email": "%_@_%"}
 REASONS = ("opted_out", "no_consent", "no_address", "frequency_cap")
 PERSONAL = ("name", "city", "grade", "company", "external_id", "locale", "address")
 FLAGS = ("has_address", "consent", "opted_out", "recent")
@@ -116,7 +117,8 @@ def _candidates(
     opted = exists().where(OptOut.customer_id == Customer.id, OptOut.channel.in_([channel, "*"]))
     consent = func.coalesce(Customer.consent[channel].as_boolean(), False)
     address = address_column(channel)
-    has_address = case((func.length(func.trim(func.coalesce(address, ""))) > 0, 1), else_=0)
+    # An address the channel cannot use counts as none, so it cannot fail the launch's enqueue.
+    has_address = case((func.coalesce(address, "").like(ADDRESS_PATTERNS[channel]), 1), else_=0)
     query = (
         select(
             Customer.id, Customer.name, Customer.city, Customer.grade, Customer.company,
