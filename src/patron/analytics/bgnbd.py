@@ -57,9 +57,14 @@ class BgNbdParams:
         return {"r": self.r, "alpha": self.alpha, "a": self.a, "b": self.b}
 
 
-def fit(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> BgNbdParams:
-    """Fit BG/NBD by maximum likelihood on repeat-purchase counts, recencies and ages."""
-    histories = as_histories(frequency, recency, T)
+def fit(
+    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
+) -> BgNbdParams:
+    """Fit BG/NBD by maximum likelihood on repeat-purchase counts, recencies and ages.
+
+    `weights` gives how many customers share each row when the histories come grouped.
+    """
+    histories = as_histories(frequency, recency, T, weights)
     objective = _Objective(histories)
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))

@@ -78,13 +78,17 @@ class ClvResult:
 
 
 def fit_purchase_model(
-    model: PurchaseModel, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    model: PurchaseModel,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    weights: ArrayLike | None = None,
 ) -> PurchaseParams:
-    """Fit BG/NBD or Pareto/NBD by name."""
+    """Fit BG/NBD or Pareto/NBD by name (`weights`: customers per row of grouped histories)."""
     if model == "bgnbd":
-        return bgnbd.fit(frequency, recency, T)
+        return bgnbd.fit(frequency, recency, T, weights)
     if model == "pnbd":
-        return pnbd.fit(frequency, recency, T)
+        return pnbd.fit(frequency, recency, T, weights)
     raise InvalidInput(f"unknown purchase model '{model}' (use bgnbd, pnbd or auto)")
 
 
@@ -121,38 +125,77 @@ def score(
 
     `auto` needs `holdout` (see `holdout_split`) to choose between BG/NBD and Pareto/NBD.
     """
-    _check_horizon(horizon_days, monthly_discount)
+    check_horizon(horizon_days, monthly_discount)
     x, t_x, big_t, m = (
         np.asarray(v, dtype=np.float64) for v in (frequency, recency, T, monetary_value)
     )
-    comparison = None
-    if model == "auto":
-        if holdout is None:
-            raise InvalidInput("model 'auto' needs a calibration/holdout split of the order log")
-        comparison = compare_models(holdout)
-        chosen: PurchaseModel = comparison.chosen
-    else:
-        chosen = model
+    chosen, comparison = choose_model(model, holdout)
     purchase = fit_purchase_model(chosen, x, t_x, big_t)
     spend = _fit_spend(x, m)
     values = gamma_gamma.expected_average_value(spend, x, np.maximum(m, 0.0))
-    alive = p_alive(purchase, x, t_x, big_t)
-    steps, index = _monthly_steps(purchase, horizon_days, x, big_t)
+    outlook = purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
+    clv = outlook.clv_per_spend * values
+    params = run_params(purchase, spend, horizon_days, monthly_discount, len(x), comparison)
+    return ClvResult(outlook.p_alive, outlook.expected_purchases, values, clv, chosen, params)
+
+
+def choose_model(
+    model: ModelChoice, holdout: HoldoutSplit | None
+) -> tuple[PurchaseModel, ModelComparison | None]:
+    """The purchase model to use; for `auto`, the holdout comparison that picked it."""
+    if model != "auto":
+        return model, None
+    if holdout is None:
+        raise InvalidInput("model 'auto' needs a calibration/holdout split of the order log")
+    comparison = compare_models(holdout)
+    return comparison.chosen, comparison
+
+
+@dataclass(frozen=True)
+class PurchaseOutlook:
+    """What the purchase model says of each history; CLV is `clv_per_spend` times the spend."""
+
+    p_alive: FloatArray
+    expected_purchases: FloatArray
+    clv_per_spend: FloatArray
+
+
+def purchase_outlook(
+    purchase: PurchaseParams,
+    x: FloatArray,
+    t_x: FloatArray,
+    T: FloatArray,
+    horizon_days: float,
+    monthly_discount: float,
+) -> PurchaseOutlook:
+    """P(alive), expected purchases over the horizon and discounted purchases per history."""
+    alive = p_alive(purchase, x, t_x, T)
+    steps, index = _monthly_steps(purchase, horizon_days, x, T)
     discount = (1.0 + monthly_discount) ** -np.arange(1, len(steps) + 1)
     expected = steps.sum(axis=0)[index] * alive
-    clv = (discount @ steps)[index] * alive * values
-    params = {
-        "purchase_model": chosen,
+    return PurchaseOutlook(alive, expected, (discount @ steps)[index] * alive)
+
+
+def run_params(
+    purchase: PurchaseParams,
+    spend: gamma_gamma.GammaGammaParams,
+    horizon_days: float,
+    monthly_discount: float,
+    customers: int,
+    comparison: ModelComparison | None,
+) -> dict[str, Any]:
+    """The record of what produced the scores: both fits, the settings, the model choice."""
+    return {
+        "purchase_model": "bgnbd" if isinstance(purchase, bgnbd.BgNbdParams) else "pnbd",
         "purchase_params": purchase.as_dict(),
         "purchase_log_likelihood": purchase.log_likelihood,
         "spend_params": spend.as_dict(),
         "spend_log_likelihood": spend.log_likelihood,
         "horizon_days": horizon_days,
         "monthly_discount": monthly_discount,
-        "customers": len(x),
+        "customers": customers,
         "comparison": comparison.as_dict() if comparison else None,
     }
-    return ClvResult(alive, expected, values, clv, chosen, params)
 
 
 def score_log(
@@ -259,7 +302,8 @@ def _monthly_steps(
     return np.diff(totals, axis=0, prepend=0.0), index
 
 
-def _check_horizon(horizon_days: float, monthly_discount: float) -> None:
+def check_horizon(horizon_days: float, monthly_discount: float) -> None:
+    """Refuse a horizon or discount rate that would make the CLV meaningless."""
     if not horizon_days > 0:
         raise InvalidInput(f"the horizon must be a positive number of days, not {horizon_days}")
     if not 0 <= monthly_discount < 1:

@@ -41,12 +41,28 @@ class Histories:
     weight: FloatArray
 
 
-def as_histories(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> Histories:
-    """Check purchase histories and merge identical ones, which makes fitting much faster."""
+def as_histories(
+    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
+) -> Histories:
+    """Check purchase histories and merge identical ones, which makes fitting much faster.
+
+    `weights` counts the customers behind each row when the rows are already grouped.
+    """
     x, t_x, big_t = (np.asarray(v, dtype=np.float64).ravel() for v in (frequency, recency, T))
     check_histories(x, t_x, big_t)
-    (ux, ut, ages), _, counts = unique_rows(x, t_x, big_t)
+    (ux, ut, ages), index, counts = unique_rows(x, t_x, big_t)
+    if weights is not None:
+        counts = _customer_counts(weights, index, len(ux), len(x))
     return Histories(ux, ut, ages, counts)
+
+
+def _customer_counts(weights: ArrayLike, index: IntArray, rows: int, size: int) -> FloatArray:
+    w = np.asarray(weights, dtype=np.float64).ravel()
+    if len(w) != size:
+        raise InvalidInput("weights must give one count per purchase history")
+    if not (np.isfinite(w).all() and (w > 0).all()):
+        raise InvalidInput("weights must be positive numbers of customers")
+    return np.bincount(index, weights=w, minlength=rows).astype(np.float64)
 
 
 def time_scale(h: Histories) -> float:

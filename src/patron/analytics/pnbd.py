@@ -62,9 +62,14 @@ class ParetoNbdParams:
         return {"r": self.r, "alpha": self.alpha, "s": self.s, "beta": self.beta}
 
 
-def fit(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> ParetoNbdParams:
-    """Fit Pareto/NBD by maximum likelihood on repeat-purchase counts, recencies and ages."""
-    histories = as_histories(frequency, recency, T)
+def fit(
+    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
+) -> ParetoNbdParams:
+    """Fit Pareto/NBD by maximum likelihood on repeat-purchase counts, recencies and ages.
+
+    `weights` gives how many customers share each row when the histories come grouped.
+    """
+    histories = as_histories(frequency, recency, T, weights)
     objective = _Objective(histories)
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))

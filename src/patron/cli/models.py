@@ -7,16 +7,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
 from patron.cli.context import console, emit, parse_as_of
-from patron.errors import FileUnreadable, InvalidInput
-
-if TYPE_CHECKING:
-    from patron.analytics import clv
-    from patron.analytics.summary import CustomerSummary
+from patron.errors import InvalidInput
 
 
 class FitModel(StrEnum):
@@ -72,57 +68,24 @@ def clv_command(
     if horizon_days <= 0:
         raise InvalidInput(f"--horizon-days must be a positive number of days, not {horizon_days}")
     with _status(f"reading {log}"):
-        from patron.analytics import clv
+        from patron.analytics.clv_log import score_log_to_csv
         from patron.analytics.summary import OrderLog
 
         orders = OrderLog.from_csv(log)
     cutoff = parse_as_of(as_of) if as_of else orders.latest_day()
-    with _status(f"summarising {len(orders):,} orders and fitting the models"):
-        summary, result = clv.score_log(
-            orders, as_of=cutoff, horizon_days=horizon_days, model=model.value
+    with _status(f"scoring the customers of {len(orders):,} orders into {out}"):
+        scores = score_log_to_csv(
+            orders, out, as_of=cutoff, horizon_days=horizon_days, model=model.value
         )
-    with _status(f"writing {len(summary):,} customers to {out}"):
-        write_scores(out, summary, result)
     report = {
-        "customers": len(summary),
+        "customers": scores.customers,
         "as_of": str(cutoff),
         "horizon_days": horizon_days,
-        "model": result.model,
-        "params": result.params,
+        "model": scores.model,
+        "params": scores.params,
         "out": str(out),
     }
-    emit(report, as_json=as_json, human=lambda: _print_clv(report, result))
-
-
-def write_scores(path: Path, summary: CustomerSummary, result: clv.ClvResult) -> None:
-    """Write one CSV row per customer in the contract's column order."""
-    import duckdb
-    import numpy as np
-
-    columns: dict[str, Any] = {
-        "customer_id": summary.customer_id,
-        "frequency": summary.frequency.astype(np.int64),
-        "recency": summary.recency.astype(np.int64),
-        "T": summary.T.astype(np.int64),
-        "monetary_value": summary.monetary_value,
-        "p_alive": result.p_alive,
-        "expected_purchases": result.expected_purchases,
-        "expected_avg_value": result.expected_avg_value,
-        "clv": result.clv,
-    }
-    con = duckdb.connect()
-    con.execute("SET enable_progress_bar = false")
-    con.register("scores", columns)
-    try:
-        con.execute(f"COPY (SELECT * FROM scores) TO '{_sql_path(path)}' (HEADER, DELIMITER ',')")
-    except duckdb.Error as exc:
-        raise FileUnreadable(f"cannot write {path}: {str(exc).splitlines()[0]}") from exc
-    finally:
-        con.close()
-
-
-def _sql_path(path: Path) -> str:
-    return str(path).replace("'", "''")
+    emit(report, as_json=as_json, human=lambda: _print_clv(report, scores.total_clv))
 
 
 @contextmanager
@@ -137,8 +100,7 @@ def _print_fit(model: str, params: dict[str, float], value: float) -> None:
     typer.echo(f"{model}: {shown}; log-likelihood {value:.4f}")
 
 
-def _print_clv(report: dict[str, Any], result: clv.ClvResult) -> None:
-    total = float(result.clv.sum())
+def _print_clv(report: dict[str, Any], total: float) -> None:
     mean = total / report["customers"] if report["customers"] else math.nan
     typer.echo(
         f"scored {report['customers']:,} customers as of {report['as_of']} with "
