@@ -104,7 +104,8 @@ def among(customer_id: SQLColumnExpression[Any], customers: CustomerScope) -> Co
     """Rows whose customer is within the scope (always true without one)."""
     if customers is None:
         return true()
-    return customer_id.in_(select(Customer.id).where(customers))
+    # Never correlated: breakdowns join customers in the outer query themselves.
+    return customer_id.in_(select(Customer.id).where(customers).correlate(None))
 
 
 def _keyed(key: Dimension | None) -> list[SQLColumnExpression[Any]]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, and_, false, or_, select, true
+from sqlalchemy import ColumnElement, Select, and_, false, or_, select, true
 from sqlalchemy.orm import Session
 
 from patron.auth.models import Role, User
@@ -120,10 +120,19 @@ def scope_allows(scopes: frozenset[str], permission: Permission) -> bool:
     )
 
 
+def _team_ids(team: str | None) -> Select[int]:
+    # Never correlated: the rules hold inside queries that join users or customers themselves.
+    return select(User.id).where(User.team == team).correlate(None)
+
+
+def _customer_ids(condition: ColumnElement[bool]) -> Select[int]:
+    return select(Customer.id).where(condition).correlate(None)
+
+
 def _team_members(team: str | None) -> ColumnElement[bool]:
     if team is None:
         return false()
-    return Customer.owner_id.in_(select(User.id).where(User.team == team))
+    return Customer.owner_id.in_(_team_ids(team))
 
 
 def visible_customers(actor: Actor) -> ColumnElement[bool]:
@@ -137,12 +146,15 @@ def visible_customers(actor: Actor) -> ColumnElement[bool]:
     return or_(pool, Customer.owner_id == actor.user_id)
 
 
+def sees_every_customer(actor: Actor) -> bool:
+    """Whether the record rules let the actor see every customer (admins and analysts)."""
+    return actor.role in (Role.admin, Role.analyst)
+
+
 def customer_scope(actor: Actor) -> ColumnElement[bool] | None:
     """`visible_customers` for aggregates (KPIs, exports), or None when the actor sees every
     customer, so their queries carry no filter at all."""
-    if actor.role in (Role.admin, Role.analyst):
-        return None
-    return visible_customers(actor)
+    return None if sees_every_customer(actor) else visible_customers(actor)
 
 
 def writable_customers(actor: Actor) -> ColumnElement[bool]:
@@ -206,10 +218,10 @@ def visible_tasks(actor: Actor) -> ColumnElement[bool]:
         return true()
     own = Task.assignee_id == actor.user_id
     if actor.role is Role.agent:
-        mine = Task.customer_id.in_(select(Customer.id).where(_own_customers(actor)))
+        mine = Task.customer_id.in_(_customer_ids(_own_customers(actor)))
         return or_(own, mine)
-    team = Task.assignee_id.in_(select(User.id).where(User.team == actor.team))
-    about = Task.customer_id.in_(select(Customer.id).where(visible_customers(actor)))
+    team = Task.assignee_id.in_(_team_ids(actor.team))
+    about = Task.customer_id.in_(_customer_ids(visible_customers(actor)))
     return or_(own, and_(Task.assignee_id.is_not(None), team), about)
 
 
@@ -219,10 +231,10 @@ def visible_tickets(actor: Actor) -> ColumnElement[bool]:
         return true()
     own = Ticket.assignee_id == actor.user_id
     if actor.role is Role.agent:
-        mine = Ticket.customer_id.in_(select(Customer.id).where(_own_customers(actor)))
+        mine = Ticket.customer_id.in_(_customer_ids(_own_customers(actor)))
         return or_(own, mine)
-    team = Ticket.assignee_id.in_(select(User.id).where(User.team == actor.team))
-    about = Ticket.customer_id.in_(select(Customer.id).where(visible_customers(actor)))
+    team = Ticket.assignee_id.in_(_team_ids(actor.team))
+    about = Ticket.customer_id.in_(_customer_ids(visible_customers(actor)))
     return or_(own, and_(Ticket.assignee_id.is_not(None), team), about)
 
 

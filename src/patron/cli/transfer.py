@@ -118,15 +118,26 @@ def export_command(
         str | None,
         typer.Option("--locale", help="Header language, zh_CN or en (default: PATRON_LOCALE)."),
     ] = None,
+    user: Annotated[
+        str | None,
+        typer.Option(
+            "--user",
+            help="Export only what this user may see, personal data masked as for them.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
-    """Export customers, orders, scores, tasks or tickets to CSV or XLSX."""
-    from patron.exports.service import export_file
+    """Export customers, orders, scores, tasks or tickets to CSV or XLSX (audited)."""
+    from patron.exports.audience import EVERYTHING, audience_of
+    from patron.exports.service import actor_named, audit_export, export_file
 
     cli = state(ctx)
+    actor = actor_named(engine=cli.engine, username=user) if user else None
     rows = export_file(
-        engine=cli.engine, kind=kind, path=file, locale=locale or get_settings().locale
-    )
+        engine=cli.engine, kind=kind, path=file, locale=locale or get_settings().locale,
+        audience=audience_of(actor) if actor else EVERYTHING,
+    )  # fmt: skip
+    audit_export(engine=cli.engine, kind=kind, rows=rows, actor=actor, path=file)
     emit(
         {"kind": kind, "file": str(file), "rows": rows},
         as_json=as_json,

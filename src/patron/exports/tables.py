@@ -1,7 +1,8 @@
 """What each export holds: its columns (English and Chinese headers) and its rows, streamed.
 
 English headers are the import field names and Chinese headers the import aliases, so an
-exported customers or orders file imports again as it is.
+exported customers or orders file imports again as it is. Each table streams only the rows
+its `Audience` may see, personal data masked as the audience requires.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from patron.auth.models import User
 from patron.customers.models import Customer, CustomerTag
 from patron.engagement.models import Task
 from patron.errors import NotFound
+from patron.exports.audience import Audience, mask_row, only
 from patron.orders.models import Order, Product
 from patron.service.models import Ticket
 
@@ -38,7 +40,7 @@ class Table:
     """One export kind: its columns and a function streaming its rows."""
 
     columns: tuple[Column, ...]
-    rows: Callable[[Connection], Iterator[list[Any]]]
+    rows: Callable[[Connection, Audience], Iterator[list[Any]]]
 
     def headers(self, locale: str) -> list[str]:
         """The header row in the given locale."""
@@ -94,8 +96,8 @@ CUSTOMER_COLUMNS = _columns(
 )
 
 
-def customer_rows(conn: Connection) -> Iterator[list[Any]]:
-    """Every live customer, with owner's username and `;`-joined tags."""
+def customer_rows(conn: Connection, audience: Audience) -> Iterator[list[Any]]:
+    """Every live customer the audience sees, with owner's username and `;`-joined tags."""
     owner = aliased(User)
     c = Customer
     query = (
@@ -122,17 +124,20 @@ def customer_rows(conn: Connection) -> Iterator[list[Any]]:
             c.stage,
             c.clv,
             c.churn_risk,
+            c.owner_id,
         )
         .outerjoin(owner, owner.id == c.owner_id)
-        .where(c.deleted_at.is_(None))
+        .where(c.deleted_at.is_(None), *only(audience.customers))
         .order_by(c.id)
     )
+    keys = [column.key for column in CUSTOMER_COLUMNS]
     result = conn.execution_options(yield_per=STREAM_ROWS).execute(query)
     for partition in result.partitions():
         tags = _tags_of(conn, [row[0] for row in partition])
         for row in partition:
             values = list(row)
-            yield [*values[1:17], ";".join(tags.get(values[0], [])), *values[17:]]
+            exported = [*values[1:17], ";".join(tags.get(values[0], [])), *values[17:22]]
+            yield mask_row(exported, keys) if audience.hides(values[22]) else exported
 
 
 ORDER_COLUMNS = _columns(
@@ -149,8 +154,8 @@ ORDER_COLUMNS = _columns(
 )
 
 
-def order_rows(conn: Connection) -> Iterator[list[Any]]:
-    """Every order with its customer's and product's external ids."""
+def order_rows(conn: Connection, audience: Audience) -> Iterator[list[Any]]:
+    """Every order of a customer the audience sees, with customer and product external ids."""
     query = (
         select(
             Order.external_id,
@@ -166,6 +171,7 @@ def order_rows(conn: Connection) -> Iterator[list[Any]]:
         )
         .join(Customer, Customer.id == Order.customer_id)
         .outerjoin(Product, Product.id == Order.product_id)
+        .where(*only(audience.customers))
         .order_by(Order.id)
     )
     return _stream(conn, query)
@@ -187,8 +193,8 @@ TASK_COLUMNS = _columns(
 )
 
 
-def task_rows(conn: Connection) -> Iterator[list[Any]]:
-    """Every task with its customer and assignee."""
+def task_rows(conn: Connection, audience: Audience) -> Iterator[list[Any]]:
+    """Every task the audience sees, with its customer and assignee."""
     assignee = aliased(User)
     query = (
         select(
@@ -207,6 +213,7 @@ def task_rows(conn: Connection) -> Iterator[list[Any]]:
         )
         .outerjoin(Customer, Customer.id == Task.customer_id)
         .outerjoin(assignee, assignee.id == Task.assignee_id)
+        .where(*only(audience.tasks))
         .order_by(Task.id)
     )
     return _stream(conn, query)
@@ -229,8 +236,8 @@ TICKET_COLUMNS = _columns(
 )
 
 
-def ticket_rows(conn: Connection) -> Iterator[list[Any]]:
-    """Every ticket; tickets without an external id are named by their number."""
+def ticket_rows(conn: Connection, audience: Audience) -> Iterator[list[Any]]:
+    """Every ticket the audience sees; tickets without an external id are named by number."""
     assignee = aliased(User)
     query = (
         select(
@@ -251,6 +258,7 @@ def ticket_rows(conn: Connection) -> Iterator[list[Any]]:
         )
         .join(Customer, Customer.id == Ticket.customer_id)
         .outerjoin(assignee, assignee.id == Ticket.assignee_id)
+        .where(*only(audience.tickets))
         .order_by(Ticket.id)
     )
     for row in _stream(conn, query):
@@ -304,8 +312,8 @@ def latest_finished_run(conn: Connection) -> int:
     return int(run)
 
 
-def score_rows(conn: Connection) -> Iterator[list[Any]]:
-    """One row per customer from the latest finished scoring run."""
+def score_rows(conn: Connection, audience: Audience) -> Iterator[list[Any]]:
+    """One row per customer the audience sees, from the latest finished scoring run."""
     s = ScoreSnapshot
     query = (
         select(
@@ -322,7 +330,7 @@ def score_rows(conn: Connection) -> Iterator[list[Any]]:
             s.warnings,
         )
         .join(Customer, Customer.id == s.customer_id)
-        .where(s.run_id == latest_finished_run(conn))
+        .where(s.run_id == latest_finished_run(conn), *only(audience.customers))
         .order_by(Customer.external_id)
     )
     for row in _stream(conn, query):

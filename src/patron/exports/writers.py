@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import enum
+import io
 import os
 import tempfile
 from collections.abc import Iterable, Iterator
@@ -77,3 +78,28 @@ def cell_value(value: Any) -> Any:
     if isinstance(value, bool | int | float | Decimal | datetime | date) or value is None:
         return value
     return str(value)
+
+
+def csv_chunks(
+    headers: list[str], rows: Iterable[list[Any]], *, batch: int = 1000
+) -> Iterator[bytes]:
+    """The CSV file (UTF-8 with BOM, as `write_csv`) as byte chunks of `batch` rows each."""
+    buffer = io.StringIO()
+    buffer.write("\ufeff")
+    writer = csv.writer(buffer)
+    writer.writerow(headers)
+    pending = 0
+    for row in rows:
+        writer.writerow([csv_text(value) for value in row])
+        pending += 1
+        if pending == batch:
+            yield _drain(buffer)
+            pending = 0
+    yield _drain(buffer)
+
+
+def _drain(buffer: io.StringIO) -> bytes:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text.encode("utf-8")
