@@ -1,10 +1,14 @@
-"""Benchmark `patron import orders`: a seeded N-row orders CSV into a fresh SQLite file.
+"""Benchmark `patron import orders` against a plain load of the same CSV, in the same run.
 
     .venv/bin/python benchmarks/import_orders.py --rows 10000000
+    .venv/bin/python benchmarks/import_orders.py --rows 1000000 --db postgresql
 
 The CSV is generated once per (rows, seed) under benchmarks/data/ (git-ignored) and kept.
-Prints rows/s (per wall-clock and per CPU second: the machine may be shared), the import
-process's peak memory, and a Markdown row for docs/benchmarks.md.
+Patron's import goes into a fresh database; the peer loads the same file with no checks at
+all into a table with the same indexes: `sqlite3 .import` on SQLite, `COPY ... (FORMAT csv)`
+on PostgreSQL. The difference is what validation, ids, hashes and customers cost. Prints
+rows/s (per wall-clock and per CPU second: the machine may be shared), peak memory, and
+Markdown rows for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -66,10 +70,8 @@ def _chunk(rng: np.random.Generator, start: int, size: int, customers: int) -> s
     return "".join(lines)
 
 
-def run_import(csv_path: Path, database: Path) -> dict[str, float]:
-    """Import into a fresh SQLite file; the summary, wall and CPU seconds, peak memory (MiB)."""
-    database.unlink(missing_ok=True)
-    url = f"sqlite:///{database}"
+def run_import(csv_path: Path, url: str) -> dict[str, float]:
+    """Import into a fresh database; the summary, wall and CPU seconds, peak memory (MiB)."""
     patron = [sys.executable, "-m", "patron", "--db", url]
     subprocess.run([*patron, "init"], check=True, capture_output=True)
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -92,12 +94,92 @@ def run_import(csv_path: Path, database: Path) -> dict[str, float]:
     }
 
 
+# The peer's table: the file's columns as they are, with the indexes `orders` has.
+PEER_TABLE = """
+CREATE TABLE peer_orders (order_id TEXT, customer_id TEXT, ordered_at TEXT, amount NUMERIC,
+    status TEXT, channel TEXT, product_id TEXT);
+CREATE UNIQUE INDEX peer_order_id ON peer_orders (order_id);
+CREATE INDEX peer_customer_at ON peer_orders (customer_id, ordered_at);
+CREATE INDEX peer_at ON peer_orders (ordered_at);
+CREATE INDEX peer_product ON peer_orders (product_id);
+"""
+
+
+def _timed(command: list[str], **options: object) -> dict[str, float]:
+    """Run a command; its wall and CPU seconds and the largest child's peak memory (MiB)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    subprocess.run(command, check=True, capture_output=True, **options)  # type: ignore[call-overload]
+    seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime)
+    return {"seconds": seconds, "cpu_seconds": cpu, "peak_mib": after.ru_maxrss / 1024}
+
+
+def sqlite_peer(csv_path: Path, database: Path) -> dict[str, float]:
+    """`sqlite3 .import` of the same file, unchecked, into a table with the same indexes."""
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    script = f"{PEER_TABLE}\n.mode csv\n.import --skip 1 {csv_path} peer_orders\n"
+    return _timed(["sqlite3", str(database)], input=script.encode())
+
+
+def postgres_peer(csv_path: Path, url: str) -> dict[str, float]:
+    """`COPY ... FROM STDIN (FORMAT csv)` of the same file into a table with the same indexes."""
+    code = (
+        "import sys, psycopg\n"
+        "with psycopg.connect(sys.argv[1]) as conn:\n"
+        f"    conn.execute({PEER_TABLE!r}.replace('NUMERIC', 'NUMERIC(14, 2)'))\n"
+        "    with conn.cursor().copy('COPY peer_orders FROM STDIN (FORMAT csv, HEADER)') as copy,"
+        " open(sys.argv[2], 'rb') as handle:\n"
+        "        while block := handle.read(1 << 20):\n"
+        "            copy.write(block)\n"
+    )
+    return _timed([sys.executable, "-c", code, url, str(csv_path)])
+
+
+def _fresh_sqlite(path: Path) -> str:
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    return f"sqlite:///{path}"
+
+
+def _fresh_postgres(admin_url: str, name: str) -> str:
+    import psycopg
+
+    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return conninfo.rsplit("/", 1)[0] + "/" + name
+
+
+def _drop_postgres(admin_url: str, name: str) -> None:
+    import psycopg
+
+    conninfo = admin_url.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _row(label: str, rows: int, size: float, result: dict[str, float], load: float) -> str:
+    return (
+        f"| {label} | {rows:,} | {size:,.0f} MiB | {result['seconds']:,.1f} s "
+        f"| {rows / result['seconds']:,.0f} | {result['cpu_seconds']:,.1f} s "
+        f"| {rows / result['cpu_seconds']:,.0f} | {result['peak_mib']:,.0f} MiB | {load:.1f} |"
+    )
+
+
 def main() -> None:
-    """Generate (once), import, report."""
+    """Generate (once), import with Patron, load with the peer, report."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=10_000_000)
     parser.add_argument("--customers", type=int, default=0, help="default: rows / 20")
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--db", choices=("sqlite", "postgresql"), default="sqlite")
+    parser.add_argument(
+        "--postgres-url", default="postgresql+psycopg://root@127.0.0.1:5432/postgres"
+    )
     args = parser.parse_args()
     customers = args.customers or max(args.rows // 20, 1)
     DATA.mkdir(exist_ok=True)
@@ -106,19 +188,27 @@ def main() -> None:
         began = time.perf_counter()
         generate(csv_path, rows=args.rows, customers=customers, seed=args.seed)
         print(f"generated {csv_path.name} in {time.perf_counter() - began:.1f}s", file=sys.stderr)
-    result = run_import(csv_path, DATA / "bench_import.db")
+    if args.db == "sqlite":
+        # The peer first: the peak memory of later children includes the earlier ones'.
+        peer = sqlite_peer(csv_path, DATA / "bench_peer.db")
+        result = run_import(csv_path, _fresh_sqlite(DATA / "bench_import.db"))
+        peer_label = "`sqlite3 .import` (no checks)"
+    else:
+        peer = postgres_peer(csv_path, _fresh_postgres(args.postgres_url, "patron_bench_peer"))
+        url = _fresh_postgres(args.postgres_url, "patron_bench_import")
+        result = run_import(csv_path, "postgresql+psycopg://" + url.split("://", 1)[1])
+        peer_label = "`COPY (FORMAT csv)` (no checks)"
+        for name in ("patron_bench_import", "patron_bench_peer"):
+            _drop_postgres(args.postgres_url, name)
     rows = sum(int(result[key]) for key in ("inserted", "updated", "unchanged", "rejected"))
     size = csv_path.stat().st_size / 2**20
     load = os.getloadavg()[0]
-    print(json.dumps({**result, "rows": rows, "file_mib": round(size), "load_average": load}))
-    print(
-        f"| {rows:,} | {customers:,} | {size:,.0f} MiB | {result['seconds']:,.1f} s "
-        f"| {rows / result['seconds']:,.0f} | {result['cpu_seconds']:,.1f} s "
-        f"| {rows / result['cpu_seconds']:,.0f} | {result['peak_mib']:,.0f} MiB | {load:.1f} |"
-    )
+    print(json.dumps({**result, "rows": rows, "peer": peer, "file_mib": round(size)}))
+    print(_row(f"`patron import orders` ({args.db})", rows, size, result, load))
+    print(_row(peer_label, rows, size, peer, load))
     print(
         f"machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores",
+        f"{os.cpu_count()} cores, {customers:,} customers, load average {load:.1f}",
         file=sys.stderr,
     )
 

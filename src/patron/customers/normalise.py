@@ -4,12 +4,30 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from collections.abc import Callable
 
 import phonenumbers
 
 from patron.errors import InvalidInput
 
 _SPACES = re.compile(r"\s+")
+# A customer's profile fields, each a column of the same name, stored in the form the
+# functions below give: what an import writes as it is, and what a merge copies to a
+# survivor that has none.
+PROFILE_FIELDS = (
+    "phone",
+    "email",
+    "gender",
+    "birthday",
+    "lunar_birthday",
+    "province",
+    "city",
+    "address",
+    "industry",
+    "company",
+    "credit_code",
+    "source",
+)
 
 
 def phone(raw: str, *, region: str = "CN") -> str:
@@ -56,3 +74,15 @@ def initials(raw: str) -> str:
             if word[:1].isalnum():
                 letters.append(word[0].lower())
     return "".join(letters)[:64]
+
+
+def as_parser(normaliser: Callable[[str], str]) -> Callable[[object], str]:
+    """A normaliser as a cell parser: its InvalidInput becomes the ValueError parsers raise."""
+
+    def parse(raw: object) -> str:
+        try:
+            return normaliser(str(raw))
+        except InvalidInput as exc:
+            raise ValueError(exc.message) from None
+
+    return parse

@@ -31,20 +31,7 @@ from patron.notify import webhooks
 DEFAULT_POLICY = DedupePolicy()
 
 # Fields a merge (or a duplicate folded in) copies to the survivor where the survivor has none.
-FILLABLE = (
-    "phone",
-    "email",
-    "gender",
-    "birthday",
-    "lunar_birthday",
-    "province",
-    "city",
-    "address",
-    "industry",
-    "company",
-    "credit_code",
-    "source",
-)
+FILLABLE = normalise.PROFILE_FIELDS
 
 
 @dataclass(frozen=True)

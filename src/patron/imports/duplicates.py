@@ -8,11 +8,10 @@ batches are committed by then, so they count as stored).
 
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, cast
+from typing import cast
 
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
@@ -23,6 +22,7 @@ from patron.customers.schemas import Action, DedupePolicy, MatchKey
 from patron.errors import InvalidInput
 from patron.imports.columns import Record, RowError
 from patron.imports.kinds.base import Batch, Rejected, column_of
+from patron.imports.reports import CsvReport, beside
 from patron.imports.writer import lookup
 
 ACTION_SETTING = "PATRON_DEDUPE_IMPORT"
@@ -228,44 +228,17 @@ def _column(batch: Batch, key: MatchKey) -> str:
     return name if name in batch.plan.present else "name"
 
 
-class DuplicatesFile:
-    """The duplicates report, a CSV like the rejects file: made on the first match."""
+class DuplicatesFile(CsvReport):
+    """The duplicates report, made on the first match (or always, when asked for)."""
 
     def __init__(self, path: Path, *, always: bool) -> None:
-        self.path = path
-        self.count = 0
-        self._handle: IO[str] | None = None
-        if always:
-            self._open()
-
-    def _open(self) -> None:
-        self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow(REPORT_COLUMNS)
+        super().__init__(path, REPORT_COLUMNS, always=always)
 
     def write(self, duplicates: list[Duplicate]) -> None:
-        """Append a batch's matches in file order, and flush."""
-        if not duplicates:
-            return
-        if self._handle is None:
-            self._open()
-        for duplicate in sorted(duplicates, key=lambda d: d.row_number):
-            self._writer.writerow(duplicate.cells())
-        self.count += len(duplicates)
-        assert self._handle is not None
-        self._handle.flush()
-
-    @property
-    def written(self) -> bool:
-        """Whether the file exists on disk."""
-        return self._handle is not None
-
-    def close(self) -> None:
-        """Close the file if it was opened."""
-        if self._handle is not None:
-            self._handle.close()
+        """Append a batch's matches in file order."""
+        self.append(d.cells() for d in sorted(duplicates, key=lambda d: d.row_number))
 
 
 def default_path(source: Path) -> Path:
     """Where the report goes when no path is given: beside the file, as NAME.duplicates.csv."""
-    return source.with_name(f"{source.stem}.duplicates.csv")
+    return beside(source, "duplicates")

@@ -17,8 +17,8 @@ from operator import itemgetter
 from typing import Any
 
 from patron.imports import vectors
-from patron.imports.columns import Field, Plan, Record, RowError, parse_row
-from patron.imports.kinds.base import Kind, Rejected, column_of
+from patron.imports.columns import Field, Plan, Record, RowError
+from patron.imports.kinds.base import Kind, Rejected, column_of, parse_records
 from patron.imports.occurrences import Identities, key_of
 from patron.imports.values import Cell
 
@@ -89,7 +89,7 @@ def parse_orders(
     batch = _assemble(plan, numbers, rows, parsed, custom, fast)
     if not slow:
         return batch, []
-    records, rejected = _parse_rows(spec, plan, [(numbers[i], rows[i]) for i in sorted(slow)])
+    records, rejected = parse_records(spec, plan, [(numbers[i], rows[i]) for i in sorted(slow)])
     return _merged(batch, records), rejected
 
 
@@ -167,23 +167,6 @@ def _assemble(
     columns["currency"] = ["CNY"] * count if currency is None else [c or "CNY" for c in currency]
     batch = OrderColumns(numbers, rows, custom=custom or [{}] * count, **columns)
     return batch if len(fast) == count else batch.take(fast)
-
-
-def _parse_rows(
-    spec: Kind, plan: Plan, rows: list[tuple[int, list[Cell]]]
-) -> tuple[list[Record], Rejected]:
-    records: list[Record] = []
-    rejected: Rejected = []
-    for number, cells in rows:
-        try:
-            record = parse_row(plan, number, cells)
-            spec.finish(record)
-        except RowError as error:
-            column = column_of(plan, error.column) if error.column in plan.present else error.column
-            rejected.append((Record(number, cells), RowError(column, error.reason)))
-            continue
-        records.append(record)
-    return records, rejected
 
 
 def _merged(batch: OrderColumns, records: list[Record]) -> OrderColumns:

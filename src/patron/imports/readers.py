@@ -97,42 +97,44 @@ class CsvSource:
     def __post_init__(self) -> None:
         self.total = self.path.stat().st_size
         self._binary = self.path.open("rb")
-        stream = io.TextIOWrapper(self._binary, encoding=self.encoding, newline="")
-        first = self._first_line(stream)
+        probe = io.TextIOWrapper(self._binary, encoding=self.encoding, newline="")
+        first = self._decode(probe.readline)
         delimiter = "\t" if first.count("\t") > first.count(",") else ","
         if first.count(";") > max(first.count(","), first.count("\t")):
             delimiter = ";"
-        reader = csv.reader(_chain(first, stream), delimiter=delimiter)
+        # Read again from the start, straight from the file: no Python between it and csv.
+        probe.detach()
+        self._binary.seek(0)
+        stream = io.TextIOWrapper(self._binary, encoding=self.encoding, newline="")
+        reader = csv.reader(stream, delimiter=delimiter)
         self._reader = reader
         self.headers = [cell.strip() for cell in self._decode(lambda: next(reader, []))]
         if not any(self.headers):
             raise FileUnreadable(f"{self.path.name} has no header row")
 
-    def _first_line(self, stream: io.TextIOWrapper) -> str:
-        return self._decode(stream.readline)
-
     def _decode(self, read: Callable[[], T]) -> T:
         try:
             return read()
         except UnicodeDecodeError as exc:
-            raise FileUnreadable(
-                f"{self.path.name} is not valid {self.encoding} text ({exc.reason})"
-            ) from exc
+            raise self._unreadable(f"is not valid {self.encoding} text ({exc.reason})") from exc
         except csv.Error as exc:
-            raise FileUnreadable(f"{self.path.name} is not a readable CSV file ({exc})") from exc
+            raise self._unreadable(f"is not a readable CSV file ({exc})") from exc
+
+    def _unreadable(self, reason: str) -> FileUnreadable:
+        return FileUnreadable(f"{self.path.name} {reason}")
 
     def rows(self) -> Iterator[tuple[int, list[Cell]]]:
         """Data rows, blank lines skipped, numbered as a spreadsheet numbers them."""
         reader = self._reader
         assert reader is not None
-        number = 1
-        while True:
-            row = self._decode(lambda: next(reader, None))
-            if row is None:
-                return
-            number += 1
-            if row and any(row):
-                yield number, row  # type: ignore[misc]
+        try:
+            for number, row in enumerate(reader, start=2):
+                if row and any(row):
+                    yield number, row  # type: ignore[misc]
+        except UnicodeDecodeError as exc:
+            raise self._unreadable(f"is not valid {self.encoding} text ({exc.reason})") from exc
+        except csv.Error as exc:
+            raise self._unreadable(f"is not a readable CSV file ({exc})") from exc
 
     def position(self) -> int:
         """Bytes read so far (to within one buffer)."""
@@ -142,11 +144,6 @@ class CsvSource:
         """Close the file."""
         if self._binary is not None:
             self._binary.close()
-
-
-def _chain(first: str, stream: io.TextIOWrapper) -> Iterator[str]:
-    yield first
-    yield from stream
 
 
 @dataclass

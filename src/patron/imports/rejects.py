@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO
 
 from patron.imports.columns import Record, RowError
+from patron.imports.reports import CsvReport, beside
 from patron.imports.values import Cell
 
 REASON_COLUMNS = ["row_number", "column", "reason"]
@@ -15,49 +14,25 @@ REASON_COLUMNS = ["row_number", "column", "reason"]
 
 def default_path(source: Path) -> Path:
     """Where rejects go when no path is given: beside the file, as NAME.rejects.csv."""
-    return source.with_name(f"{source.stem}.rejects.csv")
+    return beside(source, "rejects")
 
 
-class RejectsFile:
-    """A CSV (UTF-8 with BOM, so Excel shows Chinese) opened on the first rejected row."""
+class RejectsFile(CsvReport):
+    """The file's own columns, then where and why each row was refused."""
 
     def __init__(self, path: Path, headers: list[str], *, always: bool) -> None:
-        self.path = path
-        self.headers = headers
-        self.count = 0
-        self._handle: IO[str] | None = None
-        if always:
-            self._open()
-
-    def _open(self) -> None:
-        self._handle = self.path.open("w", encoding="utf-8-sig", newline="")
-        self._writer = csv.writer(self._handle)
-        self._writer.writerow([*self.headers, *REASON_COLUMNS])
+        super().__init__(path, [*headers, *REASON_COLUMNS], always=always)
+        self.width = len(headers)
 
     def write(self, rejected: list[tuple[Record, RowError]]) -> None:
-        """Append rows in file order and flush, so a stopped import keeps what it found."""
-        if not rejected:
-            return
-        if self._handle is None:
-            self._open()
-        width = len(self.headers)
-        for record, error in sorted(rejected, key=lambda item: item[0].row_number):
-            cells = [_text(cell) for cell in record.cells[:width]]
-            cells += [""] * (width - len(cells))
-            self._writer.writerow([*cells, record.row_number, error.column, error.reason])
-        self.count += len(rejected)
-        assert self._handle is not None
-        self._handle.flush()
+        """Append refused rows in file order."""
+        ordered = sorted(rejected, key=lambda item: item[0].row_number)
+        self.append(self._line(record, error) for record, error in ordered)
 
-    @property
-    def written(self) -> bool:
-        """Whether the file exists on disk."""
-        return self._handle is not None
-
-    def close(self) -> None:
-        """Close the file if it was opened."""
-        if self._handle is not None:
-            self._handle.close()
+    def _line(self, record: Record, error: RowError) -> list[object]:
+        cells = [_text(cell) for cell in record.cells[: self.width]]
+        cells += [""] * (self.width - len(cells))
+        return [*cells, record.row_number, error.column, error.reason]
 
 
 def _text(cell: Cell) -> str:

@@ -19,11 +19,11 @@ from patron.config import Settings, get_settings
 from patron.customers.schemas import Action
 from patron.db import now
 from patron.errors import FileUnreadable, InvalidInput
-from patron.imports.columns import Plan, Record, RowError, content_hash, parse_row, plan_columns
+from patron.imports.columns import Plan, Record, RowError, content_hash, plan_columns
 from patron.imports.duplicates import DuplicatesFile, import_action
 from patron.imports.duplicates import default_path as duplicates_default
 from patron.imports.kinds import Kind, Options, kind_named
-from patron.imports.kinds.base import Batch, Rejected, column_of, drop
+from patron.imports.kinds.base import Batch, Rejected, column_of, drop, parse_records
 from patron.imports.occurrences import Identities, key_of
 from patron.imports.order_columns import hash_orders, identify_orders, parse_orders
 from patron.imports.order_store import store_orders
@@ -173,7 +173,7 @@ def _run(
 def _one_batch(
     spec: Kind, batch: Batch, chunk: list[tuple[int, list[Cell]]], identities: Identities
 ) -> tuple[Counts, Rejected]:
-    records, rejected = _parse(spec, batch.plan, chunk)
+    records, rejected = parse_records(spec, batch.plan, chunk)
     rejected += _identify(spec, batch.plan, records, identities)
     records = drop(records, rejected)
     transaction = batch.conn.begin()
@@ -225,23 +225,6 @@ def _order_batch(
         raise
     counts.rejected = len(rejected)
     return counts, rejected
-
-
-def _parse(
-    spec: Kind, plan: Plan, chunk: list[tuple[int, list[Cell]]]
-) -> tuple[list[Record], Rejected]:
-    records: list[Record] = []
-    rejected: Rejected = []
-    for number, cells in chunk:
-        try:
-            record = parse_row(plan, number, cells)
-            spec.finish(record)
-        except RowError as error:
-            column = column_of(plan, error.column) if error.column in plan.present else error.column
-            rejected.append((Record(number, cells), RowError(column, error.reason)))
-            continue
-        records.append(record)
-    return records, rejected
 
 
 def _identify(spec: Kind, plan: Plan, records: list[Record], identities: Identities) -> Rejected:

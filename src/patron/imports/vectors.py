@@ -91,7 +91,8 @@ def amounts(cells: Sequence[str]) -> Parsed:
     left: set[int] = set()
     if None in matches:
         left = {i for i, match in enumerate(matches) if match is None}
-    values: list[Any] = [_cents_text(cell) for cell in cells]
+    # Most cells already have two decimals and are their own cent-exact text.
+    values: list[Any] = [cell if cell[-3:-2] == "." else _cents_text(cell) for cell in cells]
     return values, left
 
 

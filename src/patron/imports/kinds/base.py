@@ -11,8 +11,9 @@ from sqlalchemy import Connection, Table
 
 from patron.customers.schemas import Action
 from patron.imports import values
-from patron.imports.columns import Field, Plan, Record, RowError
+from patron.imports.columns import Field, Plan, Record, RowError, parse_row
 from patron.imports.references import CustomerIds
+from patron.imports.values import Cell
 
 if TYPE_CHECKING:
     from patron.imports.duplicates import Duplicate
@@ -136,3 +137,21 @@ def drop(records: list[Record], rejected: Rejected) -> list[Record]:
 def column_of(plan: Plan, name: str) -> str:
     """The header the file uses for a field."""
     return next((plan.headers[i] for spec, i in plan.fields if spec.name == name), name)
+
+
+def parse_records(
+    kind: Kind, plan: Plan, rows: list[tuple[int, list[Cell]]]
+) -> tuple[list[Record], Rejected]:
+    """Parse and finish rows one by one; a bad row is refused naming the file's column."""
+    records: list[Record] = []
+    rejected: Rejected = []
+    for number, cells in rows:
+        try:
+            record = parse_row(plan, number, cells)
+            kind.finish(record)
+        except RowError as error:
+            column = column_of(plan, error.column) if error.column in plan.present else error.column
+            rejected.append((Record(number, cells), RowError(column, error.reason)))
+            continue
+        records.append(record)
+    return records, rejected

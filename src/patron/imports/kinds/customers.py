@@ -11,7 +11,6 @@ from sqlalchemy import Table, delete
 from patron.customers import normalise
 from patron.customers.models import Customer, CustomerTag
 from patron.customers.schemas import DedupePolicy
-from patron.errors import InvalidInput
 from patron.imports import duplicates, people, values
 from patron.imports.columns import Field, Plan, Record
 from patron.imports.kinds.base import Batch, Kind, Rejected, drop, with_resolved_users
@@ -32,22 +31,7 @@ CUSTOMER_KINDS = {
 }
 _TAG_SEPARATORS = str.maketrans({"；": ";"})
 # Fields that are columns of the same name; the others are mapped in `update_columns`.
-_PLAIN = (
-    "kind",
-    "phone",
-    "email",
-    "gender",
-    "birthday",
-    "lunar_birthday",
-    "province",
-    "city",
-    "address",
-    "industry",
-    "company",
-    "credit_code",
-    "source",
-    "created_at",
-)
+_PLAIN = ("kind", *normalise.PROFILE_FIELDS, "created_at")
 tags_table = cast(Table, CustomerTag.__table__)
 # The keys, threshold and decisive keys of the duplicate check; the action is the import's own.
 POLICY = DedupePolicy()
@@ -73,16 +57,6 @@ def _tags(raw: Cell) -> tuple[str, ...]:
     return tuple(dict.fromkeys(tag for tag in tags if tag))
 
 
-def _checked(normaliser: Any) -> Any:
-    def parse(raw: Cell) -> str:
-        try:
-            return str(normaliser(str(raw)))
-        except InvalidInput as exc:
-            raise ValueError(exc.message) from None
-
-    return parse
-
-
 class Customers(Kind):
     """People and companies; an `owner` must be an existing username."""
 
@@ -105,10 +79,14 @@ class Customers(Kind):
             ),
             Field(
                 "phone",
-                _checked(partial(normalise.phone, region=region)),
+                normalise.as_parser(partial(normalise.phone, region=region)),
                 ("手机", "电话", "手机号", "手机号码", "电话号码", "联系电话", "mobile", "tel"),
             ),
-            Field("email", _checked(normalise.email), ("邮箱", "电子邮件", "电子邮箱", "e-mail")),
+            Field(
+                "email",
+                normalise.as_parser(normalise.email),
+                ("邮箱", "电子邮件", "电子邮箱", "e-mail"),
+            ),
             Field(
                 "gender",
                 values.choice_parser(people.GENDERS, "gender"),
