@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     default_region: str = "CN"
     timezone: str = "Asia/Shanghai"
     locale: Literal["zh_CN", "en"] = "zh_CN"
-    import_batch_size: int = 20_000
+    import_batch_size: int = 100_000
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:
