@@ -219,7 +219,9 @@ def launch(
         )
     ]  # fmt: skip
     if rows:
-        session.execute(insert(CampaignRecipient), rows)
+        # Core, not the ORM bulk path: that splits the rows into batches by which values are
+        # None (outbox_id, reason), one round trip each.
+        session.connection().execute(insert(CampaignRecipient), rows)
     campaign.summary = members.counts()
     session.flush()
     return LaunchView(**campaign.summary, campaign_id=campaign.id, launched_at=moment,
