@@ -197,12 +197,13 @@ def connect(tables: dict[str, StoreTable]) -> duckdb.DuckDBPyConnection:
     """An in-memory DuckDB holding each store table, typed, under its own name."""
     con = duckdb.connect()
     for name, table in tables.items():
-        schema = ", ".join(f"{column} {kind}" for column, kind in table.types.items())
-        con.execute(f"CREATE TABLE {name} ({schema})")
-        if len(next(iter(table.columns.values()))):
-            con.register("incoming", table.columns)
-            con.execute(f"INSERT INTO {name} SELECT * FROM incoming")
-            con.unregister("incoming")
+        # Casting on the way in: a column that was all NULL arrives untyped from Arrow.
+        columns = ", ".join(
+            f"CAST({column} AS {kind}) AS {column}" for column, kind in table.types.items()
+        )
+        con.register("incoming", table.data)
+        con.execute(f"CREATE TABLE {name} AS SELECT {columns} FROM incoming")
+        con.unregister("incoming")
     return con
 
 

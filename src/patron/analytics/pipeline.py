@@ -20,6 +20,7 @@ from patron.analytics.features import as_of_moment, compute_features, day_number
 from patron.analytics.recommend import recommend
 from patron.analytics.rfm import score_rfm
 from patron.analytics.summary import OrderLog
+from patron.analytics.timing import Stopwatch
 from patron.errors import InvalidInput, ModelFitError
 
 ModelChoice = clv_model.ModelChoice
@@ -109,20 +110,25 @@ def compute(
     *,
     horizon_days: int = 90,
     model: ModelChoice = "auto",
+    clock: Stopwatch | None = None,
 ) -> Computed:
     """Features, model outputs and RFM for every customer, as the DuckDB table `features`."""
     if horizon_days < 1:
         raise InvalidInput("the horizon must be at least one day")
+    clock = clock or Stopwatch()
     moment = as_of_moment(as_of)
     compute_features(con, moment)
+    clock.lap("features")
     columns = con.execute("SELECT * FROM features ORDER BY customer_id").fetchnumpy()
     outputs, value_params = _value_models(con, columns, moment, horizon_days, model)
+    clock.lap("purchase and spend models")
     rfm = score_rfm(
         np.ma.filled(np.ma.asarray(columns["recency_days"], dtype=np.float64), np.nan),
         np.asarray(columns["frequency"], dtype=np.float64),
         np.asarray(columns["monetary_total"], dtype=np.float64),
     )
     churn = churn_risk(con, moment, horizon_days, outputs["expected_purchases"])
+    clock.lap("churn model")
     occasions = _occasions(columns, moment.date())
     scored = {
         "customer_id": np.asarray(columns["customer_id"]),
@@ -138,17 +144,20 @@ def compute(
     }
     recommend(con, day=day_number(moment), cut=epoch_seconds(moment))
     con.register("model_outputs", scored)
+    # NaN marks "no value" in NumPy; in the feature table it must be NULL for rules.
+    as_null = ", ".join(
+        f"nullif({name}, 'NaN'::DOUBLE) AS {name}" for name in (*outputs, *occasions)
+    )
     con.execute(
-        "CREATE OR REPLACE TABLE features AS SELECT f.*, m.* EXCLUDE (customer_id), "
+        f"CREATE OR REPLACE TABLE features AS SELECT f.*, "
+        f"m.* EXCLUDE (customer_id) REPLACE ({as_null}), "
         "n.days_to_next_purchase, coalesce(o.offers, []) AS offers "
         "FROM features f JOIN model_outputs m USING (customer_id) "
         "JOIN next_purchase n USING (customer_id) LEFT JOIN offers o USING (customer_id) "
         "ORDER BY customer_id"
     )
     con.unregister("model_outputs")
-    # NaN marks "no value" in NumPy; in the feature table it must be NULL for rules.
-    for name in (*outputs, *occasions):
-        con.execute(f"UPDATE features SET {name} = NULL WHERE isnan({name})")
+    clock.lap("rfm, occasions, offers")
     return Computed(
         customers=len(scored["customer_id"]),
         purchase_model=value_params.get("purchase_model"),

@@ -1,20 +1,26 @@
 """Storing a scoring run: the run, one snapshot per customer, and the latest scores on customers.
 
 Everything is written in one transaction, so a crash leaves either the whole run or nothing.
+Rows go from DuckDB to the store without becoming dictionaries: PostgreSQL takes them by COPY
+(DuckDB writes the CSV), SQLite by executemany on plain tuples, a chunk at a time.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+import tempfile
+from collections.abc import Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
+import duckdb
 from sqlalchemy import Connection, insert
 
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 
-BATCH = 5_000
+CHUNK_ROWS = 20_000
+COPY_BLOCK = 1 << 20
 
 SNAPSHOT_COLUMNS = (
     "run_id",
@@ -31,6 +37,11 @@ SNAPSHOT_COLUMNS = (
     "explain",
 )
 CUSTOMER_COLUMNS = ("grade", "stage", "rfm_segment", "value_class", "clv", "churn_risk", "p_alive")
+_CUSTOMER_TYPES = (
+    "customer_id BIGINT, grade VARCHAR(32), stage VARCHAR(32), rfm_segment VARCHAR(32), "
+    "value_class VARCHAR(32), clv DOUBLE PRECISION, churn_risk DOUBLE PRECISION, "
+    "p_alive DOUBLE PRECISION"
+)
 
 
 def plain(value: Any) -> Any:
@@ -50,19 +61,6 @@ def plain(value: Any) -> Any:
     return value
 
 
-def _batches(rows: Sequence[dict[str, Any]]) -> Iterator[Sequence[dict[str, Any]]]:
-    for start in range(0, len(rows), BATCH):
-        yield rows[start : start + BATCH]
-
-
-def _placeholders(dialect: str, names: Sequence[str], json_names: set[str]) -> str:
-    if dialect == "sqlite":
-        return ", ".join("?" for _ in names)
-    return ", ".join(
-        f"CAST(%({name})s AS JSONB)" if name in json_names else f"%({name})s" for name in names
-    )
-
-
 def insert_run(connection: Connection, **values: Any) -> int:
     """Add the run row and return its id."""
     return int(
@@ -72,47 +70,69 @@ def insert_run(connection: Connection, **values: Any) -> int:
     )
 
 
-def insert_snapshots(connection: Connection, rows: Sequence[dict[str, Any]]) -> None:
-    """Bulk-insert snapshot rows; features and explain arrive as JSON text, stored as is."""
-    dialect = connection.dialect.name
+def _copy(connection: Connection, con: duckdb.DuckDBPyConnection, query: str, target: str) -> None:
+    """COPY the query's rows into `target` (a table and its column list) on PostgreSQL."""
+    raw: Any = connection.connection.driver_connection
+    with tempfile.TemporaryDirectory(prefix="patron-copy-") as folder:
+        path = Path(folder) / "rows.csv"
+        con.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false)")
+        with (
+            path.open("rb") as rows,
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
+        ):
+            while block := rows.read(COPY_BLOCK):
+                copy.write(block)
+
+
+def _execute_chunks(
+    connection: Connection, con: duckdb.DuckDBPyConnection, query: str, statement: str
+) -> None:
+    """Run a qmark statement once per row of the query, a chunk of tuples at a time."""
+    result = con.execute(query)
+    while chunk := result.fetchmany(CHUNK_ROWS):
+        connection.exec_driver_sql(statement, chunk)
+
+
+def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, query: str) -> None:
+    """Bulk-insert the snapshot rows the DuckDB query gives, in SNAPSHOT_COLUMNS order."""
     table = ScoreSnapshot.__tablename__
-    values = _placeholders(dialect, SNAPSHOT_COLUMNS, {"features", "explain"})
-    sql = f"INSERT INTO {table} ({', '.join(SNAPSHOT_COLUMNS)}) VALUES ({values})"
-    for batch in _batches(rows):
-        params: Any = (
-            [tuple(row[name] for name in SNAPSHOT_COLUMNS) for row in batch]
-            if dialect == "sqlite"
-            else batch
-        )
-        connection.exec_driver_sql(sql, params)
+    names = ", ".join(SNAPSHOT_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        _copy(connection, con, query, f"{table} ({names})")
+        return
+    marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
+    _execute_chunks(connection, con, query, f"INSERT INTO {table} ({names}) VALUES ({marks})")
 
 
 def update_customers(
-    connection: Connection, rows: Sequence[dict[str, Any]], scored_at: datetime
+    connection: Connection,
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    scored_at: datetime,
 ) -> None:
-    """Copy each customer's latest grade, stage and scores onto the customer row."""
-    dialect = connection.dialect.name
-    names = (*CUSTOMER_COLUMNS, "scored_at")
-    if dialect == "sqlite":
-        assignments = ", ".join(f"{name} = ?" for name in names)
-        sql = f"UPDATE customers SET {assignments} WHERE id = ?"
-    else:
-        assignments = ", ".join(f"{name} = %({name})s" for name in names)
-        sql = f"UPDATE customers SET {assignments} WHERE id = %(customer_id)s"
-    stamp = scored_at.strftime("%Y-%m-%d %H:%M:%S.%f") if dialect == "sqlite" else scored_at
-    for batch in _batches(rows):
-        if dialect == "sqlite":
-            params: Any = [
-                (*(row[name] for name in CUSTOMER_COLUMNS), stamp, row["customer_id"])
-                for row in batch
-            ]
-        else:
-            params = [
-                {
-                    **{name: row[name] for name in CUSTOMER_COLUMNS},
-                    "scored_at": stamp,
-                    "customer_id": row["customer_id"],
-                }
-                for row in batch
-            ]
-        connection.exec_driver_sql(sql, params)
+    """Copy each customer's latest grade, stage and scores (the query's rows: customer_id,
+    then CUSTOMER_COLUMNS) onto the customer row."""
+    assignments: Sequence[str]
+    if connection.dialect.name == "postgresql":
+        # One UPDATE joined to the copied scores: a million single-row updates take minutes.
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE latest_scores ({_CUSTOMER_TYPES}) ON COMMIT DROP"
+        )
+        _copy(connection, con, query, "latest_scores")
+        assignments = [f"{name} = s.{name}" for name in CUSTOMER_COLUMNS]
+        connection.exec_driver_sql(
+            f"UPDATE customers c SET {', '.join(assignments)}, scored_at = %(stamp)s "
+            "FROM latest_scores s WHERE c.id = s.customer_id",
+            {"stamp": scored_at},
+        )
+        return
+    stamp = scored_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    assignments = [f"{name} = ?" for name in CUSTOMER_COLUMNS]
+    reordered = f"SELECT {', '.join(CUSTOMER_COLUMNS)}, '{stamp}', customer_id FROM ({query})"
+    _execute_chunks(
+        connection,
+        con,
+        reordered,
+        f"UPDATE customers SET {', '.join(assignments)}, scored_at = ? WHERE id = ?",
+    )

@@ -18,13 +18,13 @@ from patron.analytics.features import as_of_moment, connect
 from patron.analytics.models import ScoringRun
 from patron.analytics.pipeline import ModelChoice, compute
 from patron.analytics.snapshots import (
-    SNAPSHOT_COLUMNS,
     insert_run,
     insert_snapshots,
     plain,
     update_customers,
 )
 from patron.analytics.store import read_store
+from patron.analytics.timing import Stopwatch
 from patron.db import now
 from patron.rules import versions
 from patron.rules.actions import apply_decisions
@@ -61,29 +61,53 @@ class ScoringOutcome:
     grades: dict[str, int] = field(default_factory=dict)
     stages: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
+    # Wall-clock seconds per step (read, features, models, rules, snapshots, actions).
+    timings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        return {**self.__dict__, "as_of": self.as_of.isoformat()}
+        shown = {k: v for k, v in self.__dict__.items() if k != "timings"}
+        return {**shown, "as_of": self.as_of.isoformat()}
 
 
 def prepare(
-    engine: Engine, moment: datetime, horizon_days: int, model: ModelChoice, rulebook: Rulebook
+    engine: Engine,
+    moment: datetime,
+    horizon_days: int,
+    model: ModelChoice,
+    rulebook: Rulebook,
+    clock: Stopwatch | None = None,
 ) -> tuple[duckdb.DuckDBPyConnection, Any]:
     """Everything up to the decisions, in DuckDB, changing nothing in the store."""
-    con = connect(read_store(engine, moment))
-    computed = compute(con, moment, horizon_days=horizon_days, model=model)
+    clock = clock or Stopwatch()
+    tables = read_store(engine, moment)
+    clock.lap("read")
+    con = connect(tables)
+    del tables
+    clock.lap("read")
+    computed = compute(con, moment, horizon_days=horizon_days, model=model, clock=clock)
     evaluate(rulebook, con, moment.date())
+    clock.lap("rules")
     return con, computed
 
 
-def _snapshot_rows(
-    con: duckdb.DuckDBPyConnection, run_id: int, version: int | None
-) -> list[dict[str, Any]]:
-    kept = ", ".join(name for name in con.table("features").columns if name not in NOT_FEATURES)
-    rows = con.execute(
-        f"""
-        SELECT $run_id AS run_id, f.customer_id, d.grade, d.stage, f.rfm_segment, f.value_class,
-               f.clv, f.p_alive,
+def _finite(name: str, kind: str) -> str:
+    # JSON has no NaN or infinity: such a value is stored as null, as `plain` does.
+    if kind == "DOUBLE":
+        return f"CASE WHEN isfinite(f.{name}) THEN f.{name} END AS {name}"
+    return f"f.{name}"
+
+
+def _snapshot_query(con: duckdb.DuckDBPyConnection, run_id: int, version: int | None) -> str:
+    """The snapshot rows in SNAPSHOT_COLUMNS order (run id and version are integers)."""
+    table = con.table("features")
+    kept = ", ".join(
+        _finite(name, str(kind))
+        for name, kind in zip(table.columns, table.types, strict=True)
+        if name not in NOT_FEATURES
+    )
+    return f"""
+        SELECT {int(run_id)} AS run_id, f.customer_id, d.grade, d.stage, f.rfm_segment,
+               f.value_class, f.clv, f.p_alive,
                f.churn_risk, array_to_string(d.warnings, ';') AS warnings,
                (SELECT to_json(t) FROM (SELECT {kept}) t) AS features,
                json_object(
@@ -94,13 +118,17 @@ def _snapshot_rows(
                    'care', json(d.care_values),
                    'churn_drivers', f.churn_drivers,
                    'offers', f.offers,
-                   'rulebook_version', $version
+                   'rulebook_version', {"NULL" if version is None else int(version)}
                ) AS explain
         FROM features f JOIN decisions d USING (customer_id) ORDER BY f.customer_id
-        """,
-        {"version": version, "run_id": run_id},
-    ).fetchall()
-    return [dict(zip(SNAPSHOT_COLUMNS, row, strict=True)) for row in rows]
+        """
+
+
+_LATEST_SCORES = (
+    "SELECT f.customer_id, d.grade, d.stage, f.rfm_segment, f.value_class, f.clv, "
+    "f.churn_risk, f.p_alive FROM features f JOIN decisions d USING (customer_id) "
+    "ORDER BY f.customer_id"
+)
 
 
 def _counts(con: duckdb.DuckDBPyConnection, sql: str) -> dict[str, int]:
@@ -116,9 +144,10 @@ def run_scoring(
 ) -> ScoringOutcome:
     """Score every customer as of the date with the active rulebook and store the run."""
     moment = as_of_moment(as_of) if as_of is not None else now()
+    clock = Stopwatch()
     with engine.connect() as connection:
         version, rulebook = versions.active(connection)
-    con, computed = prepare(engine, moment, horizon_days, model, rulebook)
+    con, computed = prepare(engine, moment, horizon_days, model, rulebook, clock)
     with engine.begin() as connection:
         newest = connection.execute(
             select(func.max(ScoringRun.as_of)).where(ScoringRun.status == "finished")
@@ -136,14 +165,17 @@ def run_scoring(
             models=plain(computed.models),
             customers=computed.customers,
         )
-        rows = _snapshot_rows(con, run_id, version)
-        insert_snapshots(connection, rows)
+        insert_snapshots(connection, con, _snapshot_query(con, run_id, version))
+        clock.lap("snapshots")
         applied: dict[str, int] = {}
         if live:
-            update_customers(connection, rows, moment)
+            update_customers(connection, con, _LATEST_SCORES, moment)
+            clock.lap("customers' latest scores")
             applied = apply_decisions(
                 rulebook, con, connection, run_id=run_id, version=version, moment=moment
             ).as_dict()
+            clock.lap("actions")
+    clock.lap("commit")
     return ScoringOutcome(
         run_id=run_id,
         as_of=moment,
@@ -158,4 +190,5 @@ def run_scoring(
         warnings=_counts(
             con, "SELECT w, count(*) FROM decisions, unnest(warnings) AS u(w) GROUP BY 1 ORDER BY 1"
         ),
+        timings=clock.seconds,
     )
