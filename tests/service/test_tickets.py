@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.auth.models import Role
 from patron.engagement.models import Task
+from patron.notify.models import OutboxMessage
 from patron.service import tickets
 from patron.service.models import Priority, SurveyInvitation, TicketKind, TicketStatus
 from patron.service.tickets import TRANSITIONS, InvalidTransition, TicketDraft
@@ -136,6 +137,11 @@ def test_breach_escalates_once_to_the_team_manager(
         assert f"#{ids[0]}" in tasks[0].title
         assert session.get(tickets.Ticket, ids[0]).escalated_at == monday  # type: ignore[union-attr]
         assert session.get(tickets.Ticket, ids[1]).escalated_at is None  # type: ignore[union-attr]
+        # The manager is told in-app, once, through the outbox.
+        notices = session.scalars(select(OutboxMessage).where(OutboxMessage.channel == "in_app"))
+        assert [(n.recipient, n.subject) for n in notices] == [
+            (str(manager.id), f"工单 #{ids[0]} 已超时")
+        ]
 
 
 def test_breach_without_a_manager_goes_to_an_admin(sessions: sessionmaker[Session]) -> None:

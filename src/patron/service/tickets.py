@@ -14,11 +14,14 @@ from sqlalchemy import ColumnElement, Connection, Engine, or_, select
 from sqlalchemy.orm import Session
 
 from patron.auth.models import Role, User
+from patron.config import get_settings
 from patron.customers.models import Customer
 from patron.db import session_factory, unit_of_work
 from patron.engagement.models import Task, TaskStatus
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.notify import webhooks
+from patron.notify.outbox import enqueue_on
+from patron.notify.templates import render
 from patron.rules import versions
 from patron.rules.actions import insert_ignoring_conflicts
 from patron.rules.rulebook import Service
@@ -236,11 +239,11 @@ def _escalate(session: Session, service: Service, ticket: Ticket, moment: dateti
     missed = ticket.resolution_due_at if ticket.first_response_at else ticket.response_due_at
     key = f"ticket:{ticket.id}:escalation:{missed.isoformat() if missed else 'none'}"
     kind = "response" if ticket.first_response_at is None else "resolution"
+    owner = escalation_owner(session.connection(), service, ticket)
     created = insert_ignoring_conflicts(
         session.connection(), Task,
         [{
-            "customer_id": ticket.customer_id, "kind": "escalation",
-            "assignee_id": escalation_owner(session.connection(), service, ticket),
+            "customer_id": ticket.customer_id, "kind": "escalation", "assignee_id": owner,
             "title": f"工单 #{ticket.id} 超时未{MISSED[kind]}：{ticket.subject}"[:300],
             "notes": f"ticket {ticket.id} missed its {kind} due time {missed}",
             "status": TaskStatus.open.value, "due_at": moment, "source_rule": "sla_breach",
@@ -248,8 +251,23 @@ def _escalate(session: Session, service: Service, ticket: Ticket, moment: dateti
         }],
         returning=Task.id,
     )  # fmt: skip
+    if created and owner is not None:
+        _tell_owner(session, ticket, owner, missed, key)
     ticket.escalated_at = moment
     return bool(created)
+
+
+def _tell_owner(
+    session: Session, ticket: Ticket, owner: int, missed: datetime | None, key: str
+) -> None:
+    """An in-app notice to whoever got the escalation, in the breach's transaction."""
+    name = session.scalar(select(Customer.name).where(Customer.id == ticket.customer_id))
+    values = {"ticket": f"#{ticket.id}", "customer": name or "", "due": missed or ""}
+    subject, body = render("sla_breach", get_settings().locale, values)
+    enqueue_on(
+        session.connection(), channel="in_app", recipient=str(owner), subject=subject,
+        body=body, dedupe_key=key, customer_id=ticket.customer_id,
+    )  # fmt: skip
 
 
 def check_breaches(*, engine_or_session: Engine | Session, now: datetime) -> int:
