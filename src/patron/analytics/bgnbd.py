@@ -26,6 +26,8 @@ from patron.analytics.fitting import (
     group_index,
     log_pochhammer,
     maximise,
+    maximise_warm,
+    sample_step,
     single_threaded_blas,
     stirling_rest,
     time_scale,
@@ -69,7 +71,15 @@ def fit(
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))
     start = _START + np.array([0.0, log_scale, 0.0, 0.0])
-    theta = maximise(objective, start, model="BG/NBD", size=float(histories.weight.sum()))
+    size = float(histories.weight.sum())
+    step = sample_step(len(histories.x))
+    if step is None:
+        theta = maximise(objective, start, model="BG/NBD", size=size)
+    else:
+        sample = _Objective(histories.every(step))
+        theta = maximise_warm(
+            objective, sample, start, model="BG/NBD", size=size, sample_size=sample.total
+        )
     r, alpha, a, b = np.exp(theta)
     value, _ = objective(theta)
     return BgNbdParams(float(r), float(alpha), float(a), float(b), float(value))
@@ -268,6 +278,7 @@ class _Objective:
         self.ts, self.it = group_index(h.t_x)
         self.Ts, self.iT = group_index(h.T)
         self.weight_x = np.bincount(self.ix, weights=h.weight, minlength=len(self.xs))
+        self.total = float(h.weight.sum())
         self.repeat = h.x > 0
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:

@@ -12,7 +12,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from scipy.special import digamma, gammaln
 
-from patron.analytics.fitting import FloatArray, group_index, maximise, sample_step
+from patron.analytics.fitting import (
+    FloatArray,
+    group_index,
+    maximise,
+    maximise_warm,
+    sample_step,
+)
 from patron.errors import InvalidInput, ModelFitError
 
 _START = np.log([1.0, 3.0, 1.0])
@@ -39,10 +45,18 @@ def fit(frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGammaParams:
     # Start with the population mean p*gamma/(q-1) at the data's mean spend.
     start = _START + np.array([0.0, 0.0, np.log(2.0 * float(m.mean()))])
     step = sample_step(len(x))
-    if step is not None:
+    if step is None:
+        theta = maximise(objective, start, model="Gamma-Gamma", size=float(len(x)))
+    else:
         sample = _Objective(x[::step], m[::step])
-        start = maximise(sample, start, model="Gamma-Gamma", size=float(len(sample.x)))
-    theta = maximise(objective, start, model="Gamma-Gamma", size=float(len(x)))
+        theta = maximise_warm(
+            objective,
+            sample,
+            start,
+            model="Gamma-Gamma",
+            size=float(len(x)),
+            sample_size=float(len(sample.x)),
+        )
     p, q, gamma = np.exp(theta)
     value, _ = objective(theta)
     if q <= 1.0:
