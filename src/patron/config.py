@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     locale: Literal["zh_CN", "en"] = "zh_CN"
     import_batch_size: int = 100_000
+    # Files uploaded to /api/v1/imports and their rejects (default: the system's temp folder).
+    import_dir: str | None = None
+    import_max_bytes: int = 200 * 1024 * 1024
 
     @model_validator(mode="after")
     def _refuse_default_secret(self) -> Settings:

@@ -7,6 +7,7 @@ from patron.campaigns.models import Campaign, CampaignRecipient, OptOut, Segment
 from patron.customers.models import Contact, Customer, CustomerKind, CustomerTag
 from patron.db import Base
 from patron.engagement.models import Interaction, InteractionKind, Task, TaskStatus
+from patron.imports.models import ImportJob
 from patron.knowledge.models import Article, ArticleCategory, ArticleTag, TicketArticle
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
 from patron.notify.models import InAppNotification, OutboxMessage
@@ -32,6 +33,7 @@ __all__ = [
     "Customer",
     "CustomerKind",
     "CustomerTag",
+    "ImportJob",
     "InAppNotification",
     "Interaction",
     "InteractionKind",

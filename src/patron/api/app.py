@@ -28,6 +28,7 @@ from patron.db import check_connection, create_db_engine, session_factory
 from patron.engagement.api import router as engagement_router
 from patron.engagement.interactions_api import router as interactions_router
 from patron.exports.api import router as exports_router
+from patron.imports.api import router as imports_router
 from patron.knowledge.api import router as knowledge_router
 from patron.loyalty.api import router as loyalty_router
 from patron.notify.api import router as notify_router
@@ -72,6 +73,7 @@ def _api_router() -> APIRouter:
     for router in (orders_router, contacts_router, interactions_router, webhooks_router):
         api.include_router(router)
     api.include_router(exports_router)
+    api.include_router(imports_router)
     return api
 
 

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 7a12e1d41e30
+Revision ID: 5bf05de23eb0
 Revises: 
-Create Date: 2026-11-23 06:40:02.046489
+Create Date: 2026-11-23 07:05:55.561426
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '7a12e1d41e30'
+revision: str = '5bf05de23eb0'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -205,6 +205,35 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_stage'), ['stage'], unique=False)
+
+    op.create_table('import_jobs',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('kind', sa.String(length=32), nullable=False),
+    sa.Column('filename', sa.String(length=255), nullable=False),
+    sa.Column('status', sa.Enum('queued', 'running', 'done', 'failed', name='jobstatus', native_enum=False, length=16), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
+    sa.Column('upload_path', sa.String(length=1024), nullable=False),
+    sa.Column('size_bytes', sa.Integer(), nullable=False),
+    sa.Column('runner', sa.String(length=128), nullable=True),
+    sa.Column('heartbeat_at', sa.DateTime(), nullable=True),
+    sa.Column('rows_done', sa.Integer(), nullable=False),
+    sa.Column('position', sa.Integer(), nullable=False),
+    sa.Column('total', sa.Integer(), nullable=False),
+    sa.Column('inserted', sa.Integer(), nullable=True),
+    sa.Column('updated', sa.Integer(), nullable=True),
+    sa.Column('unchanged', sa.Integer(), nullable=True),
+    sa.Column('rejected', sa.Integer(), nullable=True),
+    sa.Column('rejects_path', sa.String(length=1024), nullable=True),
+    sa.Column('error', sa.Text(), nullable=True),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.Column('started_at', sa.DateTime(), nullable=True),
+    sa.Column('finished_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_import_jobs_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_import_jobs'))
+    )
+    with op.batch_alter_table('import_jobs', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_import_jobs_status'), ['status'], unique=False)
+        batch_op.create_index(batch_op.f('ix_import_jobs_user_id'), ['user_id'], unique=False)
 
     op.create_table('knowledge_articles',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -864,6 +893,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_knowledge_articles_category_id'))
 
     op.drop_table('knowledge_articles')
+    with op.batch_alter_table('import_jobs', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_import_jobs_user_id'))
+        batch_op.drop_index(batch_op.f('ix_import_jobs_status'))
+
+    op.drop_table('import_jobs')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_stage'))
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
