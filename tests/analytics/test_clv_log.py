@@ -53,11 +53,12 @@ def test_the_file_matches_scoring_the_summary_in_memory(
     for name in ("p_alive", "expected_purchases"):
         np.testing.assert_allclose(written[name], getattr(expected, name), rtol=1e-12, atol=0)
     # The file path fits Gamma-Gamma on the repeat buyers sorted by (x, m), the in-memory one
-    # in customer order: the sums run in another order and L-BFGS-B stops ~1e-8 apart.
+    # in customer order: the sums run in another order, and L-BFGS-B, stopping when a step
+    # gains less than 1e-14 of the likelihood, stops up to ~1e-6 apart in the parameters.
     for name in ("expected_avg_value", "clv"):
-        np.testing.assert_allclose(written[name], getattr(expected, name), rtol=1e-7, atol=0)
+        np.testing.assert_allclose(written[name], getattr(expected, name), rtol=1e-6, atol=0)
     assert scores.customers == len(summary) and scores.model == model
-    assert scores.total_clv == pytest.approx(float(expected.clv.sum()), rel=1e-7)
+    assert scores.total_clv == pytest.approx(float(expected.clv.sum()), rel=1e-6)
     assert scores.params["purchase_params"] == pytest.approx(
         expected.params["purchase_params"], rel=1e-9
     )
@@ -71,7 +72,7 @@ def test_the_same_log_gives_the_same_scores(log: OrderLog, tmp_path: Path) -> No
     assert list(a["customer_id"]) == list(b["customer_id"])
     for name in a:
         if name != "customer_id":
-            np.testing.assert_allclose(a[name], b[name], rtol=1e-7, atol=0)
+            np.testing.assert_allclose(a[name], b[name], rtol=1e-6, atol=0)
 
 
 def test_the_summary_table_holds_the_summary(log: OrderLog) -> None:

@@ -119,19 +119,25 @@ class _Objective:
     """The log-likelihood and its analytic gradient in log-parameters."""
 
     def __init__(self, x: FloatArray, m: FloatArray) -> None:
-        self.x, self.m = x, m
+        self.x = x
+        self.spent = m * x  # a buyer's total repeat spend: the only per-buyer term gamma meets
         self.xs, self.ix = group_index(x)
         self.count_x = np.bincount(self.ix, minlength=len(self.xs)).astype(np.float64)
-        self.log_m = np.log(m)
-        self.sum_x_log_m = float(x @ self.log_m)
-        self.sum_log_m = float(self.log_m.sum())
+        log_m = np.log(m)
+        self.sum_x_log_m = float(x @ log_m)
+        self.sum_log_m = float(log_m.sum())
         self.sum_x_log_x = float(x @ np.log(x))
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
         p, q, gamma = np.exp(theta)
         x, xs, cx, n = self.x, self.xs, self.count_x, float(len(self.x))
-        log_gm = np.log(gamma + self.m * x)
-        px_q = p * x + q
+        # Each buyer's (p x + q) log(gamma + x m) and its derivatives, as sums weighted by x
+        # and by 1: four passes over the buyers per evaluation.
+        shifted = gamma + self.spent
+        log_shifted = np.log(shifted)
+        x_log, sum_log = float(x @ log_shifted), float(log_shifted.sum())
+        inverse = 1.0 / shifted
+        x_inverse, sum_inverse = float(x @ inverse), float(inverse.sum())
         value = (
             cx @ (gammaln(p * xs + q) - gammaln(p * xs))
             - n * gammaln(q)
@@ -139,15 +145,10 @@ class _Objective:
             + p * self.sum_x_log_m
             - self.sum_log_m
             + p * self.sum_x_log_x
-            - px_q @ log_gm
+            - (p * x_log + q * sum_log)
         )
         psi_pq = digamma(p * xs + q)
-        d_p = (
-            cx @ (xs * (psi_pq - digamma(p * xs)))
-            + self.sum_x_log_m
-            + self.sum_x_log_x
-            - x @ log_gm
-        )
-        d_q = cx @ psi_pq - n * digamma(q) + n * np.log(gamma) - log_gm.sum()
-        d_gamma = n * q / gamma - (px_q @ (1.0 / (gamma + self.m * x)))
+        d_p = cx @ (xs * (psi_pq - digamma(p * xs))) + self.sum_x_log_m + self.sum_x_log_x - x_log
+        d_q = cx @ psi_pq - n * digamma(q) + n * np.log(gamma) - sum_log
+        d_gamma = n * q / gamma - (p * x_inverse + q * sum_inverse)
         return float(value), np.array([d_p * p, d_q * q, d_gamma * gamma])
