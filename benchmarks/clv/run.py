@@ -114,12 +114,18 @@ def main() -> None:
     results["machine"] = {"cpu": _cpu(), "cores": _cores(), "python": platform.python_version()}
     for name in args.logs.split(","):
         log, orders = ensure_log(name)
+        runs: dict[str, int] = {}
         for tool in args.tools.split(","):
+            # A tool named twice (say before and after the others) is timed twice: the load
+            # of a shared machine changes over a run, and this shows by how much.
+            runs[tool] = runs.get(tool, 0) + 1
             out = DATA / f"scores_{tool}_{name}.csv"
             print(f"{tool} on {name} ({orders:,} orders) ...", file=sys.stderr, flush=True)
             run = measure(TOOLS[tool](log, out), args.timeout)
             run.update(log=name, orders=orders, customers=LOGS[name], tool=tool)
-            results[f"{tool}/{name}"] = run
+            run["load"] = _load()
+            key = f"{tool}/{name}" if runs[tool] == 1 else f"{tool}/{name}/{runs[tool]}"
+            results[key] = run
             print(json.dumps(run), file=sys.stderr, flush=True)
             results_path.write_text(json.dumps(results, indent=2))
     print_table(results)
@@ -127,8 +133,8 @@ def main() -> None:
 
 def print_table(results: dict[str, dict[str, object]]) -> None:
     """The results as a Markdown table."""
-    print("| log | tool | wall (s) | CPU (s) | peak memory (MB) | status |")
-    print("|---|---|---:|---:|---:|---|")
+    print("| log | tool | wall (s) | CPU (s) | peak memory (MB) | load after | status |")
+    print("|---|---|---:|---:|---:|---:|---|")
     for key, run in results.items():
         if "/" not in key:
             continue
@@ -136,8 +142,13 @@ def print_table(results: dict[str, dict[str, object]]) -> None:
         print(
             f"| {label} | {run['tool']} | {run.get('wall_s', 0):.1f} | "
             f"{run.get('cpu_s', float('nan')):.1f} | {run.get('peak_mb', float('nan')):.0f} | "
-            f"{run['status']} |"
+            f"{run.get('load', '')} | {run['status']} |"
         )
+
+
+def _load() -> str:
+    """The machine's load average over the last minute, as /proc/loadavg gives it."""
+    return Path("/proc/loadavg").read_text().split()[0]
 
 
 def _cpu() -> str:
