@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from patron.analytics.kpi import MonthIndex, first_purchases, is_paid
+from patron.analytics.kpi import CustomerScope, MonthIndex, among, first_purchases, is_paid
 from patron.analytics.kpi_period import Period
 from patron.orders.models import Order
 
@@ -21,8 +21,11 @@ def month_label(index: int) -> str:
     return f"{year:04d}-{month + 1:02d}"
 
 
-def cohort_retention(*, connection: Connection, period: Period) -> list[dict[str, Any]]:
-    """One row per cohort whose first paid order falls in the period: month k's share buying."""
+def cohort_retention(
+    *, connection: Connection, period: Period, customers: CustomerScope = None
+) -> list[dict[str, Any]]:
+    """One row per cohort whose first paid order falls in the period: month k's share buying
+    (over `customers`; None: everyone)."""
     first = first_purchases()
     cohort = MonthIndex(first.c.first_at)
     months = (
@@ -34,7 +37,7 @@ def cohort_retention(*, connection: Connection, period: Period) -> list[dict[str
     query = (
         select(cohort, months.c.month, func.count())
         .select_from(first.join(months, months.c.customer_id == first.c.customer_id))
-        .where(period.within(first.c.first_at))
+        .where(period.within(first.c.first_at), among(first.c.customer_id, customers))
         .group_by(cohort, months.c.month)
     )
     cells: dict[int, dict[int, int]] = defaultdict(dict)

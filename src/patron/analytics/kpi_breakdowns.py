@@ -9,7 +9,9 @@ from sqlalchemy import Connection, func, select
 
 from patron.analytics.kpi import (
     Counts,
+    CustomerScope,
     Dimension,
+    among,
     combined_counts,
     kpis,
     latest_run_id,
@@ -35,15 +37,18 @@ SURVEY_KEYS = ("nps", "nps_responses", "csat", "csat_responses")
 FOLLOW_UP = "follow_up"
 
 
-def breakdown(*, connection: Connection, period: Period, by: str) -> list[dict[str, Any]]:
-    """The period's KPIs per value of one dimension; rows need not sum to the headline."""
+def breakdown(
+    *, connection: Connection, period: Period, by: str, customers: CustomerScope = None
+) -> list[dict[str, Any]]:
+    """The period's KPIs per value of one dimension, over `customers` (None: everyone); rows
+    need not sum to the headline."""
     if by not in DIMENSIONS:
         raise InvalidInput(
             f"cannot break KPIs down by '{by}' (use one of: {', '.join(DIMENSIONS)})"
         )
     dimension = DIMENSIONS[by]
-    counts = combined_counts(connection, period, dimension)
-    clv = _average_clv_by(connection, dimension) if dimension.on_customer else {}
+    counts = combined_counts(connection, period, dimension, customers)
+    clv = _average_clv_by(connection, dimension, customers) if dimension.on_customer else {}
     owners = _usernames(connection, counts) if by == "owner" else {}
     rows = []
     for key in _sorted_keys(counts):
@@ -68,14 +73,20 @@ def _sorted_keys(keys: Iterable[Any]) -> list[Any]:
     )
 
 
-def _average_clv_by(connection: Connection, dimension: Dimension) -> dict[Any, float]:
+def _average_clv_by(
+    connection: Connection, dimension: Dimension, customers: CustomerScope = None
+) -> dict[Any, float]:
     run_id = latest_run_id(connection)
     if run_id is None:
         return {}
     query = (
         select(dimension.column, func.avg(ScoreSnapshot.clv))
         .join_from(ScoreSnapshot, Customer, ScoreSnapshot.customer_id == Customer.id)
-        .where(ScoreSnapshot.run_id == run_id, ScoreSnapshot.clv.is_not(None))
+        .where(
+            ScoreSnapshot.run_id == run_id,
+            ScoreSnapshot.clv.is_not(None),
+            among(ScoreSnapshot.customer_id, customers),
+        )
         .group_by(dimension.column)
     )
     return {key: float(value) for key, value in connection.execute(query).all()}

@@ -17,7 +17,6 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
-from patron.imports.references import CustomerIds, product_ids
 from patron.notify import webhooks
 from patron.orders import repository
 from patron.orders.schemas import BulkResult, OrderIn, RowProblem
@@ -71,12 +70,7 @@ def _customer_ids(
 ) -> tuple[dict[int, int], int]:
     """Row -> customer id for each good order; unknown external ids become bare customers."""
     external = {o.customer_external_id for _, o in checked.good if o.customer_external_id}
-    ids = CustomerIds()
-    found = ids.find(conn, external)
-    missing = external - found.keys()
-    if missing:
-        ids.create(conn, missing, at=moment)
-        found = ids.find(conn, external)
+    found, created = repository.customer_ids(conn, external, at=moment)
     live = repository.live_customers(
         conn, (o.customer_id for _, o in checked.good if o.customer_id)
     )
@@ -94,7 +88,7 @@ def _customer_ids(
         by_row[row] = pk
         kept.append((row, order))
     checked.good = kept
-    return by_row, len(missing)
+    return by_row, created
 
 
 def _products(conn: Connection, orders: list[OrderIn], moment: datetime) -> dict[str, int]:
@@ -105,7 +99,7 @@ def _products(conn: Connection, orders: list[OrderIn], moment: datetime) -> dict
             names[key[:64]] = order.product_name or names.get(key[:64])
         for line in order.lines:
             names[line.product_id] = line.product_name or names.get(line.product_id)
-    return product_ids(conn, names, at=moment, write=True) if names else {}
+    return repository.product_ids(conn, names, at=moment) if names else {}
 
 
 def _order_row(

@@ -4,8 +4,32 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from patron.web.pages import auth, customers, dashboard, loyalty, pool, rules, surveys, tasks, tickets
+from patron.web.pages import (
+    auth,
+    customers,
+    dashboard,
+    imports,
+    loyalty,
+    pool,
+    reports,
+    rules,
+    surveys,
+    tasks,
+    tickets,
+)
 
 router = APIRouter(include_in_schema=False)
-for group in (auth, dashboard, customers, rules, tasks, tickets, pool, surveys, loyalty):
+for group in (
+    auth,
+    dashboard,
+    customers,
+    rules,
+    tasks,
+    tickets,
+    pool,
+    surveys,
+    loyalty,
+    imports,
+    reports,
+):
     router.include_router(group.router)
