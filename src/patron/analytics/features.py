@@ -211,17 +211,21 @@ def compute_features(
     con: duckdb.DuckDBPyConnection, as_of: date | datetime, *, table: str = "features"
 ) -> duckdb.DuckDBPyRelation:
     """Features as of the date, materialised as `table`; later events in `con` are ignored."""
+    con.execute(f"CREATE OR REPLACE TABLE {table} AS " + FEATURES_SQL, feature_params(as_of))
+    return con.table(table)
+
+
+def feature_params(as_of: date | datetime) -> dict[str, int]:
+    """The parameters FEATURES_SQL takes for an as-of date."""
     moment = as_of_moment(as_of)
     day = moment.date()
-    params = {
+    return {
         "d": day_number(moment),
         "cut": epoch_seconds(moment),
         "y": day.year,
         "m": day.month,
         "dd": day.day,
     }
-    con.execute(f"CREATE OR REPLACE TABLE {table} AS " + FEATURES_SQL, params)
-    return con.table(table)
 
 
 def day_number(as_of: date | datetime) -> int:

@@ -22,11 +22,13 @@ _LATER = {"grades": {"grade", "stage"}, "stages": {"stage"}}
 
 @dataclass(frozen=True)
 class Compiled:
-    """A rule's id, its DuckDB condition and the features it reads (for explanations)."""
+    """A rule's id, its DuckDB condition, the features it reads (for explanations) and the
+    checked expression (None: the rule always holds), which decides a single row in Python."""
 
     id: str
     sql: str
     features: tuple[str, ...]
+    checked: CheckedExpression | None = None
 
 
 def _compile(section: str, rule_id: str, expression: str | None) -> Compiled:
@@ -42,7 +44,9 @@ def _compile(section: str, rule_id: str, expression: str | None) -> Compiled:
             f"{section} '{rule_id}': `{too_early[0]}` is decided after {section}, so it cannot "
             f"be used here"
         )
-    return Compiled(rule_id, f"({compile_duckdb(checked)})", tuple(sorted(checked.features)))
+    return Compiled(
+        rule_id, f"({compile_duckdb(checked)})", tuple(sorted(checked.features)), checked
+    )
 
 
 def check_rulebook(rulebook: Rulebook) -> None:

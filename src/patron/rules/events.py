@@ -1,30 +1,40 @@
 """Event runs: a new order, ticket, interaction, survey answer or points change re-evaluates
 that one customer's warnings at once, with the models' outputs from the last batch run.
+
+An event is one row, so nothing is set up per event: the store's rows for the customer come
+through the engine's pooled connection, the features from one query on a DuckDB connection
+kept warm per thread, and the warnings from the checked expressions evaluated in Python
+(`rules.single`), which decide exactly as the batch path does.
 """
 
 from __future__ import annotations
 
+import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import duckdb
 from sqlalchemy import Engine, select
 
-from patron.analytics.features import compute_features, connect
+from patron.analytics.features import FEATURES_SQL, feature_params
 from patron.analytics.models import ScoreSnapshot
+from patron.analytics.snapshots import plain
 from patron.analytics.store import read_store
 from patron.db import now
 from patron.rules import versions
-from patron.rules.actions import apply_decisions
-from patron.rules.engine import evaluate
+from patron.rules.actions import Applied, apply_decisions
+from patron.rules.single import WarningDecisions, decide_warnings, with_kept_states
 
 # Carried over from the customer's latest snapshot: the batch models and occasions.
 CARRIED = {
-    "r_score": "BIGINT", "f_score": "BIGINT", "m_score": "BIGINT", "rfm_segment": "VARCHAR",
-    "value_class": "VARCHAR", "p_alive": "DOUBLE", "expected_purchases": "DOUBLE",
-    "expected_avg_value": "DOUBLE", "clv": "DOUBLE", "churn_risk": "DOUBLE",
-    "days_to_birthday": "DOUBLE", "days_to_anniversary": "DOUBLE",
+    "r_score": int, "f_score": int, "m_score": int, "rfm_segment": str, "value_class": str,
+    "p_alive": float, "expected_purchases": float, "expected_avg_value": float, "clv": float,
+    "churn_risk": float, "days_to_birthday": float, "days_to_anniversary": float,
 }  # fmt: skip
+
+_warm = threading.local()
 
 
 @dataclass
@@ -32,6 +42,33 @@ class EventOutcome:
     customer_id: int
     warnings: list[str] = field(default_factory=list)
     applied: dict[str, int] = field(default_factory=dict)
+
+
+def _duckdb() -> duckdb.DuckDBPyConnection:
+    """This thread's DuckDB connection, made once: a connection is not shared across threads."""
+    con: duckdb.DuckDBPyConnection | None = getattr(_warm, "con", None)
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET threads = 1")  # one customer's rows: more threads only cost start-up
+        _warm.con = con
+    return con
+
+
+def _features(
+    con: duckdb.DuckDBPyConnection, engine: Engine, customer_id: int, moment: datetime
+) -> dict[str, Any] | None:
+    """The customer's point-in-time features (None if the store has nothing on them)."""
+    tables = read_store(engine, moment, only=customer_id)
+    for name, table in tables.items():
+        con.register(name, table.data)
+    try:
+        cursor = con.execute(FEATURES_SQL, feature_params(moment))
+        names = [column[0] for column in cursor.description or []]
+        rows = cursor.fetchall()
+    finally:
+        for name in tables:
+            con.unregister(name)
+    return dict(zip(names, rows[0], strict=True)) if rows else None
 
 
 def _carried(engine: Engine, customer_id: int) -> dict[str, Any]:
@@ -42,7 +79,39 @@ def _carried(engine: Engine, customer_id: int) -> dict[str, Any]:
             .order_by(ScoreSnapshot.run_id.desc())
             .limit(1)
         ).scalar()
-    return {name: (features or {}).get(name) for name in CARRIED}
+    found = features or {}
+    return {
+        name: None if found.get(name) is None else kind(found[name])
+        for name, kind in CARRIED.items()
+    }
+
+
+def _stage_decisions(
+    con: duckdb.DuckDBPyConnection, features: dict[str, Any], decided: WarningDecisions
+) -> None:
+    """The one-row `features` and `decisions` tables that `apply_decisions` reads."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE features AS SELECT $id::BIGINT AS customer_id, "
+        "$name::VARCHAR AS name, $owner::BIGINT AS owner_id, "
+        "$birthday::DOUBLE AS days_to_birthday, $anniversary::DOUBLE AS days_to_anniversary",
+        {
+            "id": features["customer_id"],
+            "name": features["name"],
+            "owner": features["owner_id"],
+            "birthday": features["days_to_birthday"],
+            "anniversary": features["days_to_anniversary"],
+        },
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE decisions AS SELECT $id::BIGINT AS customer_id, "
+        "$fired::VARCHAR[] AS warnings, $values::JSON AS warnings_values, "
+        "[]::VARCHAR[] AS care, '{}'::JSON AS care_values",
+        {
+            "id": features["customer_id"],
+            "fired": decided.fired,
+            "values": json.dumps(plain(decided.values)),
+        },
+    )
 
 
 def on_event(*, engine: Engine, customer_id: int, moment: datetime | None = None) -> EventOutcome:
@@ -50,17 +119,15 @@ def on_event(*, engine: Engine, customer_id: int, moment: datetime | None = None
     moment = moment or now()
     with engine.connect() as connection:
         version, rulebook = versions.active(connection)
-    con = connect(read_store(engine, moment, only=customer_id))
-    compute_features(con, moment)
-    carried = _carried(engine, customer_id)
-    columns = ", ".join(f"CAST(${name} AS {kind}) AS {name}" for name, kind in CARRIED.items())
-    con.execute(
-        f"CREATE OR REPLACE TABLE features AS SELECT *, {columns}, NULL::VARCHAR AS churn_drivers "
-        "FROM features",
-        carried,
-    )
-    evaluate(rulebook, con, moment.date(), keep_states=True)
-    fired = con.execute("SELECT warnings FROM decisions").fetchone()
+    con = _duckdb()
+    features = _features(con, engine, customer_id, moment)
+    if features is None:
+        return EventOutcome(customer_id=customer_id, applied=Applied().as_dict())
+    features = with_kept_states({**features, **_carried(engine, customer_id)})
+    decided = decide_warnings(rulebook, features)
+    if not decided.fired:
+        return EventOutcome(customer_id=customer_id, applied=Applied().as_dict())
+    _stage_decisions(con, features, decided)
     with engine.begin() as connection:
         applied = apply_decisions(
             rulebook,
@@ -71,8 +138,4 @@ def on_event(*, engine: Engine, customer_id: int, moment: datetime | None = None
             moment=moment,
             warnings_only=True,
         )
-    return EventOutcome(
-        customer_id=customer_id,
-        warnings=list(fired[0]) if fired else [],
-        applied=applied.as_dict(),
-    )
+    return EventOutcome(customer_id=customer_id, warnings=decided.fired, applied=applied.as_dict())
