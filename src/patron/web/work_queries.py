@@ -25,20 +25,24 @@ from patron.service.api import ticket_scope
 from patron.service.models import Ticket, TicketStatus
 
 SECTIONS = ("overdue", "today", "upcoming")
-SECTION_LIMIT = 50
+SECTION_LIMIT = 20
 BOARD = (
     TicketStatus.new, TicketStatus.assigned, TicketStatus.in_progress,
     TicketStatus.waiting_for_customer, TicketStatus.reopened, TicketStatus.resolved,
     TicketStatus.closed,
 )  # fmt: skip
 COLUMN_LIMIT = 30
+# Finished tickets only give context: the latest few are enough.
+FINISHED_LIMIT = 8
+FINISHED = (TicketStatus.resolved, TicketStatus.closed)
 
 
 def default_scope(actor: Actor) -> Scope:
-    """An agent's inbox is their own work; a manager's their team's; others see all."""
+    """An agent's inbox is their own work; a manager's their team's (all they see without a
+    team); others see all."""
     if actor.role is Role.agent:
         return Scope.mine
-    return Scope.team if actor.role is Role.manager else Scope.all
+    return Scope.team if actor.role is Role.manager and actor.team else Scope.all
 
 
 def scopes_for(actor: Actor) -> list[Scope]:
@@ -184,9 +188,14 @@ def _column_order(status: TicketStatus) -> list[Any]:
     return [Ticket.resolution_due_at.is_(None), Ticket.resolution_due_at, Ticket.id]
 
 
+def column_limit(status: TicketStatus) -> int:
+    """How many tickets a status's column shows."""
+    return FINISHED_LIMIT if status in FINISHED else COLUMN_LIMIT
+
+
 def board(session: Session, actor: Actor, *, mine: bool, moment: datetime) -> list[Column]:
     """Each status's tickets the actor may see: open ones soonest due first, finished ones
-    latest first, at most COLUMN_LIMIT a column."""
+    latest first, at most `column_limit` a column."""
     query = _board_query(actor, mine=mine)
     totals = dict(
         session.execute(

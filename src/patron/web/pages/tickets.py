@@ -31,7 +31,7 @@ def _board(
     return render(
         request, template, actor, columns=work.board(session, actor, mine=mine, moment=now()),
         mine=mine, writable=actor.can(Permission.customers_write), focus=focus,
-        message=message, done=done, limit=work.COLUMN_LIMIT,
+        message=message, done=done,
     )  # fmt: skip
 
 

@@ -64,7 +64,7 @@
       if (!el) { return; }
       var c = echarts.init(el, null, { renderer: "svg" });
       c.setOption({
-        animation: false, color: [color, "#c9d3da"],
+        animation: false, color: ["#c9d3da", color],
         grid: { left: 48, right: 48, top: 32, bottom: 48 },
         tooltip: { trigger: "axis" },
         legend: { data: [name, labels.answers], top: 0 },
