@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -153,11 +154,14 @@ def test_a_job_whose_server_died_is_marked_failed(
     client: TestClient, world: World, sessions: sessionmaker[Session]
 ) -> None:
     # A process on this host that no longer exists (pid beyond the kernel's limit).
-    gone = _stuck_job(sessions, world, f"{socket.gethostname()}:4194305:0123456789ab", 0)
+    host = socket.gethostname()
+    gone = _stuck_job(sessions, world, f"{host}:4194305:0123456789ab", 0)
+    # This process's id under another boot id: the server before a restart.
+    restarted = _stuck_job(sessions, world, f"{host}:{os.getpid()}:0123456789ab", 0)
     silent = _stuck_job(sessions, world, "elsewhere:1:0123456789ab", 3600)
     alive = _stuck_job(sessions, world, "elsewhere:1:0123456789ab", 0)
     admin = bearer(world.tokens["admin"])
-    for job_id in (gone, silent):
+    for job_id in (gone, restarted, silent):
         job = client.get(f"/api/v1/imports/{job_id}", headers=admin).json()
         assert job["status"] == "failed" and "upload the file again" in job["error"], job
     assert client.get(f"/api/v1/imports/{alive}", headers=admin).json()["status"] == "running"

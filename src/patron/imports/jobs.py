@@ -140,13 +140,16 @@ def _runner_gone(runner: str | None) -> bool:
         return False
     if boot == BOOT:
         return False
+    if pid == str(os.getpid()):
+        # This very process id with another boot id: a restart (in a container, say) took it.
+        return True
     try:
         os.kill(int(pid), 0)
     except (ProcessLookupError, ValueError):
         return True
     except PermissionError:
-        return False
-    # The pid lives, but a restarted server reuses no boot id: only a stale heartbeat tells.
+        pass
+    # The pid lives (perhaps as another program by now): only a stale heartbeat tells.
     return False
 
 
