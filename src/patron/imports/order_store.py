@@ -70,19 +70,25 @@ def _customer_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:
 
 def _product_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:
     """Products by id, else by name, created or renamed as the row path does."""
-    if not any(orders.product_id) and not any(orders.product_name):
-        return [None] * len(orders)
-    keys = [
-        _product_key(pid or name)
-        for pid, name in zip(orders.product_id, orders.product_name, strict=True)
-    ]
-    # A product's name is the last one the batch gives it.
-    named = {
-        key: name
-        for key, name in zip(keys, orders.product_name, strict=True)
-        if key is not None and name
-    }
-    names: dict[str, str | None] = {key: named.get(key) for key in keys if key is not None}
+    has_names = any(orders.product_name)
+    if not has_names:
+        if not any(orders.product_id):
+            return [None] * len(orders)
+        # Ids only (at most 64 characters, as parsed): no names to choose between.
+        keys: list[str | None] = list(orders.product_id)
+        names: dict[str, str | None] = dict.fromkeys(k for k in set(keys) if k is not None)
+    else:
+        keys = [
+            _product_key(pid or name)
+            for pid, name in zip(orders.product_id, orders.product_name, strict=True)
+        ]
+        # A product's name is the last one the batch gives it.
+        named = {
+            key: name
+            for key, name in zip(keys, orders.product_name, strict=True)
+            if key is not None and name
+        }
+        names = {key: named.get(key) for key in keys if key is not None}
     found = product_ids(batch.conn, names, at=batch.at, write=batch.write)
     return [None if key is None else found.get(key) for key in keys]
 

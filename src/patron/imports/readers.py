@@ -5,6 +5,7 @@ from __future__ import annotations
 import codecs
 import csv
 import io
+import itertools
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,6 +25,8 @@ _OLE_MAGIC = b"\xd0\xcf\x11\xe0"
 _CHINESE = {"gb2312", "gbk", "gb18030", "hz", "hz_gb_2312", "cp936", "euc_cn"}
 csv.field_size_limit(16 * 1024 * 1024)
 T = TypeVar("T")
+# A batch of data rows: their row numbers, and their cells.
+Numbered = tuple[list[int], list[list[Cell]]]
 
 
 class Source(Protocol):
@@ -34,6 +37,10 @@ class Source(Protocol):
 
     def rows(self) -> Iterator[tuple[int, list[Cell]]]:
         """Data rows with their row number as a spreadsheet shows it (the header is row 1)."""
+        ...
+
+    def batches(self, size: int) -> Iterator[Numbered]:
+        """The same rows, `size` at a time: their numbers, and their cells."""
         ...
 
     def position(self) -> int:
@@ -120,6 +127,20 @@ class CsvSource:
         except csv.Error as exc:
             raise self._unreadable(f"is not a readable CSV file ({exc})") from exc
 
+    def batches(self, size: int) -> Iterator[Numbered]:
+        """Data rows `size` at a time (fewer where blank lines were skipped), numbered."""
+        reader = self._reader
+        assert reader is not None
+        number = 2
+        while rows := self._decode(lambda: list(itertools.islice(reader, size))):
+            numbers = list(range(number, number + len(rows)))
+            number += len(rows)
+            # `any` over each row in C; only a batch with blank lines pays for filtering.
+            if not all(map(any, rows)):
+                kept = [i for i, row in enumerate(rows) if any(row)]
+                numbers, rows = [numbers[i] for i in kept], [rows[i] for i in kept]
+            yield numbers, rows  # type: ignore[misc]
+
     def _unreadable(self, reason: str) -> FileUnreadable:
         return FileUnreadable(f"{self.path.name} {reason}")
 
@@ -128,9 +149,8 @@ class CsvSource:
         reader = self._reader
         assert reader is not None
         try:
-            for number, row in enumerate(reader, start=2):
-                if row and any(row):
-                    yield number, row  # type: ignore[misc]
+            # Blank lines and rows of empty cells are skipped.
+            yield from filter(_has_content, enumerate(reader, start=2))
         except UnicodeDecodeError as exc:
             raise self._unreadable(f"is not valid {self.encoding} text ({exc.reason})") from exc
         except csv.Error as exc:
@@ -144,6 +164,10 @@ class CsvSource:
         """Close the file."""
         if self._binary is not None:
             self._binary.close()
+
+
+def _has_content(numbered: tuple[int, list[str]]) -> bool:
+    return any(numbered[1])
 
 
 @dataclass
@@ -179,6 +203,12 @@ class XlsxSource:
             cells = [cell.strip() if isinstance(cell, str) else cell for cell in row]
             if any(cell not in (None, "") for cell in cells):
                 yield number, cells
+
+    def batches(self, size: int) -> Iterator[Numbered]:
+        """Data rows `size` at a time, numbered as the worksheet numbers them."""
+        rows = self.rows()
+        while chunk := list(itertools.islice(rows, size)):
+            yield [number for number, _ in chunk], [cells for _, cells in chunk]
 
     def position(self) -> int:
         """Rows read so far."""

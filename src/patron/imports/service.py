@@ -27,7 +27,7 @@ from patron.imports.kinds.base import Batch, Rejected, column_of, drop, parse_re
 from patron.imports.occurrences import Identities, key_of
 from patron.imports.order_columns import hash_orders, identify_orders, parse_orders
 from patron.imports.order_store import store_orders
-from patron.imports.readers import CsvSource, Source, open_source
+from patron.imports.readers import CsvSource, Numbered, Source, open_source
 from patron.imports.references import CustomerIds, user_ids
 from patron.imports.rejects import RejectsFile, default_path
 from patron.imports.values import Cell
@@ -87,7 +87,7 @@ def import_file(
     source = open_source(path)
     try:
         plan = plan_columns(spec.fields, source.headers, kind=spec.name)
-        rows = _data_rows(source, path)
+        batches = _data_batches(source, path, settings.import_batch_size)
         rejects = RejectsFile(
             rejects_path or default_path(path), source.headers, always=rejects_path is not None
         )
@@ -100,9 +100,8 @@ def import_file(
                 spec,
                 plan,
                 source,
-                rows,
+                batches,
                 _Outputs(rejects, report),
-                batch_size=settings.import_batch_size,
                 write=not dry_run,
                 progress=progress,
             )
@@ -120,12 +119,12 @@ def import_file(
     )
 
 
-def _data_rows(source: Source, path: Path) -> Iterator[tuple[int, list[Cell]]]:
-    rows = source.rows()
-    first = next(rows, None)
+def _data_batches(source: Source, path: Path, size: int) -> Iterator[Numbered]:
+    batches = source.batches(size)
+    first = next(batches, None)
     if first is None:
         raise FileUnreadable(f"{path.name} has a header but no data rows")
-    return itertools.chain([first], rows)
+    return itertools.chain([first], batches)
 
 
 def _run(
@@ -133,10 +132,9 @@ def _run(
     spec: Kind,
     plan: Plan,
     source: Source,
-    rows: Iterator[tuple[int, list[Cell]]],
+    batches: Iterator[Numbered],
     outputs: _Outputs,
     *,
-    batch_size: int,
     write: bool,
     progress: Progress | None,
 ) -> Counts:
@@ -150,14 +148,17 @@ def _run(
         try:
             users = user_ids(conn)
             conn.commit()
-            while chunk := list(itertools.islice(rows, batch_size)):
+            textual = isinstance(source, CsvSource)
+            for numbers, cells in batches:
                 batch = Batch(
                     conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users
                 )
                 if spec.name == "orders":
-                    textual = isinstance(source, CsvSource)
-                    counts, rejected = _order_batch(spec, batch, chunk, identities, textual)
+                    counts, rejected = _order_batch(
+                        spec, batch, numbers, cells, identities, textual
+                    )
                 else:
+                    chunk = list(zip(numbers, cells, strict=True))
                     counts, rejected = _one_batch(spec, batch, chunk, identities)
                 outputs.rejects.write(rejected)
                 outputs.duplicates.write(batch.duplicates)
@@ -202,13 +203,12 @@ def _one_batch(
 def _order_batch(
     spec: Kind,
     batch: Batch,
-    chunk: list[tuple[int, list[Cell]]],
+    numbers: list[int],
+    cells: list[list[Cell]],
     identities: Identities,
     textual: bool,
 ) -> tuple[Counts, Rejected]:
     """Orders, column by column: the same result as `_one_batch`, several times faster."""
-    numbers = [number for number, _ in chunk]
-    cells = [row for _, row in chunk]
     orders, rejected = parse_orders(spec, batch.plan, numbers, cells, textual=textual)
     hash_orders(batch.plan, orders)
     orders, repeated = identify_orders(batch.plan, orders, identities)
