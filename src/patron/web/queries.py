@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from patron.analytics.kpi import UNFINISHED_RUN_STATUSES, headline, latest_run_id
 from patron.analytics.kpi_period import Period
 from patron.analytics.models import ScoreSnapshot, ScoringRun
+from patron.analytics.rfm import SEGMENT_LABELS
 from patron.api.access import Actor, customer_scope, visible_customers, visible_tasks
 from patron.customers.models import Customer
 from patron.engagement.models import Task, TaskStatus
@@ -187,3 +188,21 @@ def recent_orders(session: Session, customer_id: int, limit: int = 10) -> list[O
             .limit(limit)
         )
     )
+
+
+LIST_COUNT_CAP = 10_000
+
+
+def capped_count(
+    session: Session, query: Select[Any], cap: int = LIST_COUNT_CAP
+) -> tuple[int, bool]:
+    """How many rows the query finds, counting no further than `cap`, and whether it stopped
+    there: counting a million visible customers on every list page costs more than the page."""
+    found = session.scalar(select(func.count()).select_from(query.limit(cap + 1).subquery())) or 0
+    return min(found, cap), found > cap
+
+
+def segment_choices() -> list[str]:
+    """The RFM segments a customer may be in, for the list's filter: the known ids, not a
+    GROUP BY over every customer."""
+    return list(SEGMENT_LABELS)

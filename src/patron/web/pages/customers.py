@@ -6,7 +6,7 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patron.api.access import Actor, Permission, visible_customer
@@ -64,7 +64,7 @@ def customer_list(
         has_warning=_warning_filter(has_warning), q=q or None,
     )  # fmt: skip
     query = customer_query(session, actor, filters)
-    total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    total, more = queries.capped_count(session, query)
     rows, next_cursor = paginate(
         session, query, sort=sort if sort.lstrip("-") in SORT_KEYS else "id", keys=SORT_KEYS,
         id_column=Customer.id, cursor=cursor, limit=PAGE_SIZE,
@@ -73,14 +73,11 @@ def customer_list(
     next_url = "?" + urlencode({**chosen, "cursor": next_cursor}) if next_cursor else None
     return render(
         request, "customers.html", actor, customers=present(session, actor, list(rows)),
-        total=total, next_url=next_url, first_url="?" + urlencode(chosen), chosen=chosen,
+        total=total, more=more, next_url=next_url, first_url="?" + urlencode(chosen),
+        chosen=chosen,
         grades=GRADES, stages=STAGES, owners=_owners(session, actor),
-        segments=_segments(session, actor),
+        segments=queries.segment_choices(),
     )  # fmt: skip
-
-
-def _segments(session: Session, actor: Actor) -> list[str]:
-    return [value for value, _ in queries.counts_by(session, actor, Customer.rfm_segment) if value]
 
 
 def _why(explain: dict[str, Any]) -> dict[str, Any]:
