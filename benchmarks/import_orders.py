@@ -175,6 +175,11 @@ def main() -> None:
     parser.add_argument(
         "--postgres-url", default="postgresql+psycopg://root@127.0.0.1:5432/postgres"
     )
+    parser.add_argument(
+        "--only",
+        choices=("patron", "peer"),
+        help="run one side (to run both sides at once in two processes)",
+    )
     args = parser.parse_args()
     customers = args.customers or max(args.rows // 20, 1)
     DATA.mkdir(exist_ok=True)
@@ -183,18 +188,26 @@ def main() -> None:
         began = time.perf_counter()
         generate(csv_path, rows=args.rows, customers=customers, seed=args.seed)
         print(f"generated {csv_path.name} in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+    zero = {"seconds": float("nan"), "cpu_seconds": float("nan"), "peak_mib": float("nan")}
+    result: dict[str, float] = {"inserted": args.rows, **zero}
+    peer: dict[str, float] = zero
     if args.db == "sqlite":
-        result = run_import(csv_path, _fresh_sqlite(DATA / "bench_import.db"))
-        peer = sqlite_peer(csv_path, DATA / "bench_peer.db")
+        if args.only != "peer":
+            result = run_import(csv_path, _fresh_sqlite(DATA / "bench_import.db"))
+        if args.only != "patron":
+            peer = sqlite_peer(csv_path, DATA / "bench_peer.db")
         peer_label = "`sqlite3 .import` (no checks)"
     else:
-        url = _fresh_postgres(args.postgres_url, "patron_bench_import")
-        result = run_import(csv_path, "postgresql+psycopg://" + url.split("://", 1)[1])
-        peer = postgres_peer(csv_path, _fresh_postgres(args.postgres_url, "patron_bench_peer"))
+        if args.only != "peer":
+            url = _fresh_postgres(args.postgres_url, "patron_bench_import")
+            result = run_import(csv_path, "postgresql+psycopg://" + url.split("://", 1)[1])
+            _drop_postgres(args.postgres_url, "patron_bench_import")
+        if args.only != "patron":
+            peer_url = _fresh_postgres(args.postgres_url, "patron_bench_peer")
+            peer = postgres_peer(csv_path, peer_url)
+            _drop_postgres(args.postgres_url, "patron_bench_peer")
         peer_label = "`COPY (FORMAT csv)` (no checks)"
-        for name in ("patron_bench_import", "patron_bench_peer"):
-            _drop_postgres(args.postgres_url, name)
-    rows = sum(int(result[key]) for key in ("inserted", "updated", "unchanged", "rejected"))
+    rows = sum(int(result.get(key, 0)) for key in ("inserted", "updated", "unchanged", "rejected"))
     size = csv_path.stat().st_size / 2**20
     load = os.getloadavg()[0]
     print(json.dumps({**result, "rows": rows, "peer": peer, "file_mib": round(size)}))
