@@ -207,7 +207,7 @@ def board(session: Session, actor: Actor, *, mine: bool, moment: datetime) -> li
         rows = session.scalars(
             query.where(Ticket.status == status)
             .order_by(*_column_order(status))
-            .limit(COLUMN_LIMIT)
+            .limit(column_limit(status))
         ).all()
         columns.append(
             Column(status, int(totals.get(status, 0)), cards(session, list(rows), moment))
