@@ -2,12 +2,15 @@
 
     .venv/bin/python benchmarks/ingest_orders.py                          # 200,000 orders
     .venv/bin/python benchmarks/ingest_orders.py --orders 1000000 --clients 8
+    .venv/bin/python benchmarks/ingest_orders.py --new-share 0 --lines-every 0   # as the peer
 
 Each run drops and recreates the database (default `patron_bench_ingest` on 127.0.0.1:5432),
 runs `patron init`, stores `--customers` customers and an admin with an API token, and starts a
-real `patron serve` on a free port. The orders (seed 7; every third one has two lines, a fifth
-name a customer not yet stored) are encoded as JSON batches of `--batch` before the clock
-starts, then `--clients` httpx clients post them concurrently. Measured, in the same run:
+real `patron serve` on a free port. The orders (seed 7; by default every third has two
+lines and a fifth name a customer not yet stored) are encoded as JSON batches of `--batch`
+before the clock starts, then `--clients` httpx clients post them concurrently. The server's
+own CPU time is read from /proc, so orders per server CPU second compare between runs on a
+busy machine. Measured, in the same run:
 
 1. first delivery: every order new;
 2. the same batches again: every order already stored (a retried delivery must insert nothing);
@@ -89,7 +92,7 @@ def admin_token(url: str) -> str:
 
 
 @contextmanager
-def serving(url: str, log_file: Path) -> Iterator[str]:
+def serving(url: str, log_file: Path) -> Iterator[tuple[str, int]]:
     """`patron serve` on a free port (its log in `log_file`), stopped afterwards."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -109,18 +112,27 @@ def serving(url: str, log_file: Path) -> Iterator[str]:
                     time.sleep(0.5)
             else:
                 sys.exit(f"patron serve did not answer: see {log_file}")
-            yield base
+            yield base, process.pid
         finally:
             process.terminate()
             process.wait(timeout=60)
 
 
-def make_orders(count: int, customers: int, seed: int) -> list[dict[str, Any]]:
-    """The orders posted: mostly known customers, a fifth new ones, a third with lines."""
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def make_orders(
+    count: int, customers: int, seed: int, *, new_share: float = 0.2, lines_every: int = 3
+) -> list[dict[str, Any]]:
+    """The orders posted: `new_share` for customers not yet stored, every `lines_every`th
+    with two lines (0: none)."""
     rng = random.Random(seed)
     orders = []
     for n in range(count):
-        known = rng.random() >= 0.2
+        known = rng.random() >= new_share
         customer = f"B{rng.randint(1, customers):07d}" if known else f"N{rng.randint(1, count):08d}"
         order: dict[str, Any] = {
             "external_id": f"SO{n:09d}",
@@ -129,7 +141,7 @@ def make_orders(count: int, customers: int, seed: int) -> list[dict[str, Any]]:
             "amount": f"{rng.randint(100, 500_000) / 100:.2f}",
             "channel": rng.choice(("tmall", "jd", "store", "wechat")),
         }
-        if n % 3 == 0:
+        if lines_every and n % lines_every == 0:
             order["lines"] = [
                 {"product_id": f"SKU{rng.randint(1, 2000):05d}", "quantity": 1, "amount": "10.00"},
                 {"product_id": f"SKU{rng.randint(1, 2000):05d}", "quantity": 2, "amount": "20.00"},
@@ -195,12 +207,17 @@ def raw_insert(name: str, orders: list[dict[str, Any]]) -> float:
         return time.perf_counter() - started
 
 
-def row(label: str, count: int, wall: float, times: list[float], totals: dict[str, int]) -> str:
+def row(
+    label: str, count: int, wall: float, times: list[float], totals: dict[str, int], cpu: float
+) -> str:
     rate = count / wall
+    per_cpu = f"{count / cpu:,.0f}" if cpu else "-"
+    cpu_text = f"{cpu:.1f} s" if cpu else "-"
     p50 = f"{statistics.median(times):,.0f}" if times else "-"
     p95 = f"{percentile(times, 0.95):,.0f}" if times else "-"
     return (
-        f"| {label} | {count:,} | {wall:.1f} s | {rate:,.0f} | {p50} | {p95} | "
+        f"| {label} | {count:,} | {wall:.1f} s | {rate:,.0f} | {cpu_text} | {per_cpu} | "
+        f"{p50} | {p95} | "
         f"{totals.get('inserted', 0):,} | {totals.get('existing', 0):,} | "
         f"{totals.get('errors', 0)} |"
     )
@@ -214,42 +231,40 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=5_000)
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--new-share", type=float, default=0.2, help="orders of new customers")
+    parser.add_argument("--lines-every", type=int, default=3, help="0: no order lines")
     parser.add_argument("--server-log", default="/tmp/patron-ingest-serve.log")
     args = parser.parse_args()
     url = fresh_database(args.database)
     store_customers(args.database, args.customers)
     token = admin_token(url)
-    orders = make_orders(args.orders, args.customers, args.seed)
+    orders = make_orders(
+        args.orders, args.customers, args.seed, new_share=args.new_share,
+        lines_every=args.lines_every,
+    )  # fmt: skip
     bodies = batches(orders, args.batch)
     log(
         f"{args.orders:,} orders in {len(bodies)} batches of {args.batch:,}, {args.clients} clients"
     )
     results = []
-    with serving(url, Path(args.server_log)) as base:
+    with serving(url, Path(args.server_log)) as (base, pid):
         load_before = os.getloadavg()[0]
-        wall, times, totals = post_all(base, token, bodies, args.clients)
-        results.append(row("API, first delivery", args.orders, wall, times, totals))
-        log(results[-1])
-        wall, times, totals = post_all(base, token, bodies, args.clients)
-        results.append(row("API, the same batches again", args.orders, wall, times, totals))
-        log(results[-1])
+        for label in ("API, first delivery", "API, the same batches again"):
+            cpu = cpu_seconds(pid)
+            wall, times, totals = post_all(base, token, bodies, args.clients)
+            cpu = cpu_seconds(pid) - cpu
+            results.append(row(label, args.orders, wall, times, totals, cpu))
+            log(results[-1])
         load_after = os.getloadavg()[0]
     wall = raw_insert(args.database, orders)
-    results.append(
-        row(
-            "peer: psycopg executemany, orders only",
-            args.orders,
-            wall,
-            [],
-            {"inserted": args.orders},
-        )
-    )
+    peer = "peer: psycopg executemany, orders only"
+    results.append(row(peer, args.orders, wall, [], {"inserted": args.orders}, 0.0))
     print(f"target: {TARGET:,} orders/s; load average {load_before:.1f} -> {load_after:.1f}")
     print(
-        "| run | orders | wall time | orders/s | p50 ms/batch | p95 ms/batch | inserted "
-        "| existing | HTTP errors |"
+        "| run | orders | wall time | orders/s | server CPU | orders per server CPU s "
+        "| p50 ms/batch | p95 ms/batch | inserted | existing | HTTP errors |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for line in results:
         print(line)
 
