@@ -147,9 +147,8 @@ def _assemble(
     fast: list[int],
 ) -> OrderColumns:
     count = len(numbers)
-    nothing: list[Any] = [None] * count
     columns: dict[str, list[Any]] = {
-        name: parsed.get(name, nothing)
+        name: parsed[name] if name in parsed else [None] * count
         for name in (
             "order_id",
             "customer_id",

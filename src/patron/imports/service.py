@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -178,8 +179,7 @@ def _one_batch(
     records, rejected = parse_records(spec, batch.plan, chunk)
     rejected += _identify(spec, batch.plan, records, identities)
     records = drop(records, rejected)
-    transaction = batch.conn.begin()
-    try:
+    with _transaction(batch):
         refused = spec.resolve(batch, records)
         records = drop(records, refused)
         store = Upsert(
@@ -188,16 +188,26 @@ def _one_batch(
         counts, written = upsert(batch.conn, store, records, write=batch.write)
         if batch.write:
             spec.after_write(batch, written)
-            transaction.commit()
-        else:
-            transaction.rollback()
-    except BaseException:
-        transaction.rollback()
-        batch.customers.forget()
-        raise
     rejected += refused
     counts.rejected = len(rejected)
     return counts, rejected
+
+
+@contextmanager
+def _transaction(batch: Batch) -> Iterator[None]:
+    """A batch's one transaction: committed, or rolled back on a dry run or any failure."""
+    transaction = batch.conn.begin()
+    try:
+        yield
+    except BaseException:
+        transaction.rollback()
+        # Customers created in this batch are gone again: forget their cached ids.
+        batch.customers.forget()
+        raise
+    if batch.write:
+        transaction.commit()
+    else:
+        transaction.rollback()
 
 
 def _order_batch(
@@ -213,17 +223,8 @@ def _order_batch(
     hash_orders(batch.plan, orders)
     orders, repeated = identify_orders(batch.plan, orders, identities)
     rejected += repeated
-    transaction = batch.conn.begin()
-    try:
+    with _transaction(batch):
         counts = store_orders(spec, batch, orders) if len(orders) else Counts()
-        if batch.write:
-            transaction.commit()
-        else:
-            transaction.rollback()
-    except BaseException:
-        transaction.rollback()
-        batch.customers.forget()
-        raise
     counts.rejected = len(rejected)
     return counts, rejected
 
