@@ -24,7 +24,7 @@ DEFAULT_MONTHS = 12
 
 
 def _default_from(today: date) -> str:
-    """The first day of the month DEFAULT_MONTHS - 1 months ago: a year of whole months."""
+    """The first day of the month DEFAULT_MONTHS - 1 months ago: this month and the 11 before."""
     index = today.year * 12 + today.month - 1 - (DEFAULT_MONTHS - 1)
     return date(index // 12, index % 12 + 1, 1).isoformat()
 
