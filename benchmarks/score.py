@@ -64,6 +64,7 @@ def main() -> None:
     wall, cpu = time.perf_counter() - started, time.process_time() - cpu
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     steps = {step: round(outcome.timings.get(step, 0.0), 2) for step in STEPS}
+    cpu_steps = {step: round(outcome.cpu_timings.get(step, 0.0), 2) for step in STEPS}
     result = {
         "database": engine.dialect.name,
         "customers": customers,
@@ -71,6 +72,7 @@ def main() -> None:
         "scored": outcome.customers,
         "purchase_model": outcome.purchase_model,
         "steps": steps,
+        "cpu_steps": cpu_steps,
         "wall_s": round(wall, 1),
         "cpu_s": round(cpu, 1),
         "peak_mb": round(peak_mb),
@@ -78,7 +80,7 @@ def main() -> None:
         "applied": outcome.applied,
     }
     print(json.dumps(result, indent=2))
-    cells = " | ".join(f"{value:.1f}" for value in steps.values())
+    cells = " | ".join(f"{steps[step]:.1f} ({cpu_steps[step]:.1f})" for step in STEPS)
     print(
         f"| {engine.dialect.name} | {customers:,} | {orders:,} | {cells} | **{wall:.1f}** | "
         f"{cpu:.1f} | {peak_mb:,.0f} | {load_before:.1f} |"

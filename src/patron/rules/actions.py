@@ -8,12 +8,12 @@ overlapping runs never act twice.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
 import duckdb
-from sqlalchemy import Connection, delete, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -288,6 +288,18 @@ class Context:
     version: int | None
     moment: datetime
     assignees: Assignees
+    # Tasks and alerts to insert, written in one executemany each once every key is known.
+    tasks: list[dict[str, Any]] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+
+    def flush(self, connection: Connection) -> None:
+        """Insert the pending tasks and alerts."""
+        if self.tasks:
+            connection.execute(insert(Task), self.tasks)
+        if self.alerts:
+            connection.execute(insert(Alert), self.alerts)
+        self.tasks.clear()
+        self.alerts.clear()
 
 
 def _effect(
@@ -304,41 +316,35 @@ def _effect(
     moment = context.moment
     if action.task is not None:
         task = action.task
-        connection.execute(
-            insert(Task),
-            [
-                {
-                    "customer_id": candidate.customer_id,
-                    "kind": task.kind,
-                    "assignee_id": context.assignees.resolve(task.assignee, candidate.owner_id),
-                    "title": _render(task.title, candidate)[:300],
-                    "notes": "",
-                    "status": "open",
-                    "due_at": moment + timedelta(days=task.due_days),
-                    "source_rule": candidate.rule_id,
-                    "idempotency_key": key,
-                    "created_at": moment,
-                    "updated_at": moment,
-                }
-            ],
+        context.tasks.append(
+            {
+                "customer_id": candidate.customer_id,
+                "kind": task.kind,
+                "assignee_id": context.assignees.resolve(task.assignee, candidate.owner_id),
+                "title": _render(task.title, candidate)[:300],
+                "notes": "",
+                "status": "open",
+                "due_at": moment + timedelta(days=task.due_days),
+                "source_rule": candidate.rule_id,
+                "idempotency_key": key,
+                "created_at": moment,
+                "updated_at": moment,
+            }
         )
         applied.tasks += 1
     elif action.alert:
-        connection.execute(
-            insert(Alert),
-            [
-                {
-                    "customer_id": candidate.customer_id,
-                    "rule_id": candidate.rule_id,
-                    "severity": severity,
-                    "message": label.get(TITLE_LOCALE, candidate.rule_id),
-                    "raised_at": moment,
-                    "run_id": context.run_id,
-                    "rulebook_version": context.version,
-                    "idempotency_key": key,
-                    "evidence": candidate.evidence,
-                }
-            ],
+        context.alerts.append(
+            {
+                "customer_id": candidate.customer_id,
+                "rule_id": candidate.rule_id,
+                "severity": severity,
+                "message": label.get(TITLE_LOCALE, candidate.rule_id),
+                "raised_at": moment,
+                "run_id": context.run_id,
+                "rulebook_version": context.version,
+                "idempotency_key": key,
+                "evidence": candidate.evidence,
+            }
         )
         applied.alerts += 1
     elif action.set_tag or action.clear_tag:
@@ -434,11 +440,20 @@ def _release(
     connection: Connection, moves: list[tuple[int, int | None]], moment: datetime, reason: str
 ) -> None:
     """Put customers back in the public pool, with an ownership record and an audit entry each."""
-    for customer_id, owner_id in moves:
+    # Only while the owner is still the one the decision saw: a claim in between wins.
+    released = update(Customer).values(owner_id=None, owned_since=None)
+    owned = [{"who": c, "owner": o} for c, o in moves if o is not None]
+    unowned = [{"who": c} for c, o in moves if o is None]
+    if owned:
         connection.execute(
-            update(Customer)
-            .where(Customer.id == customer_id, Customer.owner_id == owner_id)
-            .values(owner_id=None, owned_since=None)
+            released.where(
+                Customer.id == bindparam("who"), Customer.owner_id == bindparam("owner")
+            ),
+            owned,
+        )
+    if unowned:
+        connection.execute(
+            released.where(Customer.id == bindparam("who"), Customer.owner_id.is_(None)), unowned
         )
     connection.execute(
         insert(OwnershipChange),
@@ -547,24 +562,22 @@ def _recycling(
         applied.recycled += len(moves)
     for key, candidate, kind, _ in planned:
         if key in new and kind == "recycle_warning":
-            connection.execute(
-                insert(Alert),
-                [
-                    {
-                        "customer_id": candidate.customer_id,
-                        "rule_id": "recycle_warning",
-                        "severity": "medium",
-                        "message": f"{candidate.name} 即将回收到公海"
-                        f"（已 {candidate.evidence['quiet_days']} 天未跟进）",
-                        "raised_at": context.moment,
-                        "run_id": context.run_id,
-                        "rulebook_version": context.version,
-                        "idempotency_key": key,
-                        "evidence": candidate.evidence,
-                    }
-                ],
+            context.alerts.append(
+                {
+                    "customer_id": candidate.customer_id,
+                    "rule_id": "recycle_warning",
+                    "severity": "medium",
+                    "message": f"{candidate.name} 即将回收到公海"
+                    f"（已 {candidate.evidence['quiet_days']} 天未跟进）",
+                    "raised_at": context.moment,
+                    "run_id": context.run_id,
+                    "rulebook_version": context.version,
+                    "idempotency_key": key,
+                    "evidence": candidate.evidence,
+                }
             )
             applied.alerts += 1
+    context.flush(connection)
 
 
 def apply_decisions(
@@ -602,6 +615,7 @@ def apply_decisions(
             actions, label, severity = rules[candidate.rule_id]
             index = int(key.rsplit(":", 1)[1])
             _effect(actions[index], candidate, key, label, severity, context, connection, applied)
+    context.flush(connection)
     if not warnings_only:
         _recycling(con, connection, context, applied)
     return applied

@@ -61,11 +61,12 @@ class ScoringOutcome:
     grades: dict[str, int] = field(default_factory=dict)
     stages: dict[str, int] = field(default_factory=dict)
     warnings: dict[str, int] = field(default_factory=dict)
-    # Wall-clock seconds per step (read, features, models, rules, snapshots, actions).
+    # Seconds per step (read, features, models, rules, snapshots, actions): wall and CPU.
     timings: dict[str, float] = field(default_factory=dict)
+    cpu_timings: dict[str, float] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
-        shown = {k: v for k, v in self.__dict__.items() if k != "timings"}
+        shown = {k: v for k, v in self.__dict__.items() if k not in ("timings", "cpu_timings")}
         return {**shown, "as_of": self.as_of.isoformat()}
 
 
@@ -191,4 +192,5 @@ def run_scoring(
             con, "SELECT w, count(*) FROM decisions, unnest(warnings) AS u(w) GROUP BY 1 ORDER BY 1"
         ),
         timings=clock.seconds,
+        cpu_timings=clock.cpu_seconds,
     )
