@@ -12,11 +12,13 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from patron.errors import PatronError, Unauthorized
 
 log = logging.getLogger("patron.api")
+UNREADABLE_BODY = "There was an error parsing the body"
 
 
 class TooManyRequests(PatronError):
@@ -104,7 +106,18 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
         detail = "there is nothing at this address"
     elif exc.status_code == 405:
         detail = "this address does not accept that method"
+    elif exc.status_code == 400 and detail == UNREADABLE_BODY:
+        # FastAPI says 400 for bytes that are not text, 422 for malformed JSON: say one thing.
+        problem = {"where": "body", "problem": "the request body is not JSON text in UTF-8"}
+        return error_response(422, "invalid_input", [problem])
     return error_response(exc.status_code, _http_code(exc.status_code), detail, exc.headers)
+
+
+async def _out_of_range(_request: Request, exc: Exception) -> JSONResponse:
+    # A value the database cannot hold (an id of 30 digits, an over-long text) is bad input.
+    log.info("value out of range: %s", exc)
+    problem = {"where": "request", "problem": "a value in the request is out of range or too long"}
+    return error_response(422, "invalid_input", [problem])
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -118,4 +131,6 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(PatronError, _patron_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(OverflowError, _out_of_range)
+    app.add_exception_handler(DataError, _out_of_range)
     app.add_exception_handler(Exception, _unexpected)

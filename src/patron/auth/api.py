@@ -6,7 +6,7 @@ from datetime import datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select, update
 
 from patron.api.access import ROLE_PERMISSIONS, Actor, Permission
@@ -94,6 +94,14 @@ class UserPatch(BaseModel):
     display_name: str | None = Field(default=None, max_length=128)
     active: bool | None = None
     unlock: bool = False
+
+    @model_validator(mode="after")
+    def _role_and_active_have_values(self) -> UserPatch:
+        # Leaving them out keeps them; sending null would empty a field every user must have.
+        for name in ("role", "active"):
+            if name in self.model_fields_set and getattr(self, name) is None:
+                raise ValueError(f"{name} cannot be null: leave it out to keep it")
+        return self
 
 
 class TokenIn(BaseModel):
