@@ -46,7 +46,7 @@ def public_pool(
     grade: Annotated[str, Query(max_length=8)] = "",
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
-    """Pool customers the user may see, newest in the pool first by id, with claim buttons."""
+    """Pool customers the user may see, in id order, with when they came and claim buttons."""
     query = select(Customer).where(
         Customer.owner_id.is_(None), Customer.deleted_at.is_(None),
         Customer.merged_into_id.is_(None), visible_customers(actor),
