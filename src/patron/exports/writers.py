@@ -6,6 +6,7 @@ import csv
 import enum
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from openpyxl import Workbook
+from openpyxl.cell import WriteOnlyCell
 
 FORMATS = (".csv", ".xlsx")
 
@@ -40,7 +42,12 @@ def write_csv(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> int:
         writer = csv.writer(handle)
         writer.writerow(headers)
         for row in rows:
-            writer.writerow([csv_text(value) for value in row])
+            writer.writerow(
+                [
+                    defused(csv_text(value)) if isinstance(value, str) else csv_text(value)
+                    for value in row
+                ]
+            )
             count += 1
     return count
 
@@ -52,10 +59,36 @@ def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> int
     sheet.append(headers)
     count = 0
     for row in rows:
-        sheet.append([cell_value(value) for value in row])
+        sheet.append(
+            [
+                _text_cell(sheet, value) if _formula_like(value) else cell_value(value)
+                for value in row
+            ]
+        )
         count += 1
     book.save(path)
     return count
+
+
+# A cell a spreadsheet would run as a formula: =, @, a tab or return, or +/- before anything but
+# a plain number (so "+8613800138000" and "-12.5" stay as they are).
+_FORMULA = re.compile(r"^(?:[=@\t\r]|[+-](?![\d.\s]*$))")
+
+
+def _formula_like(value: Any) -> bool:
+    return isinstance(value, str) and _FORMULA.match(value) is not None
+
+
+def defused(text: str) -> str:
+    """Text a spreadsheet would run as a formula, made inert with a leading apostrophe (CSV)."""
+    return "'" + text if _FORMULA.match(text) else text
+
+
+def _text_cell(sheet: Any, value: str) -> WriteOnlyCell:
+    # In XLSX the cell keeps the exact text, typed as a string so it is never evaluated.
+    cell = WriteOnlyCell(sheet, value=value)
+    cell.data_type = "s"
+    return cell
 
 
 def csv_text(value: Any) -> str:
