@@ -190,14 +190,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> 
             for row in rows:
                 copy.write_row(row)
         return
-    # One statement for the whole batch: SQLite runs it without holding Python's GIL, so the
-    # next batch is parsed meanwhile (`pipeline.ahead`); executemany would take the GIL back
-    # after every row.
-    values = ", ".join(f"json_extract(value, '$[{i}]')" for i in range(len(COLUMNS)))
-    conn.exec_driver_sql(
-        f"INSERT INTO {table.name} ({names}) SELECT {values} FROM json_each(?)",
-        (json.dumps(rows),),
-    )
+    marks = ", ".join("?" * len(COLUMNS))
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
 
 
 def _update(batch: Batch, spec: Kind, rows: list[tuple[Any, ...]]) -> None:

@@ -26,14 +26,8 @@ from patron.imports.duplicates import default_path as duplicates_default
 from patron.imports.kinds import Kind, Options, kind_named
 from patron.imports.kinds.base import Batch, Rejected, column_of, drop, parse_records
 from patron.imports.occurrences import Identities, key_of
-from patron.imports.order_columns import (
-    OrderColumns,
-    hash_orders,
-    identify_orders,
-    parse_orders,
-)
+from patron.imports.order_columns import hash_orders, identify_orders, parse_orders
 from patron.imports.order_store import store_orders
-from patron.imports.pipeline import ahead
 from patron.imports.readers import CsvSource, Numbered, Source, open_source
 from patron.imports.references import CustomerIds, user_ids
 from patron.imports.rejects import RejectsFile, default_path
@@ -155,30 +149,23 @@ def _run(
         try:
             users = user_ids(conn)
             conn.commit()
-
-            def report(batch: Batch, counts: Counts, rejected: Rejected) -> None:
+            textual = isinstance(source, CsvSource)
+            for numbers, cells in batches:
+                batch = Batch(
+                    conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users
+                )
+                if spec.name == "orders":
+                    counts, rejected = _order_batch(
+                        spec, batch, numbers, cells, identities, textual
+                    )
+                else:
+                    chunk = list(zip(numbers, cells, strict=True))
+                    counts, rejected = _one_batch(spec, batch, chunk, identities)
                 outputs.rejects.write(rejected)
                 outputs.duplicates.write(batch.duplicates)
                 total.add(counts)
                 if progress is not None:
                     progress(total.rows, source.position(), source.total)
-
-            def new_batch() -> Batch:
-                return Batch(
-                    conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users
-                )
-
-            if spec.name == "orders":
-                textual = isinstance(source, CsvSource)
-                prepared = _prepared_orders(spec, plan, batches, identities, textual)
-                for orders, rejected in ahead(prepared):
-                    batch = new_batch()
-                    report(batch, _store_order_batch(spec, batch, orders, rejected), rejected)
-            else:
-                for numbers, cells in batches:
-                    batch = new_batch()
-                    chunk = list(zip(numbers, cells, strict=True))
-                    report(batch, *_one_batch(spec, batch, chunk, identities))
         finally:
             # The connection goes back to the pool: leave it as every other user expects.
             for pragma in _SQLITE_RESTORE if sqlite else ():
@@ -223,29 +210,23 @@ def _transaction(batch: Batch) -> Iterator[None]:
         transaction.rollback()
 
 
-def _prepared_orders(
+def _order_batch(
     spec: Kind,
-    plan: Plan,
-    batches: Iterator[Numbered],
+    batch: Batch,
+    numbers: list[int],
+    cells: list[list[Cell]],
     identities: Identities,
     textual: bool,
-) -> Iterator[tuple[OrderColumns, Rejected]]:
-    """Orders parsed column by column, hashed and given ids: no database needed."""
-    for numbers, cells in batches:
-        orders, rejected = parse_orders(spec, plan, numbers, cells, textual=textual)
-        hash_orders(plan, orders)
-        orders, repeated = identify_orders(plan, orders, identities)
-        yield orders, rejected + repeated
-
-
-def _store_order_batch(
-    spec: Kind, batch: Batch, orders: OrderColumns, rejected: Rejected
-) -> Counts:
-    """One prepared batch of orders in one transaction; the same counts as `_one_batch`."""
+) -> tuple[Counts, Rejected]:
+    """Orders, column by column: the same result as `_one_batch`, several times faster."""
+    orders, rejected = parse_orders(spec, batch.plan, numbers, cells, textual=textual)
+    hash_orders(batch.plan, orders)
+    orders, repeated = identify_orders(batch.plan, orders, identities)
+    rejected += repeated
     with _transaction(batch):
         counts = store_orders(spec, batch, orders) if len(orders) else Counts()
     counts.rejected = len(rejected)
-    return counts
+    return counts, rejected
 
 
 def _identify(spec: Kind, plan: Plan, records: list[Record], identities: Identities) -> Rejected:
