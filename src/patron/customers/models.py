@@ -26,6 +26,13 @@ class Customer(Timestamped, Base):
         Index("ix_customers_owner_grade", "owner_id", "grade"),
         Index("ix_customers_grade_stage", "grade", "stage"),
         Index("ix_customers_live_clv", "deleted_at", "clv"),
+        # Pinyin search is a prefix LIKE; under a non-C collation PostgreSQL can only serve it
+        # from an index with the pattern operator class (docs/scale.md).
+        Index(
+            "ix_customers_name_initials_prefix",
+            "name_initials",
+            postgresql_ops={"name_initials": "varchar_pattern_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

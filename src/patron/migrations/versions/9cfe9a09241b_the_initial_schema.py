@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 5bf05de23eb0
+Revision ID: 9cfe9a09241b
 Revises: 
-Create Date: 2026-11-23 07:05:55.561426
+Create Date: 2026-11-23 07:45:05.318613
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '5bf05de23eb0'
+revision: str = '9cfe9a09241b'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -201,6 +201,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_customers_live_clv', ['deleted_at', 'clv'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_initials'), ['name_initials'], unique=False)
+        batch_op.create_index('ix_customers_name_initials_prefix', ['name_initials'], unique=False, postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.create_index('ix_customers_owner_grade', ['owner_id', 'grade'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
@@ -903,6 +904,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
         batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index('ix_customers_owner_grade')
+        batch_op.drop_index('ix_customers_name_initials_prefix', postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_customers_name_initials'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
         batch_op.drop_index('ix_customers_live_clv')
