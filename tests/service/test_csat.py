@@ -146,8 +146,10 @@ def test_resolving_emails_a_link_the_customer_answers_once(
     mail = mailbox.messages[0]
     assert mail["Subject"] == "How did we do? broken kettle"
     found = re.search(r"https://\S+", mail.get_content())
-    assert found is not None and found.group(0).startswith(public_url + "api/v1/public/surveys/")
-    link = urlsplit(found.group(0)).path
+    assert found is not None and found.group(0).startswith(public_url + "s/")
+    page = urlsplit(found.group(0)).path
+    assert client.get(page).status_code == 200  # the page itself: tests/web/test_public_survey.py
+    link = page.replace("/s/", "/api/v1/public/surveys/", 1)
     survey = client.get(link)
     assert survey.status_code == 200 and survey.json()["kind"] == "csat"
     assert client.post(link, json={"score": 5, "comment": "quick"}).status_code == 201

@@ -22,7 +22,7 @@ from patron.service import surveys
 from patron.service.models import SurveyInvitation, SurveyKind, Ticket
 
 CHANNEL = "email"
-PUBLIC_PATH = "/api/v1/public/surveys/"
+PUBLIC_PATH = "/s/"  # the public survey page (patron.web.pages.survey)
 
 
 def survey_link(invitation: SurveyInvitation) -> str:

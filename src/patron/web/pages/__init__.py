@@ -13,6 +13,7 @@ from patron.web.pages import (
     pool,
     reports,
     rules,
+    survey,
     surveys,
     tasks,
     tickets,
@@ -31,5 +32,6 @@ for group in (
     loyalty,
     imports,
     reports,
+    survey,
 ):
     router.include_router(group.router)
