@@ -92,7 +92,8 @@ def measure(command: list[str], timeout: float) -> dict[str, object]:
     wall_s = sum(float(part) * 60**i for i, part in enumerate(reversed(wall)))
     last = next((line for line in reversed(done.stdout.strip().splitlines()) if line), "")
     # /usr/bin/time appends its report after whatever the program wrote to stderr.
-    errors = stats.split("\tCommand being timed")[0].strip().splitlines() or ["no message"]
+    report = stats.split("\tCommand being timed")[0].strip().splitlines()
+    errors = [line for line in report if not line.startswith("Command exited")] or ["no message"]
     result: dict[str, object] = {
         "status": "ok" if done.returncode == 0 else f"failed: {errors[-1][:200]}",
         "wall_s": wall_s,
