@@ -102,7 +102,7 @@ def test_logging_an_interaction(
     logged = made.json()
     assert (logged["user_id"], logged["occurred_at"]) == (
         world.users["agent"].id,
-        "2024-05-01T18:00:00",
+        "2024-05-01T18:00:00+08:00",
     )
     assert (
         client.post(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -17,6 +16,7 @@ from patron.api.deps import SessionDep, requires
 from patron.api.errors import responses
 from patron.db import now
 from patron.errors import NotFound
+from patron.wire import LocalDateTime
 
 router = APIRouter(tags=["analytics"], responses=responses(401, 403, 422))
 
@@ -25,11 +25,11 @@ class RunView(BaseModel):
     """The scoring run a snapshot came from."""
 
     id: int
-    as_of: datetime
+    as_of: LocalDateTime
     horizon_days: int
     rulebook_version: int | None
     purchase_model: str | None
-    finished_at: datetime | None
+    finished_at: LocalDateTime | None
 
 
 class Scores(BaseModel):

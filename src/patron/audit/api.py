@@ -16,6 +16,7 @@ from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, paginate
 from patron.audit.models import AuditEntry
 from patron.config import Settings
+from patron.wire import LocalDateTime
 
 router = APIRouter(prefix="/audit", tags=["audit"], responses=responses(401, 403, 422))
 SORT = {"id": SortKey(AuditEntry.id, int)}
@@ -27,7 +28,7 @@ class AuditView(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: int
-    at: datetime
+    at: LocalDateTime
     user_id: int | None
     action: str
     entity: str

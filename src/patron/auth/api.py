@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Request, Response
@@ -28,6 +28,7 @@ from patron.auth.models import ApiToken, Role, User, UserSession
 from patron.config import Settings
 from patron.db import now
 from patron.errors import Forbidden, NotFound, Unauthorized
+from patron.wire import LocalDateTime
 
 router = APIRouter(tags=["auth"], responses=responses(401, 403, 422))
 Admin = Annotated[Actor, requires(Permission.users_admin)]
@@ -46,7 +47,7 @@ class UserOut(BaseModel):
     role: Role
     team: str | None
     active: bool
-    locked_until: datetime | None
+    locked_until: LocalDateTime | None
 
 
 class Me(UserOut):
@@ -66,7 +67,7 @@ class SignedIn(BaseModel):
 
     user: UserOut
     csrf_token: str
-    expires_at: datetime
+    expires_at: LocalDateTime
 
 
 class PasswordChange(BaseModel):
@@ -120,10 +121,10 @@ class TokenOut(BaseModel):
     user_id: int
     name: str
     scopes: str
-    created_at: datetime
-    expires_at: datetime | None
-    revoked_at: datetime | None
-    last_used_at: datetime | None
+    created_at: LocalDateTime
+    expires_at: LocalDateTime | None
+    revoked_at: LocalDateTime | None
+    last_used_at: LocalDateTime | None
 
 
 class NewToken(TokenOut):

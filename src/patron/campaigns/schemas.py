@@ -8,6 +8,7 @@ from decimal import Decimal
 from pydantic import BaseModel, Field
 
 from patron.campaigns.models import CampaignStatus
+from patron.wire import LocalDateTime
 
 
 class SegmentIn(BaseModel):
@@ -26,7 +27,7 @@ class SegmentView(BaseModel):
     expression: str
     description: str
     features: list[str]
-    created_at: datetime
+    created_at: LocalDateTime
 
 
 class MessageIn(BaseModel):
@@ -66,8 +67,8 @@ class CampaignView(BaseModel):
     status: CampaignStatus
     summary: dict[str, object]
     created_by_id: int | None
-    created_at: datetime
-    launched_at: datetime | None
+    created_at: LocalDateTime
+    launched_at: LocalDateTime | None
 
 
 class AudienceView(BaseModel):
@@ -102,8 +103,8 @@ class ResultsView(BaseModel):
     """Treated against held out: paid orders within the window after the launch."""
 
     campaign_id: int
-    window_start: datetime
-    window_end: datetime
+    window_start: LocalDateTime
+    window_end: LocalDateTime
     complete: bool
     treated: GroupResult
     holdout: GroupResult

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -33,6 +33,7 @@ from patron.customers.models import Customer, CustomerKind
 from patron.customers.schemas import CustomerIn, CustomerPatch, EntryPoint
 from patron.errors import Conflict, Forbidden, InvalidInput
 from patron.pool import service as pool
+from patron.wire import LocalDateTime
 
 router = APIRouter(prefix="/customers", tags=["customers"], responses=responses(401, 403, 422))
 Reader = Annotated[Actor, requires(Permission.customers_read)]
@@ -67,11 +68,11 @@ class CustomerView(BaseModel):
     clv: Decimal | None
     churn_risk: float | None
     p_alive: float | None
-    scored_at: datetime | None
+    scored_at: LocalDateTime | None
     merged_into_id: int | None
-    deleted_at: datetime | None
-    created_at: datetime
-    updated_at: datetime
+    deleted_at: LocalDateTime | None
+    created_at: LocalDateTime
+    updated_at: LocalDateTime
     masked: bool
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import enum
 import re
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 from typing import Any, Self
 
@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from patron.customers import normalise
 from patron.customers.models import CustomerKind
 from patron.errors import InvalidInput
+from patron.wire import LocalDateTime
 
 _SPACES = re.compile(r"\s+")
 
@@ -191,8 +192,8 @@ class CustomerOut(BaseModel):
     stage: str | None
     clv: Decimal | None
     merged_into_id: int | None
-    deleted_at: datetime | None
-    created_at: datetime
+    deleted_at: LocalDateTime | None
+    created_at: LocalDateTime
 
 
 class MatchKey(enum.StrEnum):

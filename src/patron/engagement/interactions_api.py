@@ -32,6 +32,7 @@ from patron.customers.models import Customer
 from patron.db import now
 from patron.engagement.api import assignee_for, refresh_warnings
 from patron.engagement.models import Direction, Interaction, InteractionKind
+from patron.wire import LocalDateTime
 
 router = APIRouter(tags=["interactions"], responses=responses(401, 403, 422))
 Reader = Annotated[Actor, requires(Permission.customers_read)]
@@ -77,7 +78,7 @@ class InteractionView(BaseModel):
     direction: Direction
     summary: str
     user_id: int | None
-    occurred_at: datetime
+    occurred_at: LocalDateTime
     is_follow_up: bool
 
 

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.engagement.models import InteractionKind, TaskStatus
+from patron.wire import LocalDateTime
 
 
 class _In(BaseModel):
@@ -57,13 +58,13 @@ class TaskView(BaseModel):
     title: str
     notes: str
     status: TaskStatus
-    due_at: datetime | None
-    snoozed_until: datetime | None
-    completed_at: datetime | None
+    due_at: LocalDateTime | None
+    snoozed_until: LocalDateTime | None
+    completed_at: LocalDateTime | None
     outcome: str | None
     source_rule: str | None
     created_by_id: int | None
-    created_at: datetime
+    created_at: LocalDateTime
     overdue: bool = False
 
 
@@ -93,7 +94,7 @@ class TimelineEntry(BaseModel):
 
     kind: str
     id: int
-    at: datetime
+    at: LocalDateTime
     title: str
     detail: dict[str, Any]
 

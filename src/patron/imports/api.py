@@ -11,7 +11,6 @@ import enum
 import shutil
 import tempfile
 import uuid
-from datetime import datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -33,6 +32,7 @@ from patron.db import unit_of_work
 from patron.errors import InvalidInput, NotFound
 from patron.imports import jobs
 from patron.imports.models import ImportJob, JobStatus
+from patron.wire import LocalDateTime
 
 router = APIRouter(prefix="/imports", tags=["imports"], responses=responses(401, 403, 404, 422))
 Importer = Annotated[Actor, requires(Permission.imports_write)]
@@ -74,9 +74,9 @@ class JobView(BaseModel):
     rejects_url: str | None
     error: str | None
     size_bytes: int
-    created_at: datetime
-    started_at: datetime | None
-    finished_at: datetime | None
+    created_at: LocalDateTime
+    started_at: LocalDateTime | None
+    finished_at: LocalDateTime | None
 
 
 def _view(job: ImportJob) -> JobView:

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, Field
 
 from patron.knowledge.models import ArticleStatus
+from patron.wire import LocalDateTime
 
 Tag = str
 
@@ -41,8 +40,8 @@ class ArticleView(BaseModel):
     tags: list[str]
     status: ArticleStatus
     author_id: int | None
-    created_at: datetime
-    updated_at: datetime
+    created_at: LocalDateTime
+    updated_at: LocalDateTime
 
 
 class SearchHit(BaseModel):

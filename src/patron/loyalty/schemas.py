@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from patron.loyalty.models import PointsKind
 from patron.loyalty.service import MAX_POINTS
 from patron.rules.rulebook import Labels
+from patron.wire import LocalDateTime
 
 Key = Field(default=None, min_length=1, max_length=200, description="Repeat-safe request key")
 
@@ -63,8 +62,8 @@ class EntryOut(BaseModel):
     balance_after: int
     reason: str
     order_id: int | None
-    occurred_at: datetime
-    expires_at: datetime | None
+    occurred_at: LocalDateTime
+    expires_at: LocalDateTime | None
     created_by_id: int | None
 
 
@@ -91,7 +90,7 @@ class TierChangeOut(BaseModel):
 
     from_tier: str | None
     to_tier: str | None
-    changed_at: datetime
+    changed_at: LocalDateTime
     reason: str
 
 
@@ -101,7 +100,7 @@ class AccountOut(BaseModel):
     customer_id: int
     balance: int
     tier: TierOut | None
-    tier_since: datetime | None
+    tier_since: LocalDateTime | None
     tier_basis: str
     qualifying_value: float
     next_tier: TierOut | None

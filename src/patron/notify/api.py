@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
@@ -17,6 +16,7 @@ from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page
 from patron.notify import service
 from patron.notify.models import Channel, OutboxMessage, OutboxStatus
 from patron.notify.outbox import URL_CHANNELS
+from patron.wire import LocalDateTime
 
 router = APIRouter(tags=["notifications"], responses=responses(401, 403, 422))
 # The outbox is operational record-keeping: whoever may read the audit log may read it.
@@ -33,8 +33,8 @@ class NotificationView(BaseModel):
     subject: str
     body: str
     customer_id: int | None
-    created_at: datetime
-    read_at: datetime | None
+    created_at: LocalDateTime
+    read_at: LocalDateTime | None
 
 
 class Unread(BaseModel):
@@ -58,19 +58,19 @@ class OutboxView(BaseModel):
     subject: str
     status: str
     attempts: int
-    next_attempt_at: datetime
+    next_attempt_at: LocalDateTime
     last_error: str | None
     customer_id: int | None
     dedupe_key: str
-    created_at: datetime
-    sent_at: datetime | None
+    created_at: LocalDateTime
+    sent_at: LocalDateTime | None
 
 
 class OutboxSummary(BaseModel):
     """Messages per status and channel, and the oldest still waiting."""
 
     counts: dict[str, dict[str, int]]
-    oldest_waiting_since: datetime | None
+    oldest_waiting_since: LocalDateTime | None
 
 
 def _masked(message: OutboxMessage) -> str:

@@ -8,7 +8,6 @@ still had waiting, in the same transaction.
 from __future__ import annotations
 
 import secrets
-from datetime import datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Response
@@ -24,6 +23,7 @@ from patron.errors import NotFound
 from patron.notify.models import OutboxMessage, OutboxStatus
 from patron.notify.webhooks import PREFIX, EventType
 from patron.notify.webhooks_models import WebhookSubscription
+from patron.wire import LocalDateTime
 
 router = APIRouter(prefix="/webhooks", tags=["webhooks"], responses=responses(401, 403, 422))
 Admin = Annotated[Actor, requires(Permission.webhooks_admin)]
@@ -64,8 +64,8 @@ class SubscriptionView(BaseModel):
     events: list[str]
     description: str
     active: bool
-    created_at: datetime
-    updated_at: datetime
+    created_at: LocalDateTime
+    updated_at: LocalDateTime
     secret: str | None = None
 
 

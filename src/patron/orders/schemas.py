@@ -18,6 +18,7 @@ from patron.config import get_settings
 from patron.imports import values
 from patron.imports.kinds.orders import ORDER_STATUSES
 from patron.orders.models import OrderStatus
+from patron.wire import LocalDateTime
 
 MAX_BULK = 10_000
 MAX_LINES = 500
@@ -125,7 +126,7 @@ class OrderView(BaseModel):
     id: int
     external_id: str
     customer_id: int
-    ordered_at: datetime
+    ordered_at: LocalDateTime
     amount: Decimal
     status: OrderStatus
     channel: str | None
@@ -133,7 +134,7 @@ class OrderView(BaseModel):
     quantity: int | None
     product_id: int | None
     custom_fields: dict[str, Any]
-    created_at: datetime
+    created_at: LocalDateTime
     lines: list[OrderLineView] | None = None
 
 

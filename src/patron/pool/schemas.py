@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from pydantic import BaseModel, ConfigDict, Field
+
+from patron.wire import LocalDateTime
 
 
 class ReleaseIn(BaseModel):
@@ -30,7 +30,7 @@ class OwnershipOut(BaseModel):
     customer_id: int
     owner_id: int | None
     owner_name: str | None
-    owned_since: datetime | None
+    owned_since: LocalDateTime | None
     locked: bool
 
 
@@ -44,8 +44,8 @@ class PoolCustomerOut(BaseModel):
     city: str | None
     grade: str | None
     stage: str | None
-    created_at: datetime
-    released_at: datetime | None
+    created_at: LocalDateTime
+    released_at: LocalDateTime | None
     released_from_id: int | None
     released_from_name: str | None
     released_by_id: int | None

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from patron.service.models import Priority, SurveyKind, TicketKind, TicketStatus
+from patron.wire import LocalDateTime
 
 Channel = Literal["phone", "email", "chat", "wechat", "social", "in_store"]
 
@@ -65,15 +65,15 @@ class TicketView(BaseModel):
     category: str | None
     root_causes: list[str]
     assignee_id: int | None
-    opened_at: datetime
-    first_response_at: datetime | None
-    resolved_at: datetime | None
-    closed_at: datetime | None
-    response_due_at: datetime | None
-    resolution_due_at: datetime | None
-    escalated_at: datetime | None
+    opened_at: LocalDateTime
+    first_response_at: LocalDateTime | None
+    resolved_at: LocalDateTime | None
+    closed_at: LocalDateTime | None
+    response_due_at: LocalDateTime | None
+    resolution_due_at: LocalDateTime | None
+    escalated_at: LocalDateTime | None
     # The SLA clock stops while waiting for the customer; the due times move by the pauses.
-    paused_at: datetime | None = None
+    paused_at: LocalDateTime | None = None
     paused_hours: float = 0.0
     resolutions: int = 0
     allowed_transitions: list[TicketStatus] = []
@@ -117,8 +117,8 @@ class InvitationView(BaseModel):
     customer_id: int
     ticket_id: int | None
     ticket_resolution: int | None = None
-    expires_at: datetime
-    used_at: datetime | None
+    expires_at: LocalDateTime
+    used_at: LocalDateTime | None
     # The outbox message carrying the link, or why none was sent (no_consent, opted_out, ...).
     outbox_id: int | None = None
     not_sent_reason: str | None = None
@@ -131,7 +131,7 @@ class PublicSurvey(BaseModel):
     kind: SurveyKind
     name: str
     questions: list[dict[str, Any]]
-    expires_at: datetime
+    expires_at: LocalDateTime
 
 
 class AnswerIn(_In):
@@ -148,4 +148,4 @@ class AnswerOut(BaseModel):
     id: int
     kind: SurveyKind
     score: int | None
-    answered_at: datetime
+    answered_at: LocalDateTime
