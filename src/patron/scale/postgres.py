@@ -83,9 +83,9 @@ _FILL = {
         INSERT INTO outbox_messages (channel, recipient, subject, body, payload, customer_id,
             dedupe_key, status, attempts, next_attempt_at, created_at, sent_at)
         SELECT 'sms', '138' || n, '', '祝您生日快乐', '{{}}'::jsonb, n, 'msg-' || n,
-            CASE WHEN n % 1000 = 0 THEN 'pending' ELSE 'sent' END, 1,
+            CASE WHEN n % 1000 = 1 THEN 'pending' ELSE 'sent' END, 1,
             {moment} - (n % 30) * INTERVAL '1 minute', {moment},
-            CASE WHEN n % 1000 = 0 THEN NULL ELSE {moment} END
+            CASE WHEN n % 1000 = 1 THEN NULL ELSE {moment} END
         FROM generate_series(CAST(:lo AS BIGINT), :hi - 1, 10) AS n
     """,
     "customer_tags": """
@@ -119,14 +119,16 @@ class HotQuery:
 
 
 # The WHERE and ORDER BY of each statement follow the named function (lists sort as
-# api.pagination.paginate does: NULLs last, then the id); owner 7 is an agent,
-# 'kh12345' a pinyin-initials prefix, customer 4242 any customer.
+# api.pagination.paginate does: NULLs last, then the id). Attributes above are drawn by modulo,
+# so they correlate: agent 7 owns 1 in 200 customers, all of them grade D; agent 22 holds 1 in
+# 10 of the tasks; every tag row is 高频. The parameters pick rows that exist, in realistic
+# numbers (tens of thousands of an agent's customers at 10M, a few hundred due messages).
 HOT_QUERIES = (
     HotQuery(
-        "customer list: an agent's A/B customers by CLV",
+        "customer list: an agent's C/D customers by CLV",
         "api.customer_search.customer_query + customers.api.list_customers",
         "SELECT id, name, grade, stage, clv FROM customers WHERE owner_id = 7"
-        " AND deleted_at IS NULL AND merged_into_id IS NULL AND grade IN ('A', 'B')"
+        " AND deleted_at IS NULL AND merged_into_id IS NULL AND grade IN ('C', 'D')"
         " ORDER BY clv IS NULL, clv DESC, id DESC LIMIT 51",
     ),
     HotQuery(
@@ -140,7 +142,7 @@ HOT_QUERIES = (
         "api.customer_search.customer_query (stage, tags)",
         "SELECT c.id, c.name FROM customers c WHERE c.deleted_at IS NULL"
         " AND c.merged_into_id IS NULL AND c.stage = 'at_risk' AND EXISTS (SELECT 1 FROM"
-        " customer_tags t WHERE t.customer_id = c.id AND t.tag = '高价值')"
+        " customer_tags t WHERE t.customer_id = c.id AND t.tag = '高频')"
         " ORDER BY c.id IS NULL, c.id, c.id LIMIT 51",
     ),
     HotQuery(
@@ -159,7 +161,7 @@ HOT_QUERIES = (
         "task inbox: an agent's live tasks, soonest due",
         "web.work_queries.inbox",
         "SELECT id, title, due_at FROM tasks WHERE status IN ('open', 'snoozed')"
-        " AND assignee_id = 7 ORDER BY _due IS NULL, _due, id LIMIT 50".replace(
+        " AND assignee_id = 22 ORDER BY _due IS NULL, _due, id LIMIT 50".replace(
             "_due",
             "(CASE WHEN status = 'snoozed' THEN coalesce(snoozed_until, due_at) ELSE due_at END)",
         ),
