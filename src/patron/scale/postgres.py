@@ -119,10 +119,11 @@ class HotQuery:
 
 
 # The WHERE and ORDER BY of each statement follow the named function (lists sort as
-# api.pagination.paginate does: NULLs last, then the id). Attributes above are drawn by modulo,
-# so they correlate: agent 7 owns 1 in 200 customers, all of them grade D; agent 22 holds 1 in
-# 10 of the tasks; every tag row is 高频. The parameters pick rows that exist, in realistic
-# numbers (tens of thousands of an agent's customers at 10M, a few hundred due messages).
+# api.pagination.paginate does: a nullable column's NULLs last, then the id). Attributes above
+# are drawn by modulo, so they correlate: agent 7 owns 1 in 200 customers, all of them grade D;
+# agent 22 holds 1 in 10 of the tasks; every tag row is 高频. The parameters pick rows that
+# exist, in realistic numbers (tens of thousands of an agent's customers at 10M, a few hundred
+# due messages).
 HOT_QUERIES = (
     HotQuery(
         "customer list: an agent's C/D customers by CLV",
@@ -143,13 +144,13 @@ HOT_QUERIES = (
         "SELECT c.id, c.name FROM customers c WHERE c.deleted_at IS NULL"
         " AND c.merged_into_id IS NULL AND c.stage = 'at_risk' AND EXISTS (SELECT 1 FROM"
         " customer_tags t WHERE t.customer_id = c.id AND t.tag = '高频')"
-        " ORDER BY c.id IS NULL, c.id, c.id LIMIT 51",
+        " ORDER BY c.id, c.id LIMIT 51",
     ),
     HotQuery(
         "pinyin search: initials prefix",
         "api.customer_search.text_search (name_initials LIKE 'kh12345%')",
         "SELECT id, name FROM customers WHERE deleted_at IS NULL AND merged_into_id IS NULL"
-        " AND name_initials LIKE 'kh12345%' ORDER BY id IS NULL, id, id LIMIT 51",
+        " AND name_initials LIKE 'kh12345%' ORDER BY id, id LIMIT 51",
     ),
     HotQuery(
         "customer 360: the customer and the last orders",
