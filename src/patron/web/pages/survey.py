@@ -26,7 +26,7 @@ from patron.errors import InvalidInput
 from patron.notify.settings import get_notify_settings
 from patron.service import surveys
 from patron.service.models import Survey, SurveyInvitation, SurveyKind, Ticket
-from patron.web.i18n import html_lang, known, request_locale, translator
+from patron.web.i18n import DEFAULT_LOCALE, html_lang, known, request_locale, translator
 from patron.web.pages.base import PageRoute, context, environment
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -105,13 +105,21 @@ def _same_site(request: Request) -> bool:
     return urlsplit(origin).netloc in ours
 
 
-def _question_text(survey: Survey, question: dict[str, Any], locale: str) -> str:
-    """A question as written, but the standard CSAT or NPS one in the visitor's language."""
-    text = str(question.get("text") or question["id"])
-    standard = surveys.STANDARD.get(survey.kind)
-    if survey.kind in STANDARD_TEXT and standard is not None and text == standard[1]:
-        return translator(locale)(STANDARD_TEXT[survey.kind])
-    return text
+def _questions(survey: Survey, locale: str) -> list[dict[str, Any]]:
+    """The questions as the form shows them, each with its field name.
+
+    A CSAT or NPS score is the standard scale with the standard wording in the visitor's
+    language, whatever shape the stored question has (older and demo surveys differ)."""
+    shown = []
+    for index, question in enumerate(survey.questions):
+        tidy = {"type": "text", **question, "field": f"q{index}"}
+        tidy["text"] = str(question.get("text") or question.get("id", ""))
+        if survey.kind in STANDARD_TEXT and question.get("id") == "score":
+            low, high = surveys.SCALES[survey.kind]
+            text = translator(locale)(STANDARD_TEXT[survey.kind])
+            tidy |= {"type": "scale", "min": low, "max": high, "required": True, "text": text}
+        shown.append(tidy)
+    return shown
 
 
 def _show(
@@ -123,17 +131,14 @@ def _show(
     """The survey form, with the visitor's earlier values and what to fix when re-shown."""
     customer = session.get(Customer, invitation.customer_id)
     ticket = session.get(Ticket, invitation.ticket_id) if invitation.ticket_id else None
-    questions = [
-        {**q, "field": f"q{i}", "text": _question_text(survey, q, locale)}
-        for i, q in enumerate(survey.questions)
-    ]
+    # A language picked with ?lang= stays picked for the answer's page.
+    chosen = f"?lang={html_lang(locale)}" if request.query_params.get("lang") else ""
     return _page(
-        request, "survey.html", locale, status, survey=survey, questions=questions,
-        customer_name=customer.name if customer else "", ticket=ticket,
+        request, "survey.html", locale, status, survey=survey, ticket=ticket,
+        questions=_questions(survey, locale), customer_name=customer.name if customer else "",
         expires=invitation.expires_at, form_key=_form_key(token, settings),
-        action=f"/s/{token}" + (f"?lang={html_lang(locale)}" if request.query_params.get("lang")
-                                else ""),
-        values=values or {}, problems=problems or {}, message=message,
+        action=f"/s/{token}{chosen}", values=values or {}, problems=problems or {},
+        message=message,
     )  # fmt: skip
 
 
@@ -162,8 +167,8 @@ def _read_answers(survey: Survey, form: dict[str, str]) -> tuple[surveys.Answer,
     """The answer the form holds and, per field, what the visitor still has to fix."""
     problems: dict[str, str] = {}
     answers: dict[str, Any] = {}
-    for index, question in enumerate(survey.questions):
-        field = f"q{index}"
+    for question in _questions(survey, DEFAULT_LOCALE):
+        field = question["field"]
         raw = form.get(field, "").strip()
         if not raw:
             if question.get("required"):
