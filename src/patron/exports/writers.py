@@ -42,12 +42,7 @@ def write_csv(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> int:
         writer = csv.writer(handle)
         writer.writerow(headers)
         for row in rows:
-            writer.writerow(
-                [
-                    defused(csv_text(value)) if isinstance(value, str) else csv_text(value)
-                    for value in row
-                ]
-            )
+            writer.writerow(csv_cells(row))
             count += 1
     return count
 
@@ -59,12 +54,7 @@ def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> int
     sheet.append(headers)
     count = 0
     for row in rows:
-        sheet.append(
-            [
-                _text_cell(sheet, value) if _formula_like(value) else cell_value(value)
-                for value in row
-            ]
-        )
+        sheet.append(xlsx_cells(sheet, row))
         count += 1
     book.save(path)
     return count
@@ -89,6 +79,18 @@ def _text_cell(sheet: Any, value: str) -> WriteOnlyCell:
     cell = WriteOnlyCell(sheet, value=value)
     cell.data_type = "s"
     return cell
+
+
+def xlsx_cells(sheet: Any, row: Iterable[Any]) -> list[Any]:
+    """One row's XLSX cells: numbers and dates typed, formula-like text kept as plain text."""
+    return [
+        _text_cell(sheet, value) if _formula_like(value) else cell_value(value) for value in row
+    ]
+
+
+def csv_cells(row: list[Any]) -> list[str]:
+    """One row's CSV cells, text that a spreadsheet would run as a formula made inert."""
+    return [defused(value) if isinstance(value, str) else csv_text(value) for value in row]
 
 
 def csv_text(value: Any) -> str:
@@ -123,7 +125,7 @@ def csv_chunks(
     writer.writerow(headers)
     pending = 0
     for row in rows:
-        writer.writerow([csv_text(value) for value in row])
+        writer.writerow(csv_cells(row))
         pending += 1
         if pending == batch:
             yield _drain(buffer)

@@ -170,6 +170,35 @@ def _has_content(numbered: tuple[int, list[str]]) -> bool:
     return any(numbered[1])
 
 
+# A workbook's parts as the zip declares them; reading never goes past a declared size, so the
+# check holds. Real sheets pack 5-20 times; a bomb packs hundreds or thousands of times.
+MAX_UNPACKED_BYTES = 2 * 1024**3
+MAX_RATIO = 100
+RATIO_CHECKED_FROM = 64 * 1024**2
+
+
+def refuse_zip_bomb(path: Path) -> None:
+    """Fail before unzipping a workbook that would unpack to far more than it holds."""
+    try:
+        with zipfile.ZipFile(path) as archive:
+            parts = archive.infolist()
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise FileUnreadable(f"{path.name} is not a readable XLSX file ({exc})") from exc
+    unpacked = sum(part.file_size for part in parts)
+    swollen = [
+        part.filename
+        for part in parts
+        if part.file_size > RATIO_CHECKED_FROM
+        and part.file_size > MAX_RATIO * max(part.compress_size, 1)
+    ]
+    if unpacked > MAX_UNPACKED_BYTES or swollen:
+        raise FileUnreadable(
+            f"{path.name} would unpack to {unpacked / 1024**2:,.0f} MB from "
+            f"{path.stat().st_size / 1024**2:,.1f} MB: refused as a possible zip bomb; "
+            "save the sheet as CSV and import that"
+        )
+
+
 @dataclass
 class XlsxSource:
     """The first worksheet of an XLSX workbook, read in openpyxl's streaming mode."""
@@ -181,6 +210,7 @@ class XlsxSource:
     _rows: Iterator[tuple[Cell, ...]] | None = None
 
     def __post_init__(self) -> None:
+        refuse_zip_bomb(self.path)
         try:
             self._book = load_workbook(self.path, read_only=True, data_only=True)
         except (zipfile.BadZipFile, KeyError, OSError, ValueError) as exc:

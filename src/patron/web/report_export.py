@@ -8,6 +8,7 @@ from typing import Any
 
 from openpyxl import Workbook
 
+from patron.exports.writers import xlsx_cells
 from patron.web.report_queries import KPI_COLUMNS, PeriodRow
 
 Translate = Callable[[str], str]
@@ -17,7 +18,7 @@ def _sheet(book: Workbook, title: str, header: list[str], rows: Iterable[list[An
     sheet = book.create_sheet(title[:31])
     sheet.append(header)
     for row in rows:
-        sheet.append(row)
+        sheet.append(xlsx_cells(sheet, row))
 
 
 def workbook(
