@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 from sqlalchemy import Engine, func, insert, select, update
@@ -14,6 +15,7 @@ from patron.customers.models import Contact, Customer
 from patron.demo.loader import load
 from patron.engagement.models import Interaction
 from patron.errors import NotFound
+from patron.imports.service import import_file
 from patron.notify.models import OutboxMessage
 from patron.orders.models import Order, OrderLine
 from patron.privacy import service
@@ -186,3 +188,23 @@ def test_cli_export_and_erase(db_url: str, person: str, tmp_path: object) -> Non
     missing = patron("--db", db_url, "privacy", "erase", "nobody", "--yes")
     assert missing.returncode != 0
     assert missing.stderr.strip() == "error: no customer with id 'nobody'"
+
+
+def test_an_erased_customer_is_not_filled_in_again_by_an_import(
+    db: Engine, sessions: sessionmaker[Session], person: str, tmp_path: Path
+) -> None:
+    with sessions.begin() as session:
+        service.erase(
+            session=session, customer=service.find(session=session, reference=person), user_id=None
+        )
+    path = tmp_path / "customers.csv"
+    path.write_text(
+        f"customer_id,name,phone\n{person},张三,13800138000\nNEW-1,王五,13900139000\n",
+        encoding="utf-8",
+    )
+    result = import_file(engine=db, kind="customers", path=path, rejects_path=tmp_path / "r.csv")
+    assert (result.counts.inserted, result.counts.rejected) == (1, 1)
+    assert "erased on request" in (tmp_path / "r.csv").read_text(encoding="utf-8-sig")
+    with sessions() as session:
+        erased = service.find(session=session, reference=person)
+        assert (erased.name, erased.phone) == (ERASED_NAME, None)

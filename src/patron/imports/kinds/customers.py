@@ -12,7 +12,7 @@ from patron.customers import normalise
 from patron.customers.models import Customer, CustomerTag
 from patron.customers.schemas import DedupePolicy
 from patron.imports import duplicates, people, values
-from patron.imports.columns import Field, Plan, Record
+from patron.imports.columns import Field, Plan, Record, RowError
 from patron.imports.kinds.base import Batch, Kind, Rejected, drop, with_resolved_users
 from patron.imports.values import Cell
 from patron.imports.writer import chunks, insert_ignoring_duplicates, lookup
@@ -33,8 +33,17 @@ _TAG_SEPARATORS = str.maketrans({"；": ";"})
 # Fields that are columns of the same name; the others are mapped in `update_columns`.
 _PLAIN = ("kind", *normalise.PROFILE_FIELDS, "created_at")
 tags_table = cast(Table, CustomerTag.__table__)
+customers_table = cast(Table, Customer.__table__)
 # The keys, threshold and decisive keys of the duplicate check; the action is the import's own.
 POLICY = DedupePolicy()
+
+
+def _erased(batch: Batch, records: list[Record]) -> Rejected:
+    stored = lookup(batch.conn, customers_table, [r.external_id for r in records], "erased_at")
+    reason = RowError(
+        "customer_id", "this customer's personal data was erased on request; not imported again"
+    )
+    return [(r, reason) for r in records if stored.get(r.external_id, (None,))[0] is not None]
 
 
 def short(limit: int) -> Callable[[Cell], str]:
@@ -107,8 +116,12 @@ class Customers(Kind):
         )
 
     def resolve(self, batch: Batch, records: list[Record]) -> Rejected:
-        """Owners are usernames (unknown ones refuse the row); new customers are checked."""
-        rejected = with_resolved_users(self, batch, records, field_name="owner", into="owner_pk")
+        """Owners are usernames (unknown ones refuse the row); new customers are checked;
+        a person whose data was erased on request is never filled in again."""
+        rejected = _erased(batch, records)
+        rejected += with_resolved_users(
+            self, batch, drop(records, rejected), field_name="owner", into="owner_pk"
+        )
         action = self.options.dedupe
         return rejected + duplicates.check(
             batch, drop(records, rejected), policy=POLICY, action=action
