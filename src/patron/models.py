@@ -1,5 +1,6 @@
 """Every table, imported once so the metadata (and Alembic) sees the whole schema."""
 
+from patron.analytics.dashboard_summary import DashboardFigures
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.audit.models import AuditEntry
 from patron.auth.models import ApiToken, Role, User
@@ -33,6 +34,7 @@ __all__ = [
     "Customer",
     "CustomerKind",
     "CustomerTag",
+    "DashboardFigures",
     "ImportJob",
     "InAppNotification",
     "Interaction",

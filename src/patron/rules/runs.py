@@ -14,6 +14,7 @@ from typing import Any
 import duckdb
 from sqlalchemy import Engine, func, select
 
+from patron.analytics.dashboard_summary import write_summary
 from patron.analytics.features import as_of_moment, connect
 from patron.analytics.models import ScoringRun
 from patron.analytics.pipeline import ModelChoice, compute
@@ -176,6 +177,7 @@ def run_scoring(
                 rulebook, con, connection, run_id=run_id, version=version, moment=moment
             ).as_dict()
             clock.lap("actions")
+        write_summary(connection, run_id)
     clock.lap("commit")
     return ScoringOutcome(
         run_id=run_id,

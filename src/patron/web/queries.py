@@ -3,25 +3,39 @@ stage, the RFM grid, the CLV distribution, valuable customers at risk, a custome
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 from sqlalchemy import ColumnElement, Select, and_, func, select
 from sqlalchemy.orm import Session
 
+from patron.analytics.dashboard_summary import (
+    AT_RISK_GRADES,
+    CLV_BINS,
+    clv_axis,
+    clv_bin,
+    clv_labels,
+    combine,
+    stored_figures,
+)
 from patron.analytics.kpi import UNFINISHED_RUN_STATUSES, headline, latest_run_id
 from patron.analytics.kpi_period import Period
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.analytics.rfm import SEGMENT_LABELS
-from patron.api.access import Actor, customer_scope, visible_customers, visible_tasks
+from patron.api.access import (
+    Actor,
+    customer_scope,
+    sees_every_customer,
+    visible_customers,
+    visible_tasks,
+)
+from patron.auth.models import Role, User
 from patron.customers.models import Customer
 from patron.engagement.models import Task, TaskStatus
 from patron.orders.models import Order
 
 KPI_KEYS = ("active_customers", "retention_rate", "repurchase_rate", "nps", "csat", "average_clv")
-CLV_BINS = 12
-AT_RISK_GRADES = ("A", "B")
 
 
 def _live(actor: Actor) -> ColumnElement[bool]:
@@ -62,7 +76,7 @@ def counts_by(session: Session, actor: Actor, column: Any) -> list[tuple[str, in
     rows = session.execute(
         select(column, func.count()).where(_live(actor)).group_by(column).order_by(column)
     )
-    return [(value or "", int(n)) for value, n in rows]
+    return sorted((value or "", int(n)) for value, n in rows)
 
 
 def _latest_snapshots(session: Session, actor: Actor) -> Select[Any] | None:
@@ -95,23 +109,50 @@ def rfm_grid(session: Session, actor: Actor) -> list[list[int]]:
 
 
 def clv_histogram(session: Session, actor: Actor) -> dict[str, list[Any]]:
-    """The CLV distribution of the latest run: bin labels and customers per bin."""
+    """The CLV distribution of the latest run: bin labels and visible customers per bin, on
+    the run's axis shared by every user."""
     base = _latest_snapshots(session, actor)
-    if base is None:
+    run_id = latest_run_id(session.connection())
+    if base is None or run_id is None:
         return {"labels": [], "counts": []}
-    values = np.array(
-        session.scalars(
-            base.with_only_columns(ScoreSnapshot.clv).where(ScoreSnapshot.clv.is_not(None))
-        ).all(),
-        dtype=float,
+    top = clv_axis(session.connection(), run_id)
+    inner = (
+        base.with_only_columns(clv_bin(top).label("bin"))
+        .where(ScoreSnapshot.clv.is_not(None))
+        .subquery()
     )
-    if values.size == 0:
+    counts = [0] * CLV_BINS
+    for bin_index, n in session.execute(select(inner.c.bin, func.count()).group_by(inner.c.bin)):
+        counts[int(bin_index)] = int(n)
+    if not any(counts):
         return {"labels": [], "counts": []}
-    # The top percent would stretch the axis until every other bar is one column.
-    top = float(np.quantile(values, 0.99)) or float(values.max()) or 1.0
-    counts, edges = np.histogram(np.clip(values, 0, top), bins=CLV_BINS, range=(0, top))
-    labels = [f"{edges[i]:,.0f}–{edges[i + 1]:,.0f}" for i in range(len(counts))]
-    return {"labels": labels, "counts": counts.tolist()}
+    return {"labels": clv_labels(top), "counts": counts}
+
+
+def _owners_seen(session: Session, actor: Actor, owners: Iterable[int | None]) -> list[Any]:
+    """Of the owners in a run's figures, those whose customers the actor sees, by the same
+    rules as `visible_customers`: all; the pool, the manager's own and the team's; the pool
+    and the agent's own."""
+    if sees_every_customer(actor):
+        return list(owners)
+    seen: set[int | None] = {None, actor.user_id}
+    if actor.role is Role.manager and actor.team is not None:
+        seen |= set(session.scalars(select(User.id).where(User.team == actor.team)))
+    return [owner for owner in owners if owner in seen]
+
+
+def stored_dashboard(session: Session, actor: Actor) -> dict[str, Any] | None:
+    """The dashboard's charts and at-risk candidates from the figures the latest run stored
+    per owner, added up over the owners the actor sees; None when the run stored none."""
+    connection = session.connection()
+    run_id = latest_run_id(connection)
+    if run_id is None:
+        return None
+    stored = stored_figures(connection, run_id)
+    if not stored:
+        return None
+    top = next(iter(stored.values()))["clv_top"]
+    return combine([stored[owner] for owner in _owners_seen(session, actor, stored)], top)
 
 
 @dataclass(frozen=True)
@@ -127,11 +168,16 @@ class AtRisk:
     churn_risk: float | None
 
 
-def valuable_at_risk(session: Session, actor: Actor, limit: int = 10) -> list[AtRisk]:
-    """Grade A and B customers with warnings in the latest run, the most valuable first."""
+def valuable_at_risk(
+    session: Session, actor: Actor, limit: int = 10, among: list[int] | None = None
+) -> list[AtRisk]:
+    """Grade A and B customers with warnings in the latest run, the most valuable first
+    (only `among` these customers when given: the candidates the run's figures kept)."""
     base = _latest_snapshots(session, actor)
     if base is None:
         return []
+    if among is not None:
+        base = base.where(Customer.id.in_(among))
     rows = session.execute(
         base.with_only_columns(
             Customer.id, Customer.name, ScoreSnapshot.grade, Customer.owner_id,

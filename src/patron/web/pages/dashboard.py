@@ -24,7 +24,17 @@ router = APIRouter(route_class=PageRoute, include_in_schema=False)
 FOLLOW_UP_DAYS = 2
 
 
-def _charts(session: Any, actor: Actor) -> dict[str, Any]:
+def _charts(session: Any, actor: Actor) -> tuple[dict[str, Any], list[queries.AtRisk]]:
+    """The charts and valuable customers at risk: from the latest run's stored figures, or
+    counted live where no run stored them (a store never scored, or scored before)."""
+    stored = queries.stored_dashboard(session, actor)
+    if stored is not None:
+        at_risk = queries.valuable_at_risk(session, actor, among=stored.pop("at_risk"))
+        return stored, at_risk
+    return _live_charts(session, actor), queries.valuable_at_risk(session, actor)
+
+
+def _live_charts(session: Any, actor: Actor) -> dict[str, Any]:
     return {
         "grades": queries.counts_by(session, actor, Customer.grade),
         "stages": queries.counts_by(session, actor, Customer.stage),
@@ -44,9 +54,8 @@ def dashboard(
     """The dashboard of the customers the user may see; KPIs for roles that read them."""
     period = parse_period(date_from or None, date_to or None, today=now().date())
     cards = queries.kpi_cards(session, actor, period) if actor.can(Permission.kpi_read) else []
-    at_risk = queries.valuable_at_risk(session, actor)
+    charts, at_risk = _charts(session, actor)
     owners = owner_names(session, [c.owner_id for c in at_risk if c.owner_id])
-    charts = _charts(session, actor)
     _ = translator(request_locale(request))
     stage_labels = {stage: _(stage) if stage else _("unscored") for stage, _n in charts["stages"]}
     return render(

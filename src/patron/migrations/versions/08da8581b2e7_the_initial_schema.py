@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 9cfe9a09241b
+Revision ID: 08da8581b2e7
 Revises: 
-Create Date: 2026-11-23 07:45:05.318613
+Create Date: 2026-11-23 08:16:55.377191
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '9cfe9a09241b'
+revision: str = '08da8581b2e7'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -206,6 +206,17 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_stage'), ['stage'], unique=False)
+
+    op.create_table('dashboard_figures',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('owner_id', sa.Integer(), nullable=True),
+    sa.Column('figures', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['scoring_runs.id'], name=op.f('fk_dashboard_figures_run_id_scoring_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dashboard_figures'))
+    )
+    with op.batch_alter_table('dashboard_figures', schema=None) as batch_op:
+        batch_op.create_index('ix_dashboard_figures_run_owner', ['run_id', 'owner_id'], unique=False)
 
     op.create_table('import_jobs',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -899,6 +910,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_import_jobs_status'))
 
     op.drop_table('import_jobs')
+    with op.batch_alter_table('dashboard_figures', schema=None) as batch_op:
+        batch_op.drop_index('ix_dashboard_figures_run_owner')
+
+    op.drop_table('dashboard_figures')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_stage'))
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
