@@ -198,7 +198,7 @@ def _fresh_view(factory: sessionmaker[Session], job_id: int) -> JobView:
         return _view(job)
 
 
-def _job(session: Session, actor: Actor, job_id: int) -> ImportJob:
+def visible_job(session: Session, actor: Actor, job_id: int) -> ImportJob:
     """The job if the actor may see it (their own; admins any), a dead one marked failed."""
     jobs.fail_dead(session=session)
     query = select(ImportJob).where(ImportJob.id == job_id)
@@ -214,7 +214,7 @@ def _job(session: Session, actor: Actor, job_id: int) -> ImportJob:
 def import_status(session: SessionDep, actor: Importer, job_id: int) -> JobView:
     """Status (queued, running, done, failed), rows done and position through the file, and
     once done `{"inserted", "updated", "unchanged", "rejected"}`."""
-    return _view(_job(session, actor, job_id))
+    return _view(visible_job(session, actor, job_id))
 
 
 @router.get(
@@ -225,7 +225,7 @@ def import_status(session: SessionDep, actor: Importer, job_id: int) -> JobView:
 )
 def import_rejects(session: SessionDep, actor: Importer, job_id: int) -> FileResponse:
     """Every refused row as it was in the file, with its row number, column and reason."""
-    job = _job(session, actor, job_id)
+    job = visible_job(session, actor, job_id)
     if job.rejects_path is None or not Path(job.rejects_path).is_file():
         raise NotFound(f"import job {job_id} has no rejected rows")
     stem = Path(job.filename).stem

@@ -23,7 +23,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.api.access import Actor
 from patron.audit.service import record
-from patron.auth.models import Role
 from patron.config import Settings
 from patron.db import now, unit_of_work
 from patron.errors import InvalidInput, NotFound, PatronError
@@ -223,18 +222,6 @@ def start(
             upload.job_id = job.id
     jobs.start(engine=engine, job_id=upload.job_id, settings=settings)
     return upload.job_id
-
-
-def job_of(session: Session, actor: Actor, job_id: int) -> ImportJob:
-    """An import job the actor may follow (their own; an admin's any), a dead one failed."""
-    jobs.fail_dead(session=session)
-    query = select(ImportJob).where(ImportJob.id == job_id)
-    if actor.role is not Role.admin:
-        query = query.where(ImportJob.user_id == actor.user_id)
-    job = session.scalar(query)
-    if job is None:
-        raise NotFound(f"no import job with id {job_id}")
-    return job
 
 
 def recent(session: Session, actor: Actor) -> list[ImportJob]:

@@ -14,6 +14,7 @@ from fastapi.responses import FileResponse
 from patron.api.access import Actor, Permission
 from patron.api.deps import FactoryDep, SessionDep, SettingsDep, requires
 from patron.errors import NotFound
+from patron.imports.api import visible_job
 from patron.imports.kinds import KINDS
 from patron.web import import_uploads as uploads
 from patron.web.pages.base import PageRoute, render
@@ -63,7 +64,7 @@ def run(
     job_id = uploads.start(
         upload, actor, factory=factory, engine=request.app.state.engine, settings=settings
     )
-    job = uploads.job_of(session, actor, job_id)
+    job = visible_job(session, actor, job_id)
     return render(
         request, "fragments/import_progress.html", actor, job=job, percent=uploads.percent(job)
     )
@@ -72,7 +73,7 @@ def run(
 @router.get("/imports/jobs/{job_id}/progress")
 def progress(request: Request, session: SessionDep, actor: Importer, job_id: int) -> Response:
     """How far the import has got; once finished, its summary."""
-    job = uploads.job_of(session, actor, job_id)
+    job = visible_job(session, actor, job_id)
     return render(
         request, "fragments/import_progress.html", actor, job=job, percent=uploads.percent(job)
     )
@@ -81,7 +82,7 @@ def progress(request: Request, session: SessionDep, actor: Importer, job_id: int
 @router.get("/imports/jobs/{job_id}/rejects")
 def rejects(session: SessionDep, actor: Importer, job_id: int) -> Response:
     """The rejected rows as they were in the file, with row number, column and reason."""
-    job = uploads.job_of(session, actor, job_id)
+    job = visible_job(session, actor, job_id)
     if job.rejects_path is None or not Path(job.rejects_path).is_file():
         raise NotFound("this import rejected no row")
     name = f"{Path(job.filename).stem}.rejects.csv"
