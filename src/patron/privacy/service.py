@@ -17,7 +17,6 @@ from sqlalchemy import Table, delete, or_, select, update
 from sqlalchemy.orm import Session
 
 from patron.audit import service as audit
-from patron.audit.models import AuditEntry
 from patron.backup.codec import encode_row
 from patron.customers.models import Customer
 from patron.db import now
@@ -81,13 +80,12 @@ def export(*, session: Session, customer: Customer, user_id: int | None) -> dict
         if rows:
             document["records"][table.name] = rows
         _export_children(session, document, table, rows)
-    entries = select(AuditEntry).where(
-        AuditEntry.entity == "customer", AuditEntry.entity_id.in_([str(i) for i in ids])
-    )
+    audit_log = Base.metadata.tables["audit_log"]
     document["records"]["audit_log"] = _rows(
         session,
-        select(AuditEntry.__table__).where(
-            AuditEntry.id.in_(entries.with_only_columns(AuditEntry.id).scalar_subquery())
+        select(audit_log).where(
+            audit_log.c.entity == "customer",
+            audit_log.c.entity_id.in_([str(person) for person in ids]),
         ),
     )
     audit.record(
