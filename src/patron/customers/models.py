@@ -33,6 +33,14 @@ class Customer(Timestamped, Base):
             "name_initials",
             postgresql_ops={"name_initials": "varchar_pattern_ops"},
         ),
+        # Name search is `ILIKE '%…%'`: on PostgreSQL a trigram GIN index serves it (the
+        # migration creates the pg_trgm extension first); SQLite keeps a plain one, unused.
+        Index(
+            "ix_customers_name_trgm",
+            "name",
+            postgresql_using="gin",
+            postgresql_ops={"name": "gin_trgm_ops"},
+        ),
     )
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)

@@ -13,4 +13,7 @@ context.configure(
     compare_type=True,
 )
 with context.begin_transaction():
+    if connection.dialect.name == "postgresql":
+        # Trigram indexes (customer name search) need the extension before any table.
+        connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     context.run_migrations()

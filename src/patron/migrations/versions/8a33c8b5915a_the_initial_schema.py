@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 08da8581b2e7
+Revision ID: 8a33c8b5915a
 Revises: 
-Create Date: 2026-11-23 08:16:55.377191
+Create Date: 2026-11-23 08:23:21.205874
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '08da8581b2e7'
+revision: str = '8a33c8b5915a'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -202,6 +202,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_initials'), ['name_initials'], unique=False)
         batch_op.create_index('ix_customers_name_initials_prefix', ['name_initials'], unique=False, postgresql_ops={'name_initials': 'varchar_pattern_ops'})
+        batch_op.create_index('ix_customers_name_trgm', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'})
         batch_op.create_index('ix_customers_owner_grade', ['owner_id', 'grade'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
@@ -919,6 +920,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
         batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index('ix_customers_owner_grade')
+        batch_op.drop_index('ix_customers_name_trgm', postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'})
         batch_op.drop_index('ix_customers_name_initials_prefix', postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_customers_name_initials'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
