@@ -80,6 +80,9 @@ def ensure_database(name: str, source: str, wait: float) -> str:
             copied = _copy(admin, name, source, wait)
         if not exists and not copied:
             admin.execute(f'CREATE DATABASE "{name}"')
+    with psycopg.connect(f"{SERVER}/{name}", autocommit=True) as conn:
+        # The trigram search indexes need it before a kept copy can catch up with the models.
+        conn.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
     url = f"postgresql+psycopg://root@127.0.0.1:5432/{name}"
     migrated = subprocess.run([*PATRON, "--db", url, "init"], capture_output=True, text=True)
     if "Can't locate revision" in migrated.stderr:
@@ -127,15 +130,18 @@ def issue_tokens(url: str, per_account: int) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(url: str, log_file: Path) -> Iterator[str]:
-    """`patron serve` on a free loopback port, its log kept; stopped (killed if need be)."""
+def serving(url: str, log_file: Path, pool: int) -> Iterator[str]:
+    """`patron serve` on a free loopback port, its log kept; stopped (killed if need be).
+    With `pool`, the same app on an engine of that many connections (serve_pool.py)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     env = {**os.environ, "PATRON_SECRET_KEY": os.urandom(16).hex()}
     with log_file.open("w") as output:
         process = subprocess.Popen(
-            [*PATRON, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [*PATRON, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port)]
+            if not pool
+            else [sys.executable, str(HERE / "serve_pool.py"), url, str(port), str(pool)],
             stdout=output, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -254,6 +260,12 @@ def main() -> None:
         default=0,
         help="Tokens per account (default: one per virtual user; 1 makes users share).",
     )
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=0,
+        help="Serve the app on this many connections, requests gated to it (serve_pool.py).",
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/patron-load"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -267,7 +279,7 @@ def main() -> None:
     fixture_path.write_text(json.dumps(fixture))
     log(f"fixture: {len(fixture['agents'])} agents, {len(fixture['external_ids']):,} customers")
     before = os.getloadavg()[0]
-    with serving(url, args.out / "serve.log") as base:
+    with serving(url, args.out / "serve.log", args.pool) as base:
         run_locust(args, base, fixture_path, args.out)
     table = report(args.out, args.duration, (before, os.getloadavg()[0]))
     (args.out / "report.md").write_text(table + "\n")
