@@ -34,6 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pages_data import generate
 
+from patron.analytics.dashboard_summary import stored_figures, write_summary
+from patron.analytics.kpi import latest_run_id
 from patron.api.security import CSRF_COOKIE, SESSION_COOKIE, start_session
 from patron.auth.models import User
 from patron.config import Settings
@@ -74,7 +76,23 @@ def ensure_database(name: str, *, customers: int, orders_per_customer: float, fr
                  orders_per_customer=orders_per_customer, log=log)  # fmt: skip
     elif present < customers:
         sys.exit(f"{name} holds {present:,} customers, not {customers:,}: run with --fresh")
+    store_dashboard_figures(url)
     return url
+
+
+def store_dashboard_figures(url: str) -> None:
+    """The dashboard figures of the generated run, as `patron score` stores them at its end
+    (the generator writes the run directly), unless already stored."""
+    engine = create_db_engine(url)
+    with engine.begin() as connection:
+        run_id = latest_run_id(connection)
+        if run_id is not None and not stored_figures(connection, run_id):
+            started = time.perf_counter()
+            write_summary(connection, run_id)
+            log(
+                f"dashboard figures of run {run_id} stored in {time.perf_counter() - started:.1f} s"
+            )
+    engine.dispose()
 
 
 def catch_up(url: str) -> None:

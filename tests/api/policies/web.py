@@ -23,6 +23,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("POST", "/logout"): Policy(EVERYONE),
     ("GET", "/language/{code}"): Policy(EVERYONE, path_params={"code": lambda w: "en"}),
     ("GET", "/"): Policy(EVERYONE),
+    # The dashboard's KPI cards, an HTMX fragment: every role reads KPIs of what it sees.
+    ("GET", "/dashboard/kpis"): Policy(EVERYONE),
     ("GET", "/customers"): Policy(EVERYONE),
     ("GET", "/customers/{customer_id}"): Policy(
         {

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
@@ -43,25 +44,45 @@ def _live_charts(session: Any, actor: Actor) -> dict[str, Any]:
     }
 
 
+DateFrom = Annotated[str | None, Query(alias="from", max_length=32)]
+DateTo = Annotated[str | None, Query(alias="to", max_length=32)]
+
+
 @router.get("/")
 def dashboard(
     request: Request,
     session: SessionDep,
     actor: CurrentActor,
-    date_from: Annotated[str | None, Query(alias="from", max_length=32)] = None,
-    date_to: Annotated[str | None, Query(alias="to", max_length=32)] = None,
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
 ) -> Response:
-    """The dashboard of the customers the user may see; KPIs for roles that read them."""
+    """The dashboard of the customers the user may see; KPIs for roles that read them, loaded
+    after the page paints (they read every order of two periods)."""
     period = parse_period(date_from or None, date_to or None, today=now().date())
-    cards = queries.kpi_cards(session, actor, period) if actor.can(Permission.kpi_read) else []
+    dates = {"from": date_from, "to": date_to}
+    query = urlencode({key: value for key, value in dates.items() if value})
     charts, at_risk = _charts(session, actor)
     owners = owner_names(session, [c.owner_id for c in at_risk if c.owner_id])
     _ = translator(request_locale(request))
     stage_labels = {stage: _(stage) if stage else _("unscored") for stage, _n in charts["stages"]}
     return render(
-        request, "dashboard.html", actor, period=period, cards=cards, at_risk=at_risk,
-        owners=owners, charts=charts, stage_labels=stage_labels,
+        request, "dashboard.html", actor, period=period, kpis=actor.can(Permission.kpi_read),
+        query=query, at_risk=at_risk, owners=owners, charts=charts, stage_labels=stage_labels,
     )  # fmt: skip
+
+
+@router.get("/dashboard/kpis")
+def kpis(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, requires(Permission.kpi_read)],
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+) -> Response:
+    """The dashboard's KPI cards for the period, over the customers the user may see."""
+    period = parse_period(date_from or None, date_to or None, today=now().date())
+    cards = queries.kpi_cards(session, actor, period)
+    return render(request, "fragments/dashboard_kpis.html", actor, cards=cards)
 
 
 @router.post("/customers/{customer_id}/follow-up")
