@@ -17,6 +17,7 @@ from patron.orders.models import Order, OrderLine, OrderStatus, Product
 from patron.pool.models import OwnershipChange
 from patron.rules.models import ActionTaken, Alert, RulebookVersion, StateChange
 from patron.service.models import Survey, SurveyKind, SurveyResponse, Ticket, TicketKind
+from patron.web.views import SavedView
 from patron.worker.models import JobLock
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "Product",
     "Role",
     "RulebookVersion",
+    "SavedView",
     "ScoreSnapshot",
     "ScoringRun",
     "Segment",

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
+from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -16,14 +17,19 @@ from patron.api.pagination import paginate
 from patron.auth.models import Role, User
 from patron.customers.api import present
 from patron.customers.models import Customer
+from patron.errors import PatronError
 from patron.web import queries
+from patron.web import views as saved
+from patron.web.customer_bulk import BulkAction, run_bulk
 from patron.web.pages.base import PageRoute, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Reader = Annotated[Actor, requires(Permission.customers_read)]
+Writer = Annotated[Actor, requires(Permission.customers_write)]
 PAGE_SIZE = 25
 GRADES = ("A", "B", "C", "D")
 STAGES = ("new", "active", "at_risk", "dormant", "churned", "won_back")
+LIST_PAGE = "/customers"
 FILTER_NAMES = ("grade", "stage", "segment", "city", "owner", "has_warning", "q", "sort")
 
 
@@ -36,6 +42,16 @@ def _owners(session: Session, actor: Actor) -> list[tuple[str, str]]:
             query = query.where(User.team == actor.team)
         choices += [(str(uid), name) for uid, name in session.execute(query.order_by(User.id))]
     return choices
+
+
+def _assignees(session: Session, actor: Actor) -> list[tuple[int, str]]:
+    """Whom the user may give customers to: anyone (admins), the team (managers), nobody else."""
+    if not actor.can(Permission.customers_assign) or actor.role not in (Role.admin, Role.manager):
+        return []
+    query = select(User.id, User.display_name).where(User.active.is_(True))
+    if actor.role is Role.manager:
+        query = query.where(User.team == actor.team)
+    return [(uid, name) for uid, name in session.execute(query.order_by(User.display_name))]
 
 
 def _warning_filter(value: str) -> bool | None:
@@ -74,7 +90,9 @@ def customer_list(
     return render(
         request, "customers.html", actor, customers=present(session, actor, list(rows)),
         total=total, more=more, next_url=next_url, first_url="?" + urlencode(chosen),
-        chosen=chosen,
+        chosen=chosen, query=urlencode(chosen),
+        views=saved.views_of(session, actor.user_id, LIST_PAGE),
+        writable=actor.can(Permission.customers_write), assignees=_assignees(session, actor),
         grades=GRADES, stages=STAGES, owners=_owners(session, actor),
         segments=queries.segment_choices(),
     )  # fmt: skip
@@ -109,3 +127,48 @@ def customer_360(
         orders=queries.recent_orders(session, customer.id),
         writable=actor.can(Permission.customers_write),
     )  # fmt: skip
+
+
+@router.post("/customers/bulk")
+def bulk_action(
+    request: Request,
+    session: SessionDep,
+    actor: Writer,
+    action: Annotated[BulkAction, Form()],
+    ids: Annotated[list[int], Form()] = [],  # noqa: B006
+    owner_id: Annotated[int | None, Form()] = None,
+    tag: Annotated[str, Form(max_length=64)] = "",
+    reason: Annotated[str, Form(max_length=200)] = "",
+) -> Response:
+    """Assign, tag, untag or release the selected customers, each checked on its own; the
+    answer is one line: how many were done and why the others were refused."""
+    try:
+        result = run_bulk(
+            session=session, actor=actor, action=action, customer_ids=ids,
+            owner_id=owner_id, tag=tag, reason=reason,
+        )  # fmt: skip
+    except PatronError as exc:
+        return render(request, "fragments/customer_bulk.html", actor, message=exc.message)
+    return render(request, "fragments/customer_bulk.html", actor, result=result)
+
+
+@router.post("/customers/views")
+def save_view(
+    session: SessionDep,
+    actor: Reader,
+    name: Annotated[str, Form(max_length=200)] = "",
+    query: Annotated[str, Form(max_length=2000)] = "",
+) -> Response:
+    """Save the list's current filters under a name, then open that view."""
+    view = saved.save_view(
+        session=session, user_id=actor.user_id, page=LIST_PAGE, name=name,
+        query=saved.clean_query(query, FILTER_NAMES),
+    )  # fmt: skip
+    return RedirectResponse(f"{LIST_PAGE}?{view.query}", status_code=303)
+
+
+@router.post("/customers/views/{view_id}/delete")
+def delete_view(session: SessionDep, actor: Reader, view_id: int) -> Response:
+    """Delete one of the user's saved views."""
+    saved.delete_view(session=session, user_id=actor.user_id, view_id=view_id)
+    return RedirectResponse(LIST_PAGE, status_code=303)

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 8a33c8b5915a
+Revision ID: 079a05ca7af9
 Revises: 
-Create Date: 2026-11-23 08:23:21.205874
+Create Date: 2026-11-23 08:25:00.404101
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '8a33c8b5915a'
+revision: str = '079a05ca7af9'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -205,6 +205,7 @@ def upgrade() -> None:
         batch_op.create_index('ix_customers_name_trgm', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'})
         batch_op.create_index('ix_customers_owner_grade', ['owner_id', 'grade'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
+        batch_op.create_index('ix_customers_owner_id_id', ['owner_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_stage'), ['stage'], unique=False)
 
@@ -278,6 +279,20 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('rulebook_versions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_rulebook_versions_active'), ['active'], unique=False)
+
+    op.create_table('saved_views',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('user_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('page', sa.String(length=64), nullable=False),
+    sa.Column('name', sa.String(length=80), nullable=False),
+    sa.Column('query', sa.String(length=1000), nullable=False),
+    sa.Column('created_at', sa.DateTime(), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_saved_views_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_saved_views')),
+    sa.UniqueConstraint('user_id', 'page', 'name', name=op.f('uq_saved_views_user_id_page_name'))
+    )
+    with op.batch_alter_table('saved_views', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_saved_views_user_id'), ['user_id'], unique=False)
 
     op.create_table('segments',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -898,6 +913,10 @@ def downgrade() -> None:
 
     op.drop_table('user_sessions')
     op.drop_table('segments')
+    with op.batch_alter_table('saved_views', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_saved_views_user_id'))
+
+    op.drop_table('saved_views')
     with op.batch_alter_table('rulebook_versions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_rulebook_versions_active'))
 
@@ -918,6 +937,7 @@ def downgrade() -> None:
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_stage'))
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
+        batch_op.drop_index('ix_customers_owner_id_id')
         batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index('ix_customers_owner_grade')
         batch_op.drop_index('ix_customers_name_trgm', postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'})
