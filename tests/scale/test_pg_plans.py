@@ -26,6 +26,7 @@ KNOWN_GAPS = {"customer list: everyone's, by CLV (manager)"}
 EXPECTED = {
     "customer list: an agent's C/D customers by CLV": "ix_customers_owner_grade",
     "customer list: one stage, filtered by tag": "pk_customers",
+    "name search: text or pinyin initials": "ix_customers_name_trgm",
     "pinyin search: initials prefix": "ix_customers_name_initials_prefix",
     "customer 360: the customer and the last orders": "ix_orders_customer_ordered_at",
     "task inbox: an agent's live tasks, soonest due": "ix_tasks_assignee_status_due",

@@ -153,6 +153,13 @@ HOT_QUERIES = (
         " AND name_initials LIKE 'kh12345%' ORDER BY id, id LIMIT 51",
     ),
     HotQuery(
+        "name search: text or pinyin initials",
+        "api.customer_search.text_search (name ILIKE '%..%' OR name_initials LIKE '..%')",
+        "SELECT id, name FROM customers WHERE deleted_at IS NULL AND merged_into_id IS NULL"
+        " AND (name ILIKE '%客户12345%' OR name_initials LIKE '客户12345%')"
+        " ORDER BY id, id LIMIT 51",
+    ),
+    HotQuery(
         "customer 360: the customer and the last orders",
         "customers.repository.get + the customer page's order history",
         "SELECT o.id, o.ordered_at, o.amount, o.status FROM customers c JOIN orders o"
