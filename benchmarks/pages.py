@@ -172,6 +172,7 @@ def pages(customer: int) -> list[tuple[str, str, str]]:
     return [
         ("dashboard", "admin", "/"),
         ("dashboard", "agent", "/"),
+        ("dashboard: KPI cards (loaded after the page)", "admin", "/dashboard/kpis"),
         ("customers list", "admin", "/customers"),
         ("customers list, grade A in one city", "admin", "/customers?grade=A&city=城市7"),
         ("customers list, pinyin search `zwm`", "admin", "/customers?q=zwm"),
