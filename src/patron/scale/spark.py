@@ -81,10 +81,10 @@ def _age_expression(spark_sql: str) -> str:
     return spark_sql[:start] + "SENTINEL-AGE" + spark_sql[end + len(" AS age") :]
 
 
-def to_spark(sql: str) -> str:
-    """DuckDB SQL in Spark's dialect, with `REWRITES` applied."""
+def to_spark(sql: str, *, features: bool = False) -> str:
+    """DuckDB SQL in Spark's dialect, with `REWRITES` applied (the age one to the features)."""
     spark_sql: str = sqlglot.transpile(sql, read="duckdb", write="spark")[0]
-    if " AS age" in spark_sql:
+    if features:
         spark_sql = _age_expression(spark_sql)
     for rewrite in REWRITES:
         spark_sql = spark_sql.replace(rewrite.written, rewrite.meant)
@@ -93,7 +93,7 @@ def to_spark(sql: str) -> str:
 
 def features_sql() -> str:
     """Patron's FEATURES_SQL for Spark; parameters are `:d`, `:cut`, `:y`, `:m`, `:dd`."""
-    return to_spark(FEATURES_SQL)
+    return to_spark(FEATURES_SQL, features=True)
 
 
 def _quote(text: str) -> str:
