@@ -24,6 +24,7 @@ from fastapi import FastAPI
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 from sqlalchemy import Engine, select, update
 
+from patron.analytics.dashboard_summary import write_summary
 from patron.analytics.kpi import latest_run_id
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.api.security import CSRF_COOKIE, SESSION_COOKIE, start_session
@@ -94,6 +95,8 @@ def _prepare(path: Path) -> Demo:
             session, run, script, grade="A", warnings="high_churn_risk", clv=9_999_999.0,
             churn_risk=0.9, explain={"grade": {"rule": "A", "values": {"clv": 9999999}}},
         )  # fmt: skip
+        # A run stores its dashboard figures with its snapshots: count the added one in.
+        write_summary(session.connection(), run.id)
         warned = session.scalars(
             select(ScoreSnapshot.customer_id)
             .where(ScoreSnapshot.run_id == run.id, ScoreSnapshot.warnings != "")
