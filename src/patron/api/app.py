@@ -17,6 +17,7 @@ from sqlalchemy import Engine
 
 from patron.analytics.api import router as analytics_router
 from patron.api import errors
+from patron.api.gate import ConnectionGate, slots_for
 from patron.api.security import LoginLimiter
 from patron.audit.api import router as audit_router
 from patron.auth.api import router as auth_router
@@ -103,6 +104,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.sessions = session_factory(app.state.engine)
     app.state.login_limiter = LoginLimiter()
     errors.install(app)
+    app.add_middleware(ConnectionGate, slots=slots_for(app.state.engine))
     app.include_router(health)
     app.include_router(_api_router())
     _mount_web(app)
