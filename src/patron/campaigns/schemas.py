@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
 
 from pydantic import BaseModel, Field
@@ -84,7 +83,7 @@ class LaunchView(AudienceView):
     """What a launch did; a repeated launch sends nothing and says `already_launched`."""
 
     campaign_id: int
-    launched_at: datetime
+    launched_at: LocalDateTime
     already_launched: bool
 
 

@@ -54,7 +54,7 @@ class InteractionIn(BaseModel):
     kind: InteractionKind = Field(description="call, visit, email, chat, wechat, sms or social")
     direction: Direction = Direction.outbound
     summary: str = Field(default="", max_length=4000)
-    occurred_at: datetime | None = Field(default=None, description="Default: now")
+    occurred_at: LocalDateTime | None = Field(default=None, description="Default: now")
     user_id: int | None = None
     is_follow_up: bool = False
 

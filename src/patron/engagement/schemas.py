@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -22,7 +21,7 @@ class TaskIn(_In):
     customer_id: int | None = None
     assignee_id: int | None = Field(default=None, description="Default: the caller")
     kind: str = Field(default="follow_up", min_length=1, max_length=32)
-    due_at: datetime | None = None
+    due_at: LocalDateTime | None = None
     notes: str = Field(default="", max_length=4000)
 
 
@@ -35,7 +34,7 @@ class AssignIn(_In):
 class SnoozeIn(_In):
     """Put the task aside until then."""
 
-    until: datetime
+    until: LocalDateTime
 
 
 class CompleteIn(_In):

@@ -17,6 +17,7 @@ from typing import Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 
 FORMATS = (".csv", ".xlsx")
 
@@ -51,7 +52,7 @@ def write_xlsx(path: Path, headers: list[str], rows: Iterable[list[Any]]) -> int
     """One sheet in openpyxl's write-only mode (constant memory); returns the rows written."""
     book = Workbook(write_only=True)
     sheet = book.create_sheet("export")
-    sheet.append(headers)
+    sheet.append([xlsx_text(header) for header in headers])
     count = 0
     for row in rows:
         sheet.append(xlsx_cells(sheet, row))
@@ -76,7 +77,7 @@ def defused(text: str) -> str:
 
 def _text_cell(sheet: Any, value: str) -> WriteOnlyCell:
     # In XLSX the cell keeps the exact text, typed as a string so it is never evaluated.
-    cell = WriteOnlyCell(sheet, value=value)
+    cell = WriteOnlyCell(sheet, value=xlsx_text(value))
     cell.data_type = "s"
     return cell
 
@@ -112,7 +113,13 @@ def cell_value(value: Any) -> Any:
         return value.value
     if isinstance(value, bool | int | float | Decimal | datetime | date) or value is None:
         return value
-    return str(value)
+    return xlsx_text(str(value))
+
+
+def xlsx_text(text: str) -> str:
+    """Text without the control characters an XLSX sheet cannot hold (they are dropped)."""
+    cleaned: str = ILLEGAL_CHARACTERS_RE.sub("", text)
+    return cleaned
 
 
 def csv_chunks(

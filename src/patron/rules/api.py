@@ -7,7 +7,7 @@ Reading and trying rules needs `rules.read` (admins, managers, analysts); applyi
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -27,6 +27,7 @@ from patron.rules.dryrun import dry_run
 from patron.rules.engine import check_rulebook
 from patron.rules.language import check
 from patron.rules.rulebook import Rulebook
+from patron.wire import LocalDateTime
 
 router = APIRouter(prefix="/rules", tags=["rules"], responses=responses(401, 403, 422))
 RulesReader = Annotated[Actor, requires(Permission.rules_read)]
@@ -70,7 +71,7 @@ class DryRunIn(BaseModel):
     """A proposed rulebook to compare with the active one on today's (or `as_of`'s) data."""
 
     document: Document
-    as_of: date | datetime | None = None
+    as_of: date | LocalDateTime | None = None
     horizon_days: int = Field(default=90, ge=1, le=3650)
     model: ModelChoice = "auto"
 
@@ -79,8 +80,8 @@ class BacktestIn(BaseModel):
     """A rulebook (default: the active one) evaluated as of a date, measured until another."""
 
     document: Document | None = None
-    as_of: date | datetime
-    until: date | datetime
+    as_of: date | LocalDateTime
+    until: date | LocalDateTime
     model: ModelChoice = "auto"
 
 
