@@ -90,7 +90,9 @@ def test_round_trip_restores_every_row(
     before, after = contents(filled), contents(other_engines[target])
     for name in before:
         for old, new in zip(before[name], after[name], strict=True):
-            assert dict(zip(COLUMNS[name], new)) == dict(zip(COLUMNS[name], old)), name
+            assert dict(zip(COLUMNS[name], new, strict=True)) == dict(
+                zip(COLUMNS[name], old, strict=True)
+            ), name
     assert after == before
     assert made.tables["orders"] == len(before["orders"]) > 0
     assert restored.as_dict()["rows"] == sum(len(rows) for rows in before.values())
