@@ -126,9 +126,7 @@ def _fired(rules: list[Compiled], conditions: list[str], column: str) -> str:
     )
 
 
-def _grade_conditions(
-    rulebook: Rulebook, compiled: CompiledRulebook
-) -> tuple[list[str], list[str]]:
+def grade_conditions(rulebook: Rulebook, compiled: CompiledRulebook) -> tuple[list[str], list[str]]:
     """Conditions per grade, and the quantile columns (cume_dist among eligible rows) they use."""
     conditions, windows = [], []
     for index, (grade, rule) in enumerate(zip(rulebook.grades, compiled.grades, strict=True)):
@@ -197,11 +195,11 @@ def evaluate(
         kept = "current_stage AS stage, NULL AS stage_values"
         con.execute(f"CREATE OR REPLACE TEMP TABLE _staged AS SELECT *, {kept} FROM _graded")
     else:
-        grade_conditions, windows = _grade_conditions(rulebook, compiled)
+        conditions, windows = grade_conditions(rulebook, compiled)
         window_sql = (", " + ", ".join(windows)) if windows else ""
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _graded AS SELECT *, "
-            f"{_first_match(compiled.grades, grade_conditions, 'grade')} "
+            f"{_first_match(compiled.grades, conditions, 'grade')} "
             f"FROM (SELECT *{window_sql} FROM {source})"
         )
         stage_conditions = [rule.sql for rule in compiled.stages]

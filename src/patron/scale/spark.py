@@ -24,7 +24,7 @@ import sqlglot
 from patron.analytics.features import FEATURES_SQL, feature_params
 from patron.analytics.store import StoreTable
 from patron.errors import InvalidInput
-from patron.rules.engine import compile_rulebook
+from patron.rules.engine import compile_rulebook, grade_conditions
 from patron.rules.rulebook import Rulebook, default, parse
 
 if TYPE_CHECKING:
@@ -110,18 +110,7 @@ def decisions_duckdb(rulebook: Rulebook, source: str = "scored") -> str:
     `rules.engine` builds them: grades first (a quantile grade ranks by cume_dist among the
     eligible rows), then stages, which may read the grade; segments and warnings read both."""
     compiled = compile_rulebook(rulebook)
-    conditions, windows = [], []
-    for index, (grade, rule) in enumerate(zip(rulebook.grades, compiled.grades, strict=True)):
-        if grade.quantile is None:
-            conditions.append(rule.sql)
-            continue
-        score = grade.quantile.score
-        eligible = f"(coalesce({rule.sql}, FALSE) AND {score} IS NOT NULL)"
-        windows.append(
-            f"CASE WHEN {eligible} THEN cume_dist() OVER (PARTITION BY {eligible} "
-            f"ORDER BY {score} DESC) END AS _q{index}"
-        )
-        conditions.append(f"({rule.sql} AND _q{index} <= {grade.quantile.top})")
+    conditions, windows = grade_conditions(rulebook, compiled)
     grade_cases = " ".join(
         f"WHEN {c} THEN {_quote(r.id)}" for r, c in zip(compiled.grades, conditions, strict=True)
     )
