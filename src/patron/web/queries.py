@@ -129,7 +129,7 @@ def clv_histogram(session: Session, actor: Actor) -> dict[str, list[Any]]:
     return {"labels": clv_labels(top), "counts": counts}
 
 
-def _owners_seen(session: Session, actor: Actor, owners: Iterable[int | None]) -> list[Any]:
+def owners_seen(session: Session, actor: Actor, owners: Iterable[int | None]) -> list[Any]:
     """Of the owners in a run's figures, those whose customers the actor sees, by the same
     rules as `visible_customers`: all; the pool, the manager's own and the team's; the pool
     and the agent's own."""
@@ -152,7 +152,7 @@ def stored_dashboard(session: Session, actor: Actor) -> dict[str, Any] | None:
     if not stored:
         return None
     top = next(iter(stored.values()))["clv_top"]
-    return combine([stored[owner] for owner in _owners_seen(session, actor, stored)], top)
+    return combine([stored[owner] for owner in owners_seen(session, actor, stored)], top)
 
 
 @dataclass(frozen=True)
