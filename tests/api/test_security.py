@@ -241,6 +241,33 @@ def test_expired_and_revoked_tokens_are_refused(
     assert client.get("/api/v1/customers", headers=bearer("ptk_made-up")).status_code == 401
 
 
+def _last_used(sessions: sessionmaker[Session], plain: str) -> object:
+    with sessions() as session:
+        return session.scalar(select(ApiToken.last_used_at).where(ApiToken.name == plain))
+
+
+def test_a_tokens_last_use_is_kept_apart_from_the_request(
+    client: TestClient, sessions: sessionmaker[Session]
+) -> None:
+    token = _token(sessions, Role.agent, "customers:write")
+    with sessions.begin() as session:
+        session.execute(update(ApiToken).values(name=token))
+    # A request that fails and rolls back still counts as a use of the token.
+    refused = client.post("/api/v1/customers", json={"name": ""}, headers=bearer(token))
+    assert refused.status_code == 422
+    first = _last_used(sessions, token)
+    assert first is not None
+    # Within the minute, nothing is written again.
+    assert client.get("/api/v1/customers", headers=bearer(token)).status_code == 200
+    assert _last_used(sessions, token) == first
+    stale = now() - timedelta(minutes=5)
+    with sessions.begin() as session:
+        session.execute(update(ApiToken).values(last_used_at=stale))
+    assert client.get("/api/v1/customers", headers=bearer(token)).status_code == 200
+    latest = _last_used(sessions, token)
+    assert isinstance(latest, type(stale)) and latest > stale
+
+
 def test_admins_create_tokens_shown_once_and_stored_hashed(
     client: TestClient, sessions: sessionmaker[Session]
 ) -> None:

@@ -17,6 +17,7 @@ from patron.api.security import (
     SESSION_COOKIE,
     UNSAFE_METHODS,
     csrf_matches,
+    note_token_use,
     session_of,
     token_of,
 )
@@ -87,6 +88,7 @@ def current_actor(
         if found is None:
             raise Unauthorized("the API token is unknown, expired or revoked")
         user, token = found
+        note_token_use(request.app.state.sessions, token)
         return Actor.of(user, via="token", scopes=frozenset(token.scopes.split()))
     if cookie:
         signed_in = session_of(session=session, cookie=cookie, settings=settings)

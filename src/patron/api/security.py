@@ -35,6 +35,8 @@ SESSION_LIFETIME = timedelta(hours=12)
 MAX_FAILED_LOGINS = 5
 LOCKOUT = timedelta(minutes=15)
 TOKEN_PREFIX = "ptk_"
+# A write per request would be wasted: the last use to the minute is plenty.
+TOKEN_USE_PRECISION = timedelta(minutes=1)
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -145,10 +147,29 @@ def token_of(*, session: Session, plain: str) -> tuple[User, ApiToken] | None:
     user = session.get(User, token.user_id)
     if user is None or not user.active:
         return None
-    # A write per request would be wasted: the last use to the minute is plenty.
-    if token.last_used_at is None or moment - token.last_used_at > timedelta(minutes=1):
-        token.last_used_at = moment
     return user, token
+
+
+def note_token_use(factory: sessionmaker[Session], token: ApiToken) -> None:
+    """Record when a token was last used, to the minute, in a transaction of its own.
+
+    Written inside the request's transaction, the row lock would be held until that request
+    commits, so every other request with the same token (a selling system's parallel
+    batches) would queue behind it; here it is held for one short statement.
+    """
+    moment = now()
+    if token.last_used_at is not None and moment - token.last_used_at <= TOKEN_USE_PRECISION:
+        return
+    with unit_of_work(factory) as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.id == token.id)
+            .where(
+                (ApiToken.last_used_at.is_(None))
+                | (ApiToken.last_used_at < moment - TOKEN_USE_PRECISION)
+            )
+            .values(last_used_at=moment)
+        )
 
 
 @cache

@@ -1,7 +1,8 @@
-"""`patron serve [--host H] [--port P]`: the web app and REST API under uvicorn."""
+"""`patron serve [--host H] [--port P] [--workers N]`: the web app and REST API under uvicorn."""
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import typer
@@ -14,6 +15,14 @@ def serve(
     ctx: typer.Context,
     host: Annotated[str, typer.Option("--host", help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            min=1,
+            help="Server processes sharing the port (one per core suits a busy PostgreSQL site).",
+        ),
+    ] = 1,
 ) -> None:
     """Serve the web app and the REST API (the schema is brought up to date first)."""
     import uvicorn  # the web stack loads only for this command
@@ -23,10 +32,24 @@ def serve(
 
     cli = state(ctx)
     migrate(cli.engine)
-    settings = get_settings().model_copy(update={"database_url": cli.url})
-    app = create_app(settings, engine=cli.engine)
     typer.echo(f"serving Patron on http://{host}:{port} (API docs at /docs)")
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+    if workers == 1:
+        settings = get_settings().model_copy(update={"database_url": cli.url})
+        app = create_app(settings, engine=cli.engine)
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        return
+    # Each worker process builds its own app and engine from the environment.
+    cli.engine.dispose()
+    os.environ["PATRON_DATABASE_URL"] = cli.url
+    uvicorn.run(
+        "patron.api.app:create_app",
+        factory=True,
+        workers=workers,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=True,
+    )
 
 
 def register(app: typer.Typer) -> None:
