@@ -1,6 +1,7 @@
 """Every table, imported once so the metadata (and Alembic) sees the whole schema."""
 
 from patron.analytics.dashboard_summary import DashboardFigures
+from patron.analytics.dashboard_trends import DashboardTrends
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.audit.models import AuditEntry
 from patron.auth.models import ApiToken, Role, User
@@ -36,6 +37,7 @@ __all__ = [
     "CustomerKind",
     "CustomerTag",
     "DashboardFigures",
+    "DashboardTrends",
     "ImportJob",
     "InAppNotification",
     "Interaction",

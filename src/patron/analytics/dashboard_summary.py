@@ -27,6 +27,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from patron.analytics.dashboard_trends import write_trends
 from patron.analytics.models import ScoreSnapshot
 from patron.customers.models import Customer
 from patron.db import Base, Id
@@ -164,7 +165,8 @@ def _at_risk(connection: Connection, run_id: int, figures: dict[Any, dict[str, A
 
 
 def write_summary(connection: Connection, run_id: int) -> None:
-    """Count and store the run's dashboard figures per owner (inside the run's transaction)."""
+    """Count and store the run's dashboard figures and trends per owner (inside the run's
+    transaction)."""
     top = clv_axis(connection, run_id)
     figures: dict[Any, dict[str, Any]] = {}
     _count_column(connection, Customer.grade, figures, "grades")
@@ -179,6 +181,7 @@ def write_summary(connection: Connection, run_id: int) -> None:
     connection.execute(delete(DashboardFigures).where(DashboardFigures.run_id == run_id))
     if rows:
         connection.execute(insert(DashboardFigures), rows)
+    write_trends(connection, run_id)
 
 
 def stored_figures(connection: Connection, run_id: int) -> dict[int | None, dict[str, Any]]:

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 079a05ca7af9
+Revision ID: c2a17d9ff5ae
 Revises: 
-Create Date: 2026-11-23 08:25:00.404101
+Create Date: 2026-11-23 11:32:38.928591
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '079a05ca7af9'
+revision: str = 'c2a17d9ff5ae'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -219,6 +219,17 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('dashboard_figures', schema=None) as batch_op:
         batch_op.create_index('ix_dashboard_figures_run_owner', ['run_id', 'owner_id'], unique=False)
+
+    op.create_table('dashboard_trends',
+    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('run_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('owner_id', sa.Integer(), nullable=True),
+    sa.Column('figures', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.ForeignKeyConstraint(['run_id'], ['scoring_runs.id'], name=op.f('fk_dashboard_trends_run_id_scoring_runs'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dashboard_trends'))
+    )
+    with op.batch_alter_table('dashboard_trends', schema=None) as batch_op:
+        batch_op.create_index('ix_dashboard_trends_run_owner', ['run_id', 'owner_id'], unique=False)
 
     op.create_table('import_jobs',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -930,6 +941,10 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_import_jobs_status'))
 
     op.drop_table('import_jobs')
+    with op.batch_alter_table('dashboard_trends', schema=None) as batch_op:
+        batch_op.drop_index('ix_dashboard_trends_run_owner')
+
+    op.drop_table('dashboard_trends')
     with op.batch_alter_table('dashboard_figures', schema=None) as batch_op:
         batch_op.drop_index('ix_dashboard_figures_run_owner')
 
