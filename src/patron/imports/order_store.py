@@ -54,6 +54,11 @@ def store_orders(spec: Kind, batch: Batch, orders: OrderColumns) -> Counts:
         rows = _rows(batch, orders, customers, products)
         insert_rows(batch.conn, spec.table, _pick(rows, fresh, len(orders)))
         _update(batch, spec, [rows[i] for i in changed])
+        batch.announce(
+            "order",
+            created=[orders.external_id[i] for i in fresh],
+            updated=[orders.external_id[i] for i in changed],
+        )
     return counts
 
 
@@ -63,7 +68,7 @@ def _customer_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:
     found = batch.customers.find(batch.conn, wanted)
     unknown = wanted - found.keys()
     if unknown and batch.write:
-        batch.customers.create(batch.conn, unknown, at=batch.at)
+        batch.create_customers(unknown)
         found = batch.customers.find(batch.conn, wanted)
     return list(map(found.get, orders.customer_id))
 

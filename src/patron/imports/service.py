@@ -33,6 +33,7 @@ from patron.imports.references import CustomerIds, user_ids
 from patron.imports.rejects import RejectsFile, default_path
 from patron.imports.values import Cell
 from patron.imports.writer import Counts, Upsert, upsert
+from patron.notify import webhooks
 
 Progress = Callable[[int, int, int], None]
 _MASK64 = (1 << 64) - 1
@@ -148,12 +149,14 @@ def _run(
             conn.exec_driver_sql(pragma)
         try:
             users = user_ids(conn)
+            subscriptions = webhooks.subscribers_on(conn)
             conn.commit()
             textual = isinstance(source, CsvSource)
             for numbers, cells in batches:
                 batch = Batch(
-                    conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users
-                )
+                    conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users,
+                    subscriptions=subscriptions,
+                )  # fmt: skip
                 if spec.name == "orders":
                     counts, rejected = _order_batch(
                         spec, batch, numbers, cells, identities, textual

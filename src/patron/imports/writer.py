@@ -6,7 +6,7 @@ The ORM stays off this path: it would cost more per row than everything else tog
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Table, select
@@ -71,6 +71,19 @@ def lookup(
 
 
 @dataclass
+class Written:
+    """The records a batch inserted and those it updated (unchanged ones are neither)."""
+
+    inserted: list[Record] = field(default_factory=list)
+    updated: list[Record] = field(default_factory=list)
+
+    @property
+    def records(self) -> list[Record]:
+        """Every record written."""
+        return self.inserted + self.updated
+
+
+@dataclass
 class Upsert:
     """How to store one kind's records in its table."""
 
@@ -81,7 +94,7 @@ class Upsert:
 
 def upsert(
     conn: Connection, plan: Upsert, records: list[Record], *, write: bool
-) -> tuple[Counts, list[Record]]:
+) -> tuple[Counts, Written]:
     """Insert new records, update changed ones (by external id), leave equal ones alone.
 
     Returns the counts and the records that were inserted or updated.
@@ -89,7 +102,7 @@ def upsert(
     stored = lookup(conn, plan.table, [record.external_id for record in records], "import_hash")
     fresh: list[dict[str, Any]] = []
     changed: list[dict[str, Any]] = []
-    written: list[Record] = []
+    written = Written()
     counts = Counts()
     for record in records:
         previous = stored.get(record.external_id)
@@ -97,14 +110,14 @@ def upsert(
             counts.inserted += 1
             if write:
                 fresh.append(plan.row(record))
-                written.append(record)
+                written.inserted.append(record)
         elif previous[0] == record.import_hash:
             counts.unchanged += 1
         else:
             counts.updated += 1
             if write:
                 changed.append(plan.row(record))
-                written.append(record)
+                written.updated.append(record)
     insert_many(conn, plan.table, fresh)
     update_many(conn, plan.table, changed, plan.update_columns)
     return counts, written

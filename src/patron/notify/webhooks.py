@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import uuid
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -21,14 +21,20 @@ from typing import Any
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.orm import Session
 
+from patron.customers.models import Customer
 from patron.db import now
 from patron.notify.channels import SENDERS, DeliveryFailed, Envelope, deliver_webhook
 from patron.notify.outbox import Outgoing, enqueue_many
 from patron.notify.settings import NotifySettings
 from patron.notify.webhooks_models import WebhookSubscription
+from patron.orders.models import Order
 
 Sender = Callable[[Envelope, NotifySettings], None]
+# (id, url, event types) of an active subscription.
+Subscription = tuple[int, str, frozenset[str]]
 PREFIX = "webhook"
+# Stored rows are read back for their events this many external ids per query.
+READ_CHUNK = 5_000
 
 
 class EventType(enum.StrEnum):
@@ -39,6 +45,7 @@ class EventType(enum.StrEnum):
     customer_merged = "customer.merged"
     customer_grade_changed = "customer.grade_changed"
     order_created = "order.created"
+    order_updated = "order.updated"
     ticket_created = "ticket.created"
     ticket_status_changed = "ticket.status_changed"
 
@@ -68,7 +75,7 @@ def _fields(source: Any, names: Iterable[str]) -> dict[str, Any]:
     return {name: _plain(get(name)) for name in names}
 
 
-def subscribers(session: Session) -> list[tuple[int, str, frozenset[str]]]:
+def subscribers(session: Session) -> list[Subscription]:
     """(id, url, event types) of every active subscription; there are few."""
     rows = session.execute(
         select(WebhookSubscription.id, WebhookSubscription.url, WebhookSubscription.events).where(
@@ -78,12 +85,27 @@ def subscribers(session: Session) -> list[tuple[int, str, frozenset[str]]]:
     return [(pk, url, frozenset(events or ())) for pk, url, events in rows]
 
 
-def publish(session: Session, events: Sequence[Event]) -> int:
+def subscribers_on(connection: Connection) -> list[Subscription]:
+    """`subscribers` for code that holds a Connection (an import, once for the whole file)."""
+    with Session(bind=connection) as session:
+        return subscribers(session)
+
+
+def wants(subscriptions: Sequence[Subscription], event_type: EventType) -> bool:
+    """Whether any of the subscriptions asked for `event_type`."""
+    return any(event_type.value in types for _, _, types in subscriptions)
+
+
+def publish(
+    session: Session, events: Sequence[Event], wanted: Sequence[Subscription] | None = None
+) -> int:
     """Enqueue each event for every active subscription that asked for its type, in the
-    caller's transaction; the number of messages enqueued."""
+    caller's transaction; the number of messages enqueued. `wanted`: the subscriptions
+    already looked up (by an import or a bulk request), else they are looked up here."""
     if not events:
         return 0
-    wanted = subscribers(session)
+    if wanted is None:
+        wanted = subscribers(session)
     if not wanted:
         return 0
     occurred_at = now().isoformat()
@@ -109,13 +131,15 @@ def publish(session: Session, events: Sequence[Event]) -> int:
     return len(enqueue_many(session=session, messages=messages)) if messages else 0
 
 
-def publish_on(connection: Connection, events: Sequence[Event]) -> int:
-    """`publish` for code that holds a Connection (the scoring run's actions)."""
+def publish_on(
+    connection: Connection, events: Sequence[Event], wanted: Sequence[Subscription] | None = None
+) -> int:
+    """`publish` for code that holds a Connection (the scoring run's actions, imports)."""
     if not events:
         return 0
     # The default join mode uses the caller's transaction and never commits or ends it.
     with Session(bind=connection) as session:
-        return publish(session, events)
+        return publish(session, events, wanted)
 
 
 CUSTOMER_FIELDS = ("id", "external_id", "kind", "name", "owner_id", "grade", "stage", "city")
@@ -125,29 +149,40 @@ ORDER_FIELDS = (
 TICKET_FIELDS = ("id", "customer_id", "kind", "priority", "status", "subject", "assignee_id")
 
 
-def customer_changed(session: Session, kind: str, customer: Any, **extra: Any) -> int:
-    """`customer.created`, `customer.updated` or `customer.merged` (`extra` goes into the data).
+def customer_event(event_type: EventType, customer: Any, **extra: Any) -> Event:
+    """A customer's event (`extra` goes into the data); each change is sent on its own.
     Personal fields (phone, email, address, birthday) never leave in a webhook."""
-    event_type = EventType(f"customer.{kind}")
     key = f"{event_type.value}:{customer.id}:{uuid.uuid4().hex}"
     data = _fields(customer, CUSTOMER_FIELDS) | {k: _plain(v) for k, v in extra.items()}
-    return publish(session, [Event(event_type, key, data, customer.id)])
+    return Event(event_type, key, data, customer.id)
 
 
-def orders_created(session: Session, orders: Sequence[Mapping[str, Any]]) -> int:
+def order_event(event_type: EventType, order: Any) -> Event:
+    """An order's event: `order.created` once per order, `order.updated` once per change."""
+    data = _fields(order, ORDER_FIELDS)
+    key = f"{event_type.value}:{data['id']}"
+    if event_type is not EventType.order_created:
+        key += f":{uuid.uuid4().hex}"
+    return Event(event_type, key, data, data["customer_id"])
+
+
+def customer_changed(session: Session, kind: str, customer: Any, **extra: Any) -> int:
+    """`customer.created`, `customer.updated` or `customer.merged` (`extra` goes into the data)."""
+    return publish(session, [customer_event(EventType(f"customer.{kind}"), customer, **extra)])
+
+
+def orders_created(
+    session: Session,
+    orders: Sequence[Mapping[str, Any]],
+    wanted: Sequence[Subscription] | None = None,
+) -> int:
     """`order.created` for each newly stored order (rows with their new `id`)."""
-    if not any(EventType.order_created in types for _, _, types in subscribers(session)):
+    if wanted is None:
+        wanted = subscribers(session)
+    if not wants(wanted, EventType.order_created):
         return 0  # nobody listens: spare a bulk ingestion building thousands of events
-    events = [
-        Event(
-            EventType.order_created,
-            f"order.created:{order['id']}",
-            _fields(order, ORDER_FIELDS),
-            order["customer_id"],
-        )
-        for order in orders
-    ]
-    return publish(session, events)
+    events = [order_event(EventType.order_created, order) for order in orders]
+    return publish(session, events, wanted)
 
 
 def ticket_changed(session: Session, ticket: Any, *, previous: Any = None, to: Any = None) -> int:
@@ -165,6 +200,45 @@ def ticket_changed(session: Session, ticket: Any, *, previous: Any = None, to: A
         key = f"ticket.status_changed:{ticket.id}:{uuid.uuid4().hex}"
         event = Event(EventType.ticket_status_changed, key, data, ticket.customer_id)
     return publish(session, [event])
+
+
+# Each kind of record a bulk write stores: its model, the fields its events carry, and how
+# one of its rows becomes an event.
+RECORDS: dict[str, tuple[Any, tuple[str, ...], Callable[[EventType, Any], Event]]] = {
+    "customer": (Customer, CUSTOMER_FIELDS, customer_event),
+    "order": (Order, ORDER_FIELDS, order_event),
+}
+
+
+def records_written(
+    connection: Connection,
+    wanted: Sequence[Subscription],
+    record: str,
+    *,
+    created: Sequence[str] = (),
+    updated: Sequence[str] = (),
+) -> int:
+    """`{record}.created` and `{record}.updated` ("customer" or "order") for rows a bulk write
+    stored, by external id, in its transaction; the number of messages enqueued.
+
+    The rows are read back after the write, so each event carries what a single change sends.
+    Only event types some subscription wants are read: with none, this costs nothing.
+    """
+    *_, event = RECORDS[record]
+    events: list[Event] = []
+    for change, keys in (("created", created), ("updated", updated)):
+        event_type = EventType(f"{record}.{change}")
+        if keys and wants(wanted, event_type):
+            events += [event(event_type, row) for row in _stored(connection, record, keys)]
+    return publish_on(connection, events, wanted)
+
+
+def _stored(connection: Connection, record: str, keys: Sequence[str]) -> Iterator[Any]:
+    model, names, _ = RECORDS[record]
+    for start in range(0, len(keys), READ_CHUNK):
+        part = keys[start : start + READ_CHUNK]
+        query = select(*(getattr(model, name) for name in names))
+        yield from connection.execute(query.where(model.external_id.in_(part)).order_by(model.id))
 
 
 def grades_changed(

@@ -210,16 +210,16 @@ def _ids(conn: Connection, model: type[Any], keys: Sequence[str]) -> dict[str, i
 
 def customer_ids(
     conn: Connection, external_ids: set[str], *, at: datetime
-) -> tuple[dict[str, int], int]:
+) -> tuple[dict[str, int], list[str]]:
     """external id -> id of each customer, creating those not yet stored (named by their id,
-    in the public pool, as an orders import does); and how many this call created."""
+    in the public pool, as an orders import does); and the external ids this call created."""
     found = _ids(conn, Customer, list(external_ids))
     missing = external_ids - found.keys()
     if not missing:
-        return found, 0
+        return found, []
     created = _insert_new(conn, Customer, [_bare_customer(k, at) for k in missing], returning=True)
     # Those another batch created meanwhile are found, not created, by this one.
-    return found | _ids(conn, Customer, list(missing)), len(created)
+    return found | _ids(conn, Customer, list(missing)), sorted(created)
 
 
 def _bare_customer(external_id: str, at: datetime) -> dict[str, Any]:

@@ -67,8 +67,9 @@ def check(rows: Sequence[Any]) -> Checked:
 
 def _customer_ids(
     conn: Connection, checked: Checked, moment: datetime
-) -> tuple[dict[int, int], int]:
-    """Row -> customer id for each good order; unknown external ids become bare customers."""
+) -> tuple[dict[int, int], list[str]]:
+    """Row -> customer id for each good order; unknown external ids become bare customers
+    (their external ids are the second result)."""
     external = {o.customer_external_id for _, o in checked.good if o.customer_external_id}
     found, created = repository.customer_ids(conn, external, at=moment)
     live = repository.live_customers(
@@ -139,9 +140,16 @@ class Stored:
     existing: dict[str, int]
 
 
-def store(session: Session, orders: list[tuple[OrderIn, int]], *, moment: datetime) -> Stored:
+def store(
+    session: Session,
+    orders: list[tuple[OrderIn, int]],
+    *,
+    moment: datetime,
+    wanted: Sequence[webhooks.Subscription] | None = None,
+) -> Stored:
     """Insert the orders (each with its customer id) whose external ids are new, their lines,
-    and their `order.created` webhook events; leave the others as they are."""
+    and their `order.created` webhook events (for `wanted`, the subscriptions the caller
+    looked up, else those active now); leave the others as they are."""
     conn = session.connection()
     existing = repository.stored_orders(conn, [order.external_id for order, _ in orders])
     new = [(order, customer) for order, customer in orders if order.external_id not in existing]
@@ -160,21 +168,26 @@ def store(session: Session, orders: list[tuple[OrderIn, int]], *, moment: dateti
             for row in rows
             if row["external_id"] in inserted
         ],
+        wanted,
     )
     return Stored(inserted=inserted, existing=existing)
 
 
 def ingest(*, session: Session, rows: Sequence[Any], moment: datetime) -> BulkResult:
     """Check and store a batch of orders in the caller's transaction; never fails for a bad
-    order, only reports it."""
+    order, only reports it. The customers it creates and the orders it inserts raise their
+    webhook events, the subscriptions looked up once for the batch."""
+    wanted = webhooks.subscribers(session)
     checked = check(rows)
     customers, created = _customer_ids(session.connection(), checked, moment)
-    stored = store(session, [(order, customers[row]) for row, order in checked.good], moment=moment)
+    webhooks.records_written(session.connection(), wanted, "customer", created=created)
+    good = [(order, customers[row]) for row, order in checked.good]
+    stored = store(session, good, moment=moment, wanted=wanted)
     return BulkResult(
         received=len(rows),
         inserted=len(stored.inserted),
         existing=len(stored.existing),
         rejected=len(checked.problems),
-        customers_created=created,
+        customers_created=len(created),
         errors=sorted(checked.problems, key=lambda problem: problem.row),
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -14,6 +15,8 @@ from patron.imports import values
 from patron.imports.columns import Field, Plan, Record, RowError, parse_row
 from patron.imports.references import CustomerIds
 from patron.imports.values import Cell
+from patron.imports.writer import Written
+from patron.notify import webhooks
 
 if TYPE_CHECKING:
     from patron.imports.duplicates import Duplicate
@@ -40,6 +43,23 @@ class Batch:
     users: dict[str, int]
     # Possible duplicates among the batch's new customers, for the duplicates report.
     duplicates: list[Duplicate] = field(default_factory=list)
+    # The active webhook subscriptions, looked up once when the import starts.
+    subscriptions: Sequence[webhooks.Subscription] = ()
+
+    def create_customers(self, external_ids: set[str]) -> None:
+        """Create customers known only by their id, and announce them."""
+        self.customers.create(self.conn, external_ids, at=self.at)
+        self.announce("customer", created=sorted(external_ids))
+
+    def announce(
+        self, record: str, *, created: Sequence[str] = (), updated: Sequence[str] = ()
+    ) -> None:
+        """Webhook events for the rows of `record` ("customer", "order") this batch inserted
+        or updated, in its transaction: a batch rolled back announces nothing."""
+        if self.subscriptions:
+            webhooks.records_written(
+                self.conn, self.subscriptions, record, created=created, updated=updated
+            )
 
 
 Rejected = list[tuple[Record, RowError]]
@@ -77,8 +97,8 @@ class Kind:
         """The columns a changed row rewrites: only those the file has."""
         raise NotImplementedError
 
-    def after_write(self, batch: Batch, records: list[Record]) -> None:
-        """Work that needs the stored rows (a customer's tags)."""
+    def after_write(self, batch: Batch, written: Written) -> None:
+        """Work that needs the stored rows (a customer's tags, its webhook events)."""
 
     # Shared helpers for the kinds.
 
@@ -89,7 +109,7 @@ class Kind:
         unknown = wanted - found.keys()
         if unknown and self.creates_customers:
             if batch.write:
-                batch.customers.create(batch.conn, unknown, at=batch.at)
+                batch.create_customers(unknown)
                 found = batch.customers.find(batch.conn, wanted)
             for record in records:
                 record.values["customer_pk"] = found.get(record.values["customer_id"])

@@ -15,7 +15,7 @@ from patron.imports import duplicates, people, values
 from patron.imports.columns import Field, Plan, Record, RowError
 from patron.imports.kinds.base import Batch, Kind, Rejected, drop, with_resolved_users
 from patron.imports.values import Cell
-from patron.imports.writer import chunks, insert_ignoring_duplicates, lookup
+from patron.imports.writer import Written, chunks, insert_ignoring_duplicates, lookup
 
 CUSTOMER_KINDS = {
     "person": "person",
@@ -158,21 +158,32 @@ class Customers(Kind):
             columns.append("custom_fields")
         return columns
 
-    def after_write(self, batch: Batch, records: list[Record]) -> None:
-        """Replace the tags earlier imports gave these customers; manual tags stay."""
-        if "tags" not in batch.plan.present or not records:
-            return
-        ids = lookup(batch.conn, self.table, [r.external_id for r in records], "id")
-        pks = [ids[r.external_id][0] for r in records]
-        for part in chunks(pks):
-            batch.conn.execute(
-                delete(tags_table).where(
-                    tags_table.c.customer_id.in_(part), tags_table.c.source == "import"
-                )
+    def after_write(self, batch: Batch, written: Written) -> None:
+        """Replace the customers' imported tags, then announce them (`customer.created`,
+        `customer.updated`) in the batch's transaction."""
+        _replace_tags(batch, written.records)
+        batch.announce(
+            "customer",
+            created=[record.external_id for record in written.inserted],
+            updated=[record.external_id for record in written.updated],
+        )
+
+
+def _replace_tags(batch: Batch, records: list[Record]) -> None:
+    """Tags from the file replace those earlier imports gave; tags set by hand stay."""
+    if "tags" not in batch.plan.present or not records:
+        return
+    ids = lookup(batch.conn, customers_table, [r.external_id for r in records], "id")
+    pks = [ids[r.external_id][0] for r in records]
+    for part in chunks(pks):
+        batch.conn.execute(
+            delete(tags_table).where(
+                tags_table.c.customer_id.in_(part), tags_table.c.source == "import"
             )
-        rows = [
-            {"customer_id": pk, "tag": tag, "source": "import", "created_at": batch.at}
-            for pk, record in zip(pks, records, strict=True)
-            for tag in record.values.get("tags") or ()
-        ]
-        insert_ignoring_duplicates(batch.conn, tags_table, rows)
+        )
+    rows = [
+        {"customer_id": pk, "tag": tag, "source": "import", "created_at": batch.at}
+        for pk, record in zip(pks, records, strict=True)
+        for tag in record.values.get("tags") or ()
+    ]
+    insert_ignoring_duplicates(batch.conn, tags_table, rows)
