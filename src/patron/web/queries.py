@@ -1,13 +1,16 @@
 """What the pages show, read through the same record rules as the API: counts by grade and
-stage, the RFM grid, the CLV distribution, valuable customers at risk, a customer's story."""
+stage, the RFM grid, the CLV distribution, valuable customers at risk, a customer's story.
+
+Customer 360's reads each look up one customer's rows by its id through an index, and read a
+bounded number of them: the page costs the same at a thousand customers as at a million."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, select
 from sqlalchemy.orm import Session
 
 from patron.analytics.dashboard_summary import (
@@ -29,11 +32,18 @@ from patron.api.access import (
     sees_every_customer,
     visible_customers,
     visible_tasks,
+    visible_tickets,
 )
 from patron.auth.models import Role, User
 from patron.customers.models import Customer
 from patron.engagement.models import Task, TaskStatus
+from patron.engagement.timeline import Entry, timeline
+from patron.loyalty import service as loyalty
+from patron.loyalty.models import LoyaltyAccount
 from patron.orders.models import Order
+from patron.rules.rulebook import Tier
+from patron.service import tickets
+from patron.service.models import SurveyKind, SurveyResponse, Ticket
 
 KPI_KEYS = ("active_customers", "retention_rate", "repurchase_rate", "nps", "csat", "average_clv")
 
@@ -234,6 +244,76 @@ def recent_orders(session: Session, customer_id: int, limit: int = 10) -> list[O
             .limit(limit)
         )
     )
+
+
+def customer_tickets(
+    session: Session, actor: Actor, customer_id: int, limit: int = 10
+) -> list[Ticket]:
+    """The customer's tickets the actor may see: the open ones first, then the latest."""
+    still_open = case((Ticket.status.in_(tickets.OPEN), 0), else_=1)
+    return list(
+        session.scalars(
+            select(Ticket)
+            .where(Ticket.customer_id == customer_id, visible_tickets(actor))
+            .order_by(still_open, Ticket.opened_at.desc(), Ticket.id.desc())
+            .limit(limit)
+        )
+    )
+
+
+def latest_nps(session: Session, customer_id: int) -> SurveyResponse | None:
+    """The customer's latest scored NPS answer."""
+    return session.scalars(
+        select(SurveyResponse)
+        .where(
+            SurveyResponse.customer_id == customer_id,
+            SurveyResponse.kind == SurveyKind.nps,
+            SurveyResponse.score.is_not(None),
+        )
+        .order_by(SurveyResponse.answered_at.desc(), SurveyResponse.id.desc())
+        .limit(1)
+    ).first()
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A customer's points balance and member tier (None: no tier yet)."""
+
+    balance: int
+    tier: Tier | None
+
+
+def membership(session: Session, customer_id: int) -> Membership | None:
+    """The customer's loyalty account with its tier as the active rulebook names it; None
+    for a customer who never had points."""
+    account = session.get(LoyaltyAccount, customer_id)
+    if account is None:
+        return None
+    tiers = (tier for _, tier in loyalty.ladder(loyalty.loyalty_rules(session)))
+    return Membership(account.balance, next((t for t in tiers if t.id == account.tier), None))
+
+
+HIDDEN_UNLESS_VISIBLE: dict[str, tuple[Any, Callable[[Actor], ColumnElement[bool]]]] = {
+    "task": (Task, visible_tasks),
+    "ticket": (Ticket, visible_tickets),
+}
+
+
+def customer_timeline(
+    session: Session, actor: Actor, customer_id: int, *, cursor: str | None, limit: int
+) -> tuple[list[Entry], str | None]:
+    """A page of the customer's timeline, newest first, without the tasks and tickets the
+    actor may not see (another agent's work on a pool customer); the cursor of the next."""
+    entries, next_cursor = timeline(
+        session=session, customer_id=customer_id, limit=limit, cursor=cursor
+    )
+    hidden: set[tuple[str, int]] = set()
+    for kind, (model, rule) in HIDDEN_UNLESS_VISIBLE.items():
+        ids = [e.id for e in entries if e.kind == kind]
+        if ids and not sees_every_customer(actor):
+            seen = set(session.scalars(select(model.id).where(model.id.in_(ids), rule(actor))))
+            hidden |= {(kind, i) for i in ids if i not in seen}
+    return [e for e in entries if (e.kind, e.id) not in hidden], next_cursor
 
 
 LIST_COUNT_CAP = 10_000

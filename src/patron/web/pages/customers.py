@@ -1,4 +1,5 @@
-"""The customer list (the API's filters and record rules, masked by role) and Customer 360."""
+"""The customer list (the API's filters and record rules, masked by role) and Customer 360
+(its reads in `patron.web.queries`, what it derives in `patron.web.customer_360`)."""
 
 from __future__ import annotations
 
@@ -10,23 +11,28 @@ from fastapi.responses import RedirectResponse
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.api.access import Actor, Permission, visible_customer
 from patron.api.customer_search import SORT_KEYS, CustomerFilters, customer_query
 from patron.api.deps import SessionDep, requires
 from patron.api.pagination import paginate
 from patron.auth.models import Role, User
-from patron.customers.api import present
+from patron.customers.api import CustomerView, present
 from patron.customers.models import Customer
+from patron.db import now
 from patron.errors import PatronError
+from patron.web import customer_360 as c360
 from patron.web import queries
 from patron.web import views as saved
 from patron.web.customer_bulk import BulkAction, run_bulk
 from patron.web.pages.base import PageRoute, render
+from patron.web.work_queries import cards
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
 Reader = Annotated[Actor, requires(Permission.customers_read)]
 Writer = Annotated[Actor, requires(Permission.customers_write)]
 PAGE_SIZE = 25
+TIMELINE_SIZE = 10
 GRADES = ("A", "B", "C", "D")
 STAGES = ("new", "active", "at_risk", "dormant", "churned", "won_back")
 LIST_PAGE = "/customers"
@@ -109,11 +115,51 @@ def _why(explain: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _outlook(
+    session: Session, view: CustomerView, found: tuple[ScoreSnapshot, ScoringRun] | None
+) -> dict[str, Any]:
+    """The expected next purchase, the products to offer and the next best action."""
+    today = now().date()
+    purchase, offers, birthday = None, [], None
+    warnings: tuple[str, ...] = ()
+    if found:
+        snapshot, run = found
+        features = snapshot.features or {}
+        purchase = c360.expected_next_purchase(features, run.as_of, run.horizon_days)
+        offers = c360.offers(snapshot.explain or {})
+        # Whoever may not see the birthday is not told that it is near either.
+        birthday = None if view.masked else c360.days_to_birthday(features, run.as_of, today)
+        warnings = tuple(w for w in snapshot.warnings.split(";") if w)
+    nps = queries.latest_nps(session, view.id)
+    state = c360.CustomerState(
+        warnings=warnings,
+        nps_score=nps.score if nps else None,
+        nps_days_ago=(today - nps.answered_at.date()).days if nps else None,
+        birthday_in_days=birthday,
+        days_late=purchase.days_late(today) if purchase else 0,
+    )
+    return {
+        "next_purchase": purchase, "offers": offers, "state": state,
+        "action": c360.next_best_action(state), "today": today,
+    }  # fmt: skip
+
+
+def _timeline(
+    session: Session, actor: Actor, customer_id: int, cursor: str | None
+) -> dict[str, Any]:
+    entries, next_cursor = queries.customer_timeline(
+        session, actor, customer_id, cursor=cursor, limit=TIMELINE_SIZE
+    )
+    return {"entries": entries, "next_cursor": next_cursor, "customer_id": customer_id}
+
+
 @router.get("/customers/{customer_id}")
 def customer_360(
     request: Request, session: SessionDep, actor: Reader, customer_id: int
 ) -> Response:
-    """One customer: profile (masked by role), scores and why, tags, open tasks, orders."""
+    """One customer: profile (masked by role), scores and why, the expected next purchase,
+    products to offer and the next best action, tasks, tickets, points and tier, orders and
+    the timeline."""
     customer = visible_customer(session, actor, customer_id)
     view = present(session, actor, [customer])[0]
     found = queries.latest_scores(session, customer.id)
@@ -124,8 +170,28 @@ def customer_360(
         why=_why(snapshot.explain or {}) if snapshot else None,
         warnings=[w for w in snapshot.warnings.split(";") if w] if snapshot else [],
         tasks=queries.open_tasks(session, actor, customer.id),
+        tickets=cards(session, queries.customer_tickets(session, actor, customer.id), now()),
+        membership=queries.membership(session, customer.id),
         orders=queries.recent_orders(session, customer.id),
+        timeline=_timeline(session, actor, customer.id, None),
         writable=actor.can(Permission.customers_write),
+        **_outlook(session, view, found),
+    )  # fmt: skip
+
+
+@router.get("/customers/{customer_id}/timeline")
+def customer_timeline(
+    request: Request,
+    session: SessionDep,
+    actor: Reader,
+    customer_id: int,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+) -> Response:
+    """The timeline's next entries after the cursor, for its "more" button."""
+    visible_customer(session, actor, customer_id)
+    return render(
+        request, "fragments/customer_timeline.html", actor,
+        timeline=_timeline(session, actor, customer_id, cursor),
     )  # fmt: skip
 
 
