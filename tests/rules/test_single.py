@@ -2,8 +2,9 @@
 
 Warnings: the checked expressions evaluated in Python (`rules.single`) against DuckDB's
 `engine.evaluate` with `keep_states`, on random feature rows for the default rulebook and the
-scenario's. Features: one customer's row from the warm event connection against the same
-customer's row of a whole-store run, on SQLite and PostgreSQL.
+scenario's. Features: one customer's row as an event computes it (in Python, from that
+customer's rows) against the same customer's row of a whole-store run, on SQLite and
+PostgreSQL; `tests/analytics/test_features_one.py` checks the same on random histories.
 """
 
 from __future__ import annotations
@@ -114,7 +115,6 @@ def test_one_customers_features_equal_their_row_in_a_whole_store_run(
     names = table.columns
     batch = {row[0]: dict(zip(names, row, strict=True)) for row in table.fetchall()}
     assert set(batch) == set(ids.values())
-    warm = events._duckdb()
     for customer_id, expected in batch.items():
-        assert events._features(warm, db, customer_id, moment) == expected
-    assert events._features(warm, db, max(ids.values()) + 1, moment) is None
+        assert events._features(db, customer_id, moment) == expected
+    assert events._features(db, max(ids.values()) + 1, moment) is None

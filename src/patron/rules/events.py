@@ -2,9 +2,11 @@
 that one customer's warnings at once, with the models' outputs from the last batch run.
 
 An event is one row, so nothing is set up per event: the store's rows for the customer come
-through the engine's pooled connection, the features from one query on a DuckDB connection
-kept warm per thread, and the warnings from the checked expressions evaluated in Python
-(`rules.single`), which decide exactly as the batch path does.
+through the engine's pooled connection, the features from those rows in plain Python
+(`analytics.features_one`, the same columns as the batch run's `FEATURES_SQL`), and the
+warnings from the checked expressions evaluated in Python (`rules.single`), which decide
+exactly as the batch path does. DuckDB, on a connection kept warm per thread, is used only
+when a warning holds: `rules.actions` reads the decisions from it.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import duckdb
 from sqlalchemy import Engine, select
 
-from patron.analytics.features import FEATURES_SQL, feature_params
+from patron.analytics.features_one import customer_features
 from patron.analytics.models import ScoreSnapshot
 from patron.analytics.snapshots import plain
 from patron.analytics.store import read_store
@@ -54,21 +56,9 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
     return con
 
 
-def _features(
-    con: duckdb.DuckDBPyConnection, engine: Engine, customer_id: int, moment: datetime
-) -> dict[str, Any] | None:
+def _features(engine: Engine, customer_id: int, moment: datetime) -> dict[str, Any] | None:
     """The customer's point-in-time features (None if the store has nothing on them)."""
-    tables = read_store(engine, moment, only=customer_id)
-    for name, table in tables.items():
-        con.register(name, table.data)
-    try:
-        cursor = con.execute(FEATURES_SQL, feature_params(moment))
-        names = [column[0] for column in cursor.description or []]
-        rows = cursor.fetchall()
-    finally:
-        for name in tables:
-            con.unregister(name)
-    return dict(zip(names, rows[0], strict=True)) if rows else None
+    return customer_features(read_store(engine, moment, only=customer_id), moment)
 
 
 def _carried(engine: Engine, customer_id: int) -> dict[str, Any]:
@@ -119,14 +109,14 @@ def on_event(*, engine: Engine, customer_id: int, moment: datetime | None = None
     moment = moment or now()
     with engine.connect() as connection:
         version, rulebook = versions.active(connection)
-    con = _duckdb()
-    features = _features(con, engine, customer_id, moment)
+    features = _features(engine, customer_id, moment)
     if features is None:
         return EventOutcome(customer_id=customer_id, applied=Applied().as_dict())
     features = with_kept_states({**features, **_carried(engine, customer_id)})
     decided = decide_warnings(rulebook, features)
     if not decided.fired:
         return EventOutcome(customer_id=customer_id, applied=Applied().as_dict())
+    con = _duckdb()
     _stage_decisions(con, features, decided)
     with engine.begin() as connection:
         applied = apply_decisions(
