@@ -31,7 +31,8 @@ def compile_duckdb(checked: CheckedExpression) -> str:
     return _sql(checked.root)
 
 
-def _literal(value: object) -> str:
+def literal_sql(value: object) -> str:
+    """A Python value as the DuckDB literal of the same value and type (floats stay DOUBLE)."""
     if value is None:
         return "NULL"
     if isinstance(value, bool):
@@ -49,7 +50,7 @@ def _sql(node: Node) -> str:
         case Column(name=name):
             return '"' + name.replace('"', '""') + '"'
         case Literal(value=value):
-            return _literal(value)
+            return literal_sql(value)
         case Negate(operand=operand):
             return f"(- {as_double(operand, _sql)})"
         case Arithmetic(op="/" | "%" as op, left=left, right=right):
