@@ -12,6 +12,7 @@ from patron.imports.kinds.base import Kind, parse_records
 from patron.imports.occurrences import Identities
 from patron.imports.order_columns import (
     OrderColumns,
+    _contents,
     hash_orders,
     identify_orders,
     parse_orders,
@@ -119,3 +120,10 @@ def test_identical_rows_without_ids_get_numbered_ids(orders_kind: Kind, plan: Pl
     derived = [e for e, given in zip(fast.external_id, fast.order_id, strict=True) if not given]
     assert [e.rsplit("-", 1)[1] for e in derived] == ["1", "2", "3"]
     assert len({e.rsplit("-", 1)[0] for e in derived}) == 1
+
+
+def test_contents_leave_out_empty_cells_wherever_they_are() -> None:
+    columns: list[list[object]] = [["1", None, "3"], ["x", "y", None], [None, "b", None]]
+    assert _contents(["a", "b", "c"], columns) == ["a=1\x1fb=x", "b=y\x1fc=b", "a=3"]
+    assert _contents(["c", "a"], [columns[2], columns[0]]) == ["a=1", "c=b", "a=3"]
+    assert _contents(["a"], [["{x}"]]) == ["a={x}"]

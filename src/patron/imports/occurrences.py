@@ -23,9 +23,12 @@ class OccurrenceCounter:
         self._runs: list[NDArray[np.uint64]] = []
         self._repeats: dict[int, int] = {}
 
-    def occurrences(self, keys: list[int]) -> list[int]:
+    def occurrences(self, keys: list[int] | NDArray[np.uint64]) -> list[int]:
         """The occurrence number of each key, counting every key passed in earlier calls."""
-        batch = np.fromiter(keys, dtype=np.uint64, count=len(keys))
+        if isinstance(keys, np.ndarray):
+            batch = keys
+        else:
+            batch = np.fromiter(keys, dtype=np.uint64, count=len(keys))
         found = self._contains(batch)
         if not found.any() and len(np.unique(batch)) == len(batch):
             # The usual case: every key is new. No per-key counting needed.
@@ -34,7 +37,7 @@ class OccurrenceCounter:
         seen_before = found.tolist()
         counts: dict[int, int] = {}
         numbers = []
-        for key, before in zip(keys, seen_before, strict=True):
+        for key, before in zip(batch.tolist(), seen_before, strict=True):
             current = counts.get(key)
             if current is None:
                 current = self._repeats.get(key, 1 if before else 0)

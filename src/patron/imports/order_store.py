@@ -95,7 +95,8 @@ def _product_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:
         }
         names = {key: named.get(key) for key in keys if key is not None}
     found = product_ids(batch.conn, names, at=batch.at, write=batch.write)
-    return [None if key is None else found.get(key) for key in keys]
+    # None is never a product's key, so it finds None.
+    return list(map(found.get, keys))  # type: ignore[arg-type]
 
 
 def _product_key(text: str | None) -> str | None:

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, func, select
+from sqlalchemy import ARRAY, Connection, String, Table, bindparam, column, func, select
 
 from patron.auth.models import User
 from patron.customers import normalise
@@ -27,17 +29,17 @@ class CustomerIds:
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
 
-    def find(self, conn: Connection, external_ids: Iterable[str]) -> dict[str, int]:
-        """The ids of those customers that exist."""
+    def find(self, conn: Connection, external_ids: Iterable[str]) -> Mapping[str, int]:
+        """The ids of those customers that exist (and maybe of others seen before)."""
         wanted = set(external_ids)
-        missing = [key for key in wanted if key not in self._ids]
+        missing = wanted - self._ids.keys()
         if missing:
             if len(self._ids) + len(missing) > _CACHE_LIMIT:
                 self._ids = {}
-                missing = list(wanted)
-            for key, (pk,) in lookup(conn, customers_table, missing, "id").items():
-                self._ids[key] = pk
-        return {key: self._ids[key] for key in wanted if key in self._ids}
+                missing = wanted
+            self._ids.update(_customer_pks(conn, sorted(missing)))
+        # The cache itself, read-only: copying out a batch's customers cost more than the rest.
+        return MappingProxyType(self._ids)
 
     def create(self, conn: Connection, external_ids: Iterable[str], *, at: datetime) -> None:
         """Create customers known only by their id (the id doubles as their name)."""
@@ -47,6 +49,21 @@ class CustomerIds:
     def forget(self) -> None:
         """Drop the cache (after a rolled-back batch its ids may not exist)."""
         self._ids = {}
+
+
+def _customer_pks(conn: Connection, keys: list[str]) -> Iterator[tuple[str, int]]:
+    """(external id, id) of those customers stored, in one statement per database: the keys
+    go as one array (PostgreSQL) or one JSON text (SQLite), not one parameter each."""
+    external = customers_table.c.external_id
+    if conn.dialect.name == "postgresql":
+        wanted = bindparam("keys", keys, type_=ARRAY(String()))
+        query = select(external, customers_table.c.id).where(external == func.any(wanted))
+    else:
+        keys_json = func.json_each(bindparam("keys", json.dumps(keys)))
+        listed = select(column("value", String)).select_from(keys_json).scalar_subquery()
+        query = select(external, customers_table.c.id).where(external.in_(listed))
+    for key, pk in conn.execute(query):
+        yield str(key), int(pk)
 
 
 def id_initials(external_id: str) -> str:

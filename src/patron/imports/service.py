@@ -7,7 +7,9 @@ import leaves only whole batches, and running it again finds those rows unchange
 
 from __future__ import annotations
 
+import gc
 import itertools
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,6 +44,7 @@ _MASK64 = (1 << 64) - 1
 # no per-row foreign key checks: every id written was looked up in the same transaction.
 _SQLITE_FAST = ("PRAGMA cache_size=-524288", "PRAGMA foreign_keys=OFF")
 _SQLITE_RESTORE = ("PRAGMA cache_size=-2000", "PRAGMA foreign_keys=ON")
+_COLLECT_EVERY = 10.0
 
 
 @dataclass
@@ -152,7 +155,7 @@ def _run(
             subscriptions = webhooks.subscribers_on(conn)
             conn.commit()
             textual = isinstance(source, CsvSource)
-            for numbers, cells in batches:
+            for numbers, cells in _collected_between(batches):
                 batch = Batch(
                     conn=conn, plan=plan, at=now(), write=write, customers=customers, users=users,
                     subscriptions=subscriptions,
@@ -174,6 +177,31 @@ def _run(
             for pragma in _SQLITE_RESTORE if sqlite else ():
                 conn.exec_driver_sql(pragma)
     return total
+
+
+def _collected_between(batches: Iterator[Numbered]) -> Iterator[Numbered]:
+    """The batches, with Python's cyclic garbage collector run between them, not during.
+
+    A batch makes millions of short-lived objects (a list per row, tuples, match objects),
+    none in a cycle: reference counting frees them. Left on, the collector walks them again
+    and again as they pile up, a third of an orders import's CPU time. A full collection
+    (about 0.1 s) between batches, once every `_COLLECT_EVERY` seconds, keeps what other
+    threads of a server leave in cycles from piling up during a long import.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    collected = time.monotonic()
+    try:
+        for batch in batches:
+            yield batch
+            if time.monotonic() - collected >= _COLLECT_EVERY:
+                gc.collect()
+                collected = time.monotonic()
+    finally:
+        # Another import running at the same time may have turned it off first: it is the
+        # one that turns it back on (by then this one has too, if it started first).
+        if enabled:
+            gc.enable()
 
 
 def _one_batch(
