@@ -127,3 +127,22 @@ def test_contents_leave_out_empty_cells_wherever_they_are() -> None:
     assert _contents(["a", "b", "c"], columns) == ["a=1\x1fb=x", "b=y\x1fc=b", "a=3"]
     assert _contents(["c", "a"], [columns[2], columns[0]]) == ["a=1", "c=b", "a=3"]
     assert _contents(["a"], [["{x}"]]) == ["a={x}"]
+
+
+@pytest.mark.parametrize("last", ["2024-02-29 23:59:59", "2023-02-29 10:00:00"])
+def test_plain_datetime_columns_equal_the_row_path(
+    orders_kind: Kind, plan: Plan, last: str
+) -> None:
+    moments = ["2024-01-05 10:00:00", "2021-12-31 00:00:00", "2024-01-05 10:00:00", last]
+    rows = [
+        [f"P{n}", "C1", moment, "1.00", "paid", "", "", "", "", "", ""]
+        for n, moment in enumerate(moments)
+    ]
+    numbers = list(range(2, len(rows) + 2))
+    fast, refused = parse_orders(orders_kind, plan, numbers, rows, textual=True)
+    slow, slow_refused = parse_orders(orders_kind, plan, numbers, rows, textual=False)
+    assert fast.ordered_at == slow.ordered_at == moments[: len(fast)]
+    assert [(r.row_number, e.reason) for r, e in refused] == [
+        (r.row_number, e.reason) for r, e in slow_refused
+    ]
+    assert len(refused) == (0 if last.startswith("2024") else 1)

@@ -29,11 +29,13 @@ class OccurrenceCounter:
             batch = keys
         else:
             batch = np.fromiter(keys, dtype=np.uint64, count=len(keys))
-        found = self._contains(batch)
-        if not found.any() and len(np.unique(batch)) == len(batch):
-            # The usual case: every key is new. No per-key counting needed.
-            self._remember(batch, {})
+        distinct = np.unique(batch)
+        if len(distinct) == len(batch) and not self._contains(distinct).any():
+            # The usual case: every key is new. No per-key counting needed, and the keys are
+            # looked up sorted, which is several times faster than in file order.
+            self._add_run(distinct)
             return [1] * len(keys)
+        found = self._contains(batch)
         seen_before = found.tolist()
         counts: dict[int, int] = {}
         numbers = []
@@ -58,7 +60,11 @@ class OccurrenceCounter:
         for key, count in counts.items():
             if count > 1:
                 self._repeats[key] = count
-        self._runs.append(np.unique(new))
+        self._add_run(np.unique(new))
+
+    def _add_run(self, distinct: NDArray[np.uint64]) -> None:
+        """Keep sorted distinct new keys; merge the runs into the main array now and then."""
+        self._runs.append(distinct)
         if len(self._runs) >= _MERGE_AFTER_RUNS:
             # The runs hold disjoint sorted keys; timsort ("stable") merges them in linear time.
             self._main = np.sort(np.concatenate([self._main, *self._runs]), kind="stable")

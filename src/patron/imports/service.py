@@ -44,7 +44,7 @@ _MASK64 = (1 << 64) - 1
 # no per-row foreign key checks: every id written was looked up in the same transaction.
 _SQLITE_FAST = ("PRAGMA cache_size=-524288", "PRAGMA foreign_keys=OFF")
 _SQLITE_RESTORE = ("PRAGMA cache_size=-2000", "PRAGMA foreign_keys=ON")
-_COLLECT_EVERY = 10.0
+_COLLECT_EVERY = 60.0
 
 
 @dataclass

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 # Values and the positions left to the row parser.
@@ -20,6 +20,9 @@ _REFUSED = object()
 # the 1e12 limit, no leading zeros; its cent-exact text is then the cell itself, padded.
 _PLAIN_AMOUNT = re.compile(r"(?:0|[1-9][0-9]{0,11})(?:\.[0-9]{1,2})?")
 _DATETIME_TEXT = len("2024-01-31 23:59:59")
+# Whole columns of such datetimes, one per line; the days are checked apart.
+_MOMENT = r"[0-9]{4}-[01][0-9]-[0-3][0-9] (?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9]"
+_CANONICAL_MOMENTS = re.compile(f"{_MOMENT}(?:\n{_MOMENT})*")
 
 
 def texts(cells: Sequence[str], *, limit: int, required: bool) -> Parsed:
@@ -58,6 +61,8 @@ def moments(cells: Sequence[str], *, required: bool) -> Parsed:
     Only naive whole-second times stay here; time zones and fractions go to the row parser,
     which converts them to local time.
     """
+    if _canonical(cells):
+        return list(cells), set()
     try:
         values: list[Any] = list(map(str, map(datetime.fromisoformat, cells)))
     except ValueError:
@@ -66,6 +71,21 @@ def moments(cells: Sequence[str], *, required: bool) -> Parsed:
     if values and max(map(len, values)) != _DATETIME_TEXT:
         left = {i for i, value in enumerate(values) if len(value) != _DATETIME_TEXT}
     return values, left
+
+
+def _canonical(cells: Sequence[str]) -> bool:
+    """Whether every cell is already a real `YYYY-MM-DD HH:MM:SS`, as `str(datetime)` prints
+    it (what most exports hold): checked by one match over the whole column and a parse of
+    each distinct day, at half the cost of parsing every cell."""
+    text = "\n".join(cells)
+    if text.count("\n") != len(cells) - 1 or not _CANONICAL_MOMENTS.fullmatch(text):
+        return False
+    try:
+        for day in {cell[:10] for cell in cells}:
+            date.fromisoformat(day)
+    except ValueError:
+        return False
+    return True
 
 
 def _moments_one_by_one(cells: Sequence[str], *, required: bool) -> Parsed:
