@@ -3,12 +3,17 @@ dashboard, the rulebook editor, the language switch, escaping, and screenshots."
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
-from patron.db import create_db_engine, session_factory
+from patron.customers.models import Customer
+from patron.db import create_db_engine, now, session_factory
 from patron.engagement.models import Task
+from patron.service.models import TicketStatus
+from tests import builders
 from tests.web.conftest import (
     ROLES,
     SCRIPT_NAME,
@@ -166,6 +171,7 @@ def test_screenshots_of_every_main_page(browser: Browser, server: Server) -> Non
     screenshot(page, "dashboard")
     page.goto("/customers")
     screenshot(page, "customers")
+    _open_ticket(server, server.demo.scored_customer, "茶叶受潮，申请换货")
     page.goto(f"/customers/{server.demo.scored_customer}")
     # Why: the rule behind the grade and stage, with the feature values it read.
     why = page.get_by_test_id("why")
@@ -173,7 +179,22 @@ def test_screenshots_of_every_main_page(browser: Browser, server: Server) -> Non
     expect(why).to_contain_text("Stage ← rule")
     expect(why).to_contain_text("Warning")
     expect(page.locator("text=Main drivers")).to_be_visible()
+    # The next best action, what to expect and offer, points, tickets and the timeline.
+    expect(page.get_by_test_id("next-action")).to_contain_text("Follow up on the warnings")
+    expect(page.locator("#next-purchase")).to_contain_text("Expected around")
+    expect(page.locator("#offers .tag").first).to_be_visible()
+    expect(page.get_by_test_id("balance")).to_contain_text("points")
+    expect(page.locator("#tickets")).to_contain_text("茶叶受潮，申请换货")
+    expect(page.locator("#tickets")).to_contain_text("Resolution due")
+    entries = page.locator("#timeline article.item")
+    expect(entries).to_have_count(10)
+    page.locator("#timeline-more button").click()
+    expect(entries.nth(10)).to_be_visible()
     screenshot(page, "customer-360")
+    chinese = signed_in(browser, server, "admin", locale="zh-CN")
+    chinese.goto(f"/customers/{server.demo.scored_customer}")
+    expect(chinese.get_by_test_id("next-action")).to_contain_text("下一步最佳行动")
+    screenshot(chinese, "customer-360-zh")
     phone = signed_in(browser, server, "agent", width=390)
     phone.goto("/")
     expect(phone.locator("#chart-grades svg")).to_be_visible()
@@ -182,3 +203,16 @@ def test_screenshots_of_every_main_page(browser: Browser, server: Server) -> Non
     screenshot(phone, "dashboard-phone")
     phone.goto("/login")
     screenshot(phone, "login-phone")
+
+
+def _open_ticket(server: Server, customer_id: int, subject: str) -> None:
+    """An open ticket of the customer, due for resolution in a day, in the server's database."""
+    engine = create_db_engine(server.db_url)
+    with session_factory(engine).begin() as session:
+        customer = session.get(Customer, customer_id)
+        assert customer is not None
+        builders.ticket(
+            session, customer, subject, status=TicketStatus.in_progress, opened_at=now(),
+            first_response_at=now(), resolution_due_at=now() + timedelta(days=1),
+        )  # fmt: skip
+    engine.dispose()

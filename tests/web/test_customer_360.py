@@ -34,7 +34,7 @@ def world(sessions: sessionmaker[Session]) -> World:
 
 def part(page: str, element_id: str) -> str:
     """The HTML of a Customer 360 card: from its id to the next card or page section."""
-    start = page.index(f'id="{element_id}"')
+    start = page.index(f' id="{element_id}"')
     ends = [page.find(mark, start + 1) for mark in ('<article class="card"', "<section")]
     return page[start : min([end for end in ends if end != -1], default=len(page))]
 
