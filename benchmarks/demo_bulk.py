@@ -1,141 +1,56 @@
-"""Load the demo data set fast, for benchmarks: the demo generator, written with COPY / executemany.
+"""Time loading the demo data set at scale (1M customers / 10M orders) into SQLite or PostgreSQL.
 
-`patron demo` inserts through SQLAlchemy Core, which takes hours at a million customers on a
-shared 2-core machine. This writes the very same generated rows (same seed, same columns,
-same ids in the same order) with PostgreSQL's COPY or SQLite's executemany on plain tuples.
+This is `patron demo`'s own loader (`patron.demo.loader.load`, bulk COPY / executemany through
+`patron.demo.bulk`) into a fresh database, without the scoring and serving around it:
 
     .venv/bin/python benchmarks/demo_bulk.py sqlite:///benchmarks/data/score-1m.db \
         --customers 1000000 --orders-per-customer 10 --as-of 2026-06-30
 
-Benchmark-only: the product's own loader stays `patron demo`.
+Prints one JSON line: rows per table, wall and CPU seconds, peak memory, load averages.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import resource
 import time
 from datetime import date, datetime
-from decimal import Decimal
-from typing import Any
 
-import numpy as np
-from sqlalchemy import JSON, Boolean, Connection, Date, DateTime, Engine, Table, text
+from sqlalchemy import text
 
 from patron.db import create_db_engine
 from patron.demo import loader
 from patron.demo.generator import DemoSpec
-from patron.models import Base
 from patron.schema import migrate
 
 
-def _stamp(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S.%f")
-    if isinstance(value, date):
-        return value.isoformat()
-    return value
-
-
-def _column_values(column: Any, size: int, kind: Any, dialect: str) -> list[Any]:
-    """One column as DB-ready Python values (datetimes as the text SQLAlchemy stores)."""
-    if isinstance(column, np.ndarray) and column.dtype.kind == "M":
-        unit = "D" if isinstance(kind, Date) else "us"
-        texts = np.datetime_as_string(column, unit=unit)
-        values = [None if t == "NaT" else t.replace("T", " ") for t in texts.tolist()]
-        return values
-    if isinstance(column, np.ndarray):
-        values = column.tolist()
-    elif isinstance(column, list):
-        values = list(column)
-    else:
-        values = [column] * size
-    if isinstance(kind, JSON):
-        return [None if v is None else json.dumps(v, ensure_ascii=False) for v in values]
-    if isinstance(kind, (DateTime, Date)):
-        return [_stamp(v) for v in values]
-    if dialect == "sqlite" and values and isinstance(values[0], Decimal):
-        return [None if v is None else float(v) for v in values]
-    if isinstance(kind, Boolean):
-        return [None if v is None else bool(v) for v in values]
-    return values
-
-
-def _defaults(target: Table, given: set[str]) -> dict[str, Any]:
-    """Python-side defaults of the columns the demo leaves out (Core would fill these in)."""
-    found: dict[str, Any] = {}
-    for column in target.columns:
-        if column.name in given or column.primary_key or column.default is None:
-            continue
-        default: Any = column.default
-        found[column.name] = default.arg(None) if callable(default.arg) else default.arg
-    return found
-
-
-def fast_insert(
-    connection: Connection, name: str, columns: dict[str, Any], *, ids: bool = False
-) -> np.ndarray:
-    """Stand-in for the demo loader's insert: explicit ids, then one COPY or executemany."""
-    target = loader.table(name)
-    dialect = connection.dialect.name
-    size = next(len(c) for c in columns.values() if isinstance(c, np.ndarray | list))
-    if size == 0:
-        return np.array([], dtype=np.int64)
-    columns = {**_defaults(target, set(columns)), **columns}
-    new_ids = np.array([], dtype=np.int64)
-    if ids:
-        first = int(connection.execute(text(f"SELECT coalesce(max(id), 0) FROM {name}")).scalar())
-        new_ids = np.arange(first + 1, first + 1 + size, dtype=np.int64)
-        columns = {"id": new_ids, **columns}
-    lists = [
-        _column_values(value, size, target.c[column].type, dialect)
-        for column, value in columns.items()
-    ]
-    rows = list(zip(*lists, strict=True))
-    raw: Any = connection.connection.driver_connection
-    names = ", ".join(columns)
-    if dialect == "sqlite":
-        marks = ", ".join("?" for _ in columns)
-        raw.executemany(f"INSERT INTO {name} ({names}) VALUES ({marks})", rows)
-    else:
-        with raw.cursor().copy(f"COPY {name} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
-    return new_ids
-
-
-def _reset_sequences(engine: Engine) -> None:
-    if engine.dialect.name != "postgresql":
-        return
-    with engine.begin() as connection:
-        for target in Base.metadata.sorted_tables:
-            if "id" in target.c and target.c.id.primary_key:
-                connection.execute(
-                    text(
-                        f"SELECT setval(pg_get_serial_sequence('{target.name}', 'id'), "
-                        f"coalesce((SELECT max(id) FROM {target.name}), 0) + 1, false)"
-                    )
-                )
-
-
-def load(url: str, customers: int, orders_per_customer: float, as_of: date, seed: int) -> float:
-    """Create the schema and load the demo; return the seconds it took."""
+def load(url: str, customers: int, orders_per_customer: float, as_of: date, seed: int) -> None:
+    """Create the schema, load the demo and print what it took."""
     engine = create_db_engine(url)
     migrate(engine)
-    loader._insert = fast_insert  # type: ignore[assignment]
     end = datetime.combine(as_of, datetime.max.time()).replace(microsecond=0)
     spec = DemoSpec(
         end=end, customers=customers, orders_per_customer=orders_per_customer, seed=seed
     )
-    started = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    started, cpu = time.perf_counter(), time.process_time()
     report = loader.load(engine, spec)
-    _reset_sequences(engine)
-    if engine.dialect.name == "postgresql":
+    loaded = time.perf_counter() - started
+    if engine.dialect.name == "postgresql":  # planner statistics for the runs that follow
         with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
-    elapsed = time.perf_counter() - started
-    print(json.dumps({"tables": report.tables, "seconds": round(elapsed, 1)}))
-    return elapsed
+    result = {
+        "database": engine.dialect.name,
+        "tables": report.tables,
+        "load_seconds": round(loaded, 1),
+        "with_analyze_seconds": round(time.perf_counter() - started, 1),
+        "cpu_seconds": round(time.process_time() - cpu, 1),
+        "peak_memory_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024,
+        "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+    }
+    print(json.dumps(result))
 
 
 def main() -> None:
