@@ -7,7 +7,8 @@ are updated by external id; unchanged ones are counted and left alone.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from itertools import repeat
@@ -53,7 +54,7 @@ def store_orders(spec: Kind, batch: Batch, orders: OrderColumns) -> Counts:
     if batch.write:
         rows = _rows(batch, orders, customers, products)
         insert_rows(batch.conn, spec.table, _pick(rows, fresh, len(orders)))
-        _update(batch, spec, [rows[i] for i in changed])
+        _update(batch, spec, rows, changed)
         batch.announce(
             "order",
             created=[orders.external_id[i] for i in fresh],
@@ -137,13 +138,28 @@ def _classify(orders: OrderColumns, stored: dict[str, str | None]) -> tuple[list
     return fresh, changed
 
 
+@dataclass
+class _Rows:
+    """A batch's orders typed for the driver: a tuple of the `names` columns per order, and
+    on SQLite the values every order shares (`shared`), written once as literals, not bound
+    for each row: a third fewer parameters to bind, the cheapest part of the insert to cut."""
+
+    names: list[str]
+    tuples: list[tuple[Any, ...]]
+    shared: dict[str, str]
+
+    def values(self, i: int) -> dict[str, Any]:
+        """Order `i` as a dict of every column."""
+        return dict(zip(self.names, self.tuples[i], strict=True)) | self.shared
+
+
 def _rows(
     batch: Batch,
     orders: OrderColumns,
     customers: list[int | None],
     products: list[int | None],
-) -> list[tuple[Any, ...]]:
-    """Every order as a tuple in COLUMNS order, typed for the driver."""
+) -> _Rows:
+    """Every order, typed for the driver."""
     sqlite = batch.conn.dialect.name == "sqlite"
     count = len(orders)
     if sqlite:
@@ -152,40 +168,37 @@ def _rows(
         created: Any = batch.at.isoformat(" ") + ".000000"
     else:
         ordered_at, amounts, created = orders.ordered_at, orders.amount, batch.at
-    custom: Iterable[str] = (
-        repeat("{}", count)
-        if not any(orders.custom)
-        else [json.dumps(extra) if extra else "{}" for extra in orders.custom]
-    )
     status = orders.status if None not in orders.status else [s or "paid" for s in orders.status]
-    return list(
-        zip(
-            orders.external_id,
-            customers,
-            ordered_at,
-            amounts,
-            status,
-            orders.channel,
-            orders.currency,
-            orders.quantity,
-            products,
-            custom,
-            orders.import_hash,
-            repeat(created, count),
-            strict=True,
-        )
-    )
+    columns: dict[str, Any] = {
+        "external_id": orders.external_id, "customer_id": customers, "ordered_at": ordered_at,
+        "amount": amounts, "status": status, "channel": orders.channel,
+        "currency": orders.currency, "quantity": orders.quantity, "product_id": products,
+        "import_hash": orders.import_hash,
+    }  # fmt: skip
+    shared = {"created_at": created}
+    if any(orders.custom):
+        columns["custom_fields"] = [json.dumps(extra) if extra else "{}" for extra in orders.custom]
+    else:
+        shared["custom_fields"] = "{}"
+    if not sqlite:
+        # COPY takes every column of every row.
+        columns |= {name: repeat(value, count) for name, value in shared.items()}
+        shared = {}
+    names = [name for name in COLUMNS if name not in shared]
+    return _Rows(names, list(zip(*(columns[name] for name in names), strict=True)), shared)
 
 
-def _pick(rows: list[tuple[Any, ...]], positions: list[int], count: int) -> list[tuple[Any, ...]]:
-    return rows if len(positions) == count else [rows[i] for i in positions]
+def _pick(rows: _Rows, positions: list[int], count: int) -> _Rows:
+    if len(positions) == count:
+        return rows
+    return _Rows(rows.names, [rows.tuples[i] for i in positions], rows.shared)
 
 
-def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> None:
-    """INSERT rows given in COLUMNS order: executemany on SQLite, COPY on PostgreSQL."""
-    if not rows:
+def insert_rows(conn: Connection, table: Table, rows: _Rows) -> None:
+    """INSERT the rows: executemany on SQLite, COPY on PostgreSQL."""
+    if not rows.tuples:
         return
-    names = ", ".join(COLUMNS)
+    names = ", ".join([*rows.names, *rows.shared])
     if conn.dialect.name == "postgresql":
         driver = conn.connection.driver_connection
         assert driver is not None
@@ -193,21 +206,27 @@ def insert_rows(conn: Connection, table: Table, rows: list[tuple[Any, ...]]) -> 
             driver.cursor() as cursor,
             cursor.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy,
         ):
-            for row in rows:
+            for row in rows.tuples:
                 copy.write_row(row)
         return
-    marks = ", ".join("?" * len(COLUMNS))
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows)
+    literals = [_literal(value) for value in rows.shared.values()]
+    marks = ", ".join(["?"] * len(rows.names) + literals)
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({names}) VALUES ({marks})", rows.tuples)
 
 
-def _update(batch: Batch, spec: Kind, rows: list[tuple[Any, ...]]) -> None:
+def _literal(text: str) -> str:
+    """An SQL string literal (of a value Patron made, a timestamp or `{}`, quoted all the same)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _update(batch: Batch, spec: Kind, rows: _Rows, positions: list[int]) -> None:
     """UPDATE changed orders (rare: a re-import of an edited file) through the bulk writer."""
-    if not rows:
+    if not positions:
         return
     plan: Plan = batch.plan
     changed = []
-    for row in rows:
-        values = dict(zip(COLUMNS, row, strict=True))
+    for i in positions:
+        values = rows.values(i)
         values["ordered_at"] = _moment(values["ordered_at"])
         values["amount"] = Decimal(str(values["amount"]))
         values["custom_fields"] = json.loads(values["custom_fields"])
