@@ -2,27 +2,23 @@
 
 from __future__ import annotations
 
-import math
-import random
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import pyarrow.parquet as pq
 import pytest
+import sqlglot
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from patron.analytics.features import as_of_moment, compute_features, connect
+from patron.analytics.features import FEATURES_SQL, as_of_moment, compute_features, connect
 from patron.analytics.store import read_store
-from patron.db import unit_of_work
 from patron.errors import InvalidInput
-from patron.models import Customer, OrderStatus, SurveyKind, TicketKind, User
 from patron.rules.engine import evaluate
 from patron.rules.rulebook import default
 from patron.scale import spark as on_spark
-from tests.analytics.history import History, at
+from tests.scale.history import random_history, same
 
 pytestmark = pytest.mark.slow
 
@@ -39,61 +35,8 @@ MODEL_OUTPUTS = """
 """
 
 
-@pytest.fixture(scope="module")
-def spark() -> Iterator[Any]:
-    session = on_spark.spark_session("local[2]", shuffle_partitions=4)
-    yield session
-    session.stop()
-
-
-def _history(sessions: sessionmaker[Session], customers: int = 60) -> None:
-    """Customers with random orders, refunds, contacts, tickets, answers, points and tags; some
-    owned, some with birthdays before and after 1970."""
-    rng = random.Random(8)
-    history = History()
-    with unit_of_work(sessions) as session:
-        owner = User(username="owner", display_name="Owner", role="agent")
-        session.add(owner)
-        session.flush()
-        for n in range(customers):
-            key = f"c{n}"
-            tags = tuple(rng.sample(["vip", "b2b", "wx", "new"], rng.randint(0, 3)))
-            customer_id = history.customer(session, key, created=rng.randint(0, 300), tags=tags)
-            customer = session.get(Customer, customer_id)
-            assert customer is not None
-            if n % 3:
-                customer.owner_id, customer.owned_since = owner.id, at(rng.randint(0, 350))
-            if n % 4 == 0:
-                customer.birthday = date(rng.randint(1950, 2005), rng.randint(1, 12), 28)
-            for _ in range(rng.randint(0, 14)):
-                status = OrderStatus.refunded if rng.random() < 0.1 else OrderStatus.paid
-                channel = rng.choice(["web", "store", "wechat"])
-                amount = rng.randint(5, 500) + 0.25
-                history.order(session, key, rng.randint(0, 400), amount, status, channel)
-            for _ in range(rng.randint(0, 4)):
-                history.interaction(session, key, rng.randint(0, 400), follow_up=rng.random() < 0.5)
-            for _ in range(rng.randint(0, 3)):
-                day = rng.randint(0, 380)
-                kind = rng.choice([TicketKind.complaint, TicketKind.inquiry])
-                resolved = day + rng.randint(0, 40) if rng.random() < 0.7 else None
-                history.ticket(session, key, day, kind=kind, resolved=resolved)
-            if rng.random() < 0.5:
-                kind = rng.choice([SurveyKind.nps, SurveyKind.csat])
-                history.response(session, key, rng.randint(0, 400), kind, rng.randint(0, 10))
-            if rng.random() < 0.5:
-                history.points(session, key, rng.randint(0, 400), rng.randint(-50, 200))
-
-
 def _rows(table: Any) -> dict[int, dict[str, Any]]:
     return {row["customer_id"]: row for row in table.to_pylist()}
-
-
-def _same(left: Any, right: Any) -> bool:
-    if isinstance(left, float) and isinstance(right, float | int):
-        return math.isclose(left, right, rel_tol=1e-9, abs_tol=1e-9)
-    if isinstance(left, list) and isinstance(right, list):
-        return len(left) == len(right) and all(map(_same, left, right))
-    return bool(left == right)
 
 
 def _differences(duck: dict[int, dict[str, Any]], spark: dict[int, dict[str, Any]]) -> list[str]:
@@ -101,7 +44,7 @@ def _differences(duck: dict[int, dict[str, Any]], spark: dict[int, dict[str, Any
     for customer_id, row in duck.items():
         for column, value in row.items():
             other = spark[customer_id][column]
-            if not _same(value, other):
+            if not same(value, other):
                 found.append(f"customer {customer_id} {column}: DuckDB {value!r}, Spark {other!r}")
     return found
 
@@ -109,7 +52,7 @@ def _differences(duck: dict[int, dict[str, Any]], spark: dict[int, dict[str, Any
 def test_spark_features_and_decisions_equal_duckdb(
     sessions: sessionmaker[Session], db: Engine, spark: Any, tmp_path: Path
 ) -> None:
-    _history(sessions)
+    random_history(sessions)
     tables = read_store(db, as_of_moment(AS_OF))
     con = connect(tables)
     compute_features(con, AS_OF)
@@ -152,7 +95,7 @@ def test_a_missing_store_table_is_named(spark: Any, tmp_path: Path) -> None:
 
 def test_every_rewrite_applies_to_the_features() -> None:
     """A rewrite that no longer matches sqlglot's output would silently stop fixing it."""
-    raw = on_spark.sqlglot.transpile(on_spark.FEATURES_SQL, read="duckdb", write="spark")[0]
+    raw = sqlglot.transpile(FEATURES_SQL, read="duckdb", write="spark")[0]
     assert "COLLECT_LIST(tag)" in raw and "AGE(" in raw
     sql = on_spark.features_sql()
     assert "AGE(" not in sql and "ARRAY_SORT(COLLECT_LIST(tag))" in sql

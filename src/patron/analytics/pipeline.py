@@ -116,9 +116,25 @@ def compute(
     if horizon_days < 1:
         raise InvalidInput("the horizon must be at least one day")
     clock = clock or Stopwatch()
-    moment = as_of_moment(as_of)
-    compute_features(con, moment)
+    compute_features(con, as_of_moment(as_of))
     clock.lap("features")
+    return add_models(con, as_of, horizon_days=horizon_days, model=model, clock=clock)
+
+
+def add_models(
+    con: duckdb.DuckDBPyConnection,
+    as_of: date | datetime,
+    *,
+    horizon_days: int = 90,
+    model: ModelChoice = "auto",
+    clock: Stopwatch | None = None,
+) -> Computed:
+    """Model outputs, RFM, occasions and offers joined to an existing `features` table: the
+    part of `compute` after the feature SQL, for features computed elsewhere (on Spark)."""
+    if horizon_days < 1:
+        raise InvalidInput("the horizon must be at least one day")
+    clock = clock or Stopwatch()
+    moment = as_of_moment(as_of)
     columns = con.execute("SELECT * FROM features ORDER BY customer_id").fetchnumpy()
     outputs, value_params = _value_models(con, columns, moment, horizon_days, model)
     clock.lap("purchase and spend models")

@@ -14,6 +14,7 @@ from patron.cli import privacy as privacy_commands
 from patron.cli import rules as rules_commands
 from patron.cli import score as score_commands
 from patron.cli import serve as serve_commands
+from patron.cli import spark as spark_commands
 from patron.cli import worker as worker_commands
 
 
@@ -30,5 +31,6 @@ def register(app: typer.Typer) -> None:
     rules_commands.register(app)
     score_commands.register(app)
     serve_commands.register(app)
+    spark_commands.register(app)
     transfer.register(app)
     worker_commands.register(app)

@@ -17,7 +17,7 @@ from sqlalchemy import Engine, func, select
 from patron.analytics.dashboard_summary import write_summary
 from patron.analytics.features import as_of_moment, connect
 from patron.analytics.models import ScoringRun
-from patron.analytics.pipeline import ModelChoice, compute
+from patron.analytics.pipeline import Computed, ModelChoice, compute
 from patron.analytics.snapshots import (
     insert_run,
     insert_snapshots,
@@ -150,6 +150,32 @@ def run_scoring(
     with engine.connect() as connection:
         version, rulebook = versions.active(connection)
     con, computed = prepare(engine, moment, horizon_days, model, rulebook, clock)
+    return record(
+        engine,
+        con,
+        computed,
+        moment=moment,
+        horizon_days=horizon_days,
+        version=version,
+        rulebook=rulebook,
+        clock=clock,
+    )
+
+
+def record(
+    engine: Engine,
+    con: duckdb.DuckDBPyConnection,
+    computed: Computed,
+    *,
+    moment: datetime,
+    horizon_days: int,
+    version: int | None,
+    rulebook: Rulebook,
+    clock: Stopwatch,
+) -> ScoringOutcome:
+    """Store a prepared run (DuckDB tables `features` and `decisions`, made by `prepare` or on
+    Spark) in one transaction: the run, its snapshots and, unless it is a backfill, the
+    customers' latest scores and the actions of the rulebook it was decided by."""
     with engine.begin() as connection:
         newest = connection.execute(
             select(func.max(ScoringRun.as_of)).where(ScoringRun.status == "finished")

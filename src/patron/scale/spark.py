@@ -215,17 +215,33 @@ def decide(spark: SparkSession, rulebook: Rulebook, folder: str | Path) -> DataF
     return spark.sql(decisions_sql(rulebook))
 
 
+def write_features(spark: SparkSession, store: str | Path, out: str | Path, as_of: date) -> str:
+    """Features from the Parquet store in `store`, written to `out/features`; returns where."""
+    load_store(spark, store)
+    location = _at(out, "features")
+    compute_features(spark, as_of).write.mode("overwrite").parquet(location)
+    return location
+
+
+def write_decisions(
+    spark: SparkSession, store: str | Path, out: str | Path, rulebook: Rulebook
+) -> str:
+    """Decisions over the features in `out/features` (and `store/model_outputs.parquet`),
+    written to `out/decisions`; returns where."""
+    # Read back what was written: the decisions start from stored features, not a re-run.
+    spark.read.parquet(_at(out, "features")).createOrReplaceTempView("features")
+    location = _at(out, "decisions")
+    decide(spark, rulebook, store).write.mode("overwrite").parquet(location)
+    return location
+
+
 def run(
     spark: SparkSession, store: str | Path, out: str | Path, as_of: date, rulebook: Rulebook
 ) -> int:
     """Features and decisions from the Parquet store in `store`, written to `out` as Parquet;
     returns the number of customers decided."""
-    load_store(spark, store)
-    compute_features(spark, as_of).write.mode("overwrite").parquet(_at(out, "features"))
-    # Read back what was written: the decisions start from stored features, not a re-run.
-    spark.read.parquet(_at(out, "features")).createOrReplaceTempView("features")
-    decide(spark, rulebook, store).write.mode("overwrite").parquet(_at(out, "decisions"))
-    return int(spark.read.parquet(_at(out, "decisions")).count())
+    write_features(spark, store, out, as_of)
+    return int(spark.read.parquet(write_decisions(spark, store, out, rulebook)).count())
 
 
 def main() -> None:
