@@ -1,7 +1,9 @@
 """The hot queries' plans on a large PostgreSQL database (docs/scale.md, docs/benchmarks.md).
 
-    # make (or refill) the scratch database, 10M customers, stop loading after 25 minutes:
-    .venv/bin/python benchmarks/pg_plans.py --create --customers 10000000 --budget-minutes 25
+    # make (or refill) the scratch database, 10M customers, stop loading after 45 minutes
+    # (a measurement, and the load runs inside PostgreSQL: take the bench lock):
+    flock /tmp/patron-bench.lock .venv/bin/python benchmarks/pg_plans.py --create \
+        --customers 10000000 --budget-minutes 45 --out artifacts/pg_plans_10m.md
     # only capture the plans again:
     .venv/bin/python benchmarks/pg_plans.py --out artifacts/pg_plans.md
 
