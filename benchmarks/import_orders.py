@@ -7,8 +7,8 @@ The CSV is generated once per (rows, seed) under benchmarks/data/ (git-ignored) 
 Patron's import goes into a fresh database; the peer loads the same file with no checks at
 all into a table with the same indexes: `sqlite3 .import` on SQLite, `COPY ... (FORMAT csv)`
 on PostgreSQL. The difference is what validation, ids, hashes and customers cost. Prints
-rows/s (per wall-clock and per CPU second: the machine may be shared), peak memory, and
-Markdown rows for docs/benchmarks.md.
+rows/s (per wall-clock and per CPU second: the machine may be shared), peak memory, the
+1-minute load average before and after, and Markdown rows for docs/benchmarks.md.
 """
 
 from __future__ import annotations
@@ -157,11 +157,11 @@ def _drop_postgres(admin_url: str, name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def _row(label: str, rows: int, size: float, result: dict[str, float], load: float) -> str:
+def _row(label: str, rows: int, size: float, result: dict[str, float], load: str) -> str:
     return (
         f"| {label} | {rows:,} | {size:,.0f} MiB | {result['seconds']:,.1f} s "
         f"| {rows / result['seconds']:,.0f} | {result['cpu_seconds']:,.1f} s "
-        f"| {rows / result['cpu_seconds']:,.0f} | {result['peak_mib']:,.0f} MiB | {load:.1f} |"
+        f"| {rows / result['cpu_seconds']:,.0f} | {result['peak_mib']:,.0f} MiB | {load} |"
     )
 
 
@@ -188,6 +188,7 @@ def main() -> None:
         began = time.perf_counter()
         generate(csv_path, rows=args.rows, customers=customers, seed=args.seed)
         print(f"generated {csv_path.name} in {time.perf_counter() - began:.1f}s", file=sys.stderr)
+    load_before = os.getloadavg()[0]
     zero = {"seconds": float("nan"), "cpu_seconds": float("nan"), "peak_mib": float("nan")}
     result: dict[str, float] = {"inserted": args.rows, **zero}
     peer: dict[str, float] = zero
@@ -209,13 +210,14 @@ def main() -> None:
         peer_label = "`COPY (FORMAT csv)` (no checks)"
     rows = sum(int(result.get(key, 0)) for key in ("inserted", "updated", "unchanged", "rejected"))
     size = csv_path.stat().st_size / 2**20
-    load = os.getloadavg()[0]
+    load_after = os.getloadavg()[0]
+    load = f"{load_before:.1f} / {load_after:.1f}"
     print(json.dumps({**result, "rows": rows, "peer": peer, "file_mib": round(size)}))
     print(_row(f"`patron import orders` ({args.db})", rows, size, result, load))
     print(_row(peer_label, rows, size, peer, load))
     print(
         f"machine: {platform.platform()}, Python {platform.python_version()}, "
-        f"{os.cpu_count()} cores, {customers:,} customers, load average {load:.1f}",
+        f"{os.cpu_count()} cores, {customers:,} customers, load average before / after {load}",
         file=sys.stderr,
     )
 
