@@ -206,6 +206,7 @@ def _engagement(
     customer_ids: np.ndarray,
     agents: np.ndarray,
     surveys: dict[str, int],
+    end: np.datetime64,
 ) -> None:
     i, t, r = chunk.interactions, chunk.tickets, chunk.responses
     _insert(
@@ -275,6 +276,7 @@ def _engagement(
             "customer_id": customer_ids[chunk.tags["customer"]],
             "tag": chunk.tags["tag"],
             "source": "demo",
+            "created_at": end,  # as of the data's end, so the same spec gives the same rows
         },
     )
 
@@ -325,7 +327,7 @@ def load(
     progress: Callable[[int], None] | None = None,
 ) -> LoadReport:
     """Load the demo in one transaction: a failure leaves the database as it was."""
-    with engine.begin() as connection:
+    with engine.connect() as connection, bulk.rollback_journal(connection), connection.begin():
         demo, other = _demo_state(connection)
         if other:
             raise Conflict(
@@ -356,7 +358,7 @@ def _load_chunks(
             customer_ids = _customers(connection, chunk, agents)
             order_ids = _orders(connection, spec, chunk, customer_ids, product_ids)
             _points(connection, spec, index, chunk, customer_ids, order_ids)
-            _engagement(connection, chunk, customer_ids, agents, surveys)
+            _engagement(connection, chunk, customer_ids, agents, surveys, end_moment(spec))
             if progress is not None:
                 progress(int(chunk.customers["number"].size))
     bulk.reset_sequences(connection, list(WITH_IDS))
