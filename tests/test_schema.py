@@ -2,7 +2,7 @@
 
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Engine
+from sqlalchemy import Engine, Index, text
 
 from patron.knowledge.search import FTS_TABLE, PG_INDEX
 from patron.models import Base
@@ -12,13 +12,50 @@ from patron.models import Base
 SEARCH_OBJECTS = {PG_INDEX, FTS_TABLE}
 
 
+def _ordered_indexes() -> dict[str, Index]:
+    """Indexes whose PostgreSQL columns carry an order (`DESC NULLS LAST`) in their options.
+
+    PostgreSQL reflects such columns as expressions, which autogenerate cannot compare with
+    plain columns, so these are checked on their own against the server's definition.
+    """
+    return {
+        str(index.name): index
+        for table in Base.metadata.tables.values()
+        for index in table.indexes
+        if any("DESC" in op for op in index.dialect_options["postgresql"]["ops"].values())
+    }
+
+
 def _name(change: tuple[object, ...]) -> str | None:
     item = change[1]
     return getattr(item, "name", None)
 
 
 def test_migrations_match_the_models(db: Engine) -> None:
+    ordered = _ordered_indexes() if db.dialect.name == "postgresql" else {}
     with db.connect() as connection:
         drift = compare_metadata(MigrationContext.configure(connection), Base.metadata)
-    kept = [c for c in drift if not str(_name(c)).startswith(tuple(SEARCH_OBJECTS))]
+    kept = [
+        change
+        for change in drift
+        if not str(_name(change)).startswith(tuple(SEARCH_OBJECTS)) and _name(change) not in ordered
+    ]
     assert kept == []
+
+
+def test_ordered_indexes_have_their_order_on_postgresql(db: Engine) -> None:
+    if db.dialect.name != "postgresql":
+        return  # SQLite builds them as plain indexes, which the comparison above checks
+    ordered = _ordered_indexes()
+    assert ordered, "the ranked customer indexes should be found here"
+    with db.connect() as connection:
+        definitions: dict[str, str] = dict(
+            connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).tuples().all()
+        )
+    for name, index in ordered.items():
+        ops = index.dialect_options["postgresql"]["ops"]
+        columns = ", ".join(f"{column.name} {ops[column.name]}" for column in index.columns)
+        where = db.dialect.statement_compiler(db.dialect, None).process(
+            index.dialect_options["postgresql"]["where"], include_table=False
+        )
+        assert f"({columns}) WHERE ({where})" in definitions[name], definitions.get(name)

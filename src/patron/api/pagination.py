@@ -109,10 +109,12 @@ def paginate(
         query = query.where(_after(column, id_column, value, row_id, descending))
     ordered = column.desc() if descending else column.asc()
     tie = id_column.desc() if descending else id_column.asc()
-    # Missing values sort last; a column that cannot be missing (the id, creation time) needs
-    # no such term, which would stop the database walking its index for the first page.
-    missing_last = [column.is_(None)] if getattr(column.expression, "nullable", True) else []
-    rows = session.scalars(query.order_by(*missing_last, ordered, tie).limit(limit + 1)).all()
+    # Missing values sort last, written as NULLS LAST so an index declared in the same order
+    # serves the first page; a column that cannot be missing (the id, creation time) needs no
+    # such clause, and its plain order walks the primary key or its own index.
+    if getattr(column.expression, "nullable", True):
+        ordered = ordered.nulls_last()
+    rows = session.scalars(query.order_by(ordered, tie).limit(limit + 1)).all()
     if len(rows) <= limit:
         return rows, None
     last = rows[limit - 1]

@@ -86,6 +86,22 @@ class Customer(Timestamped, Base):
     scored_at: Mapped[datetime | None]
 
 
+# Lists ranked by value or risk (`sort=-clv`, `sort=-churn_risk`, the default ranking of an
+# owner's or team's customers) walk these for their first page instead of sorting every
+# visible customer. The API orders missing values last: PostgreSQL needs that spelled out in
+# the index (given where it puts an operator class, which its grammar allows), while SQLite
+# puts NULL lowest and reads a plain index backwards in the same order.
+for _ranked in ("clv", "churn_risk"):
+    Index(
+        f"ix_customers_live_{_ranked}_rank",
+        Customer.__table__.c[_ranked],
+        Customer.__table__.c.id,
+        postgresql_ops={_ranked: "DESC NULLS LAST", "id": "DESC"},
+        postgresql_where=Customer.deleted_at.is_(None),
+        sqlite_where=Customer.deleted_at.is_(None),
+    )
+
+
 class CustomerTag(Base):
     __tablename__ = "customer_tags"
 

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: c2a17d9ff5ae
+Revision ID: 68c5dce80282
 Revises: 
-Create Date: 2026-11-23 11:32:38.928591
+Create Date: 2026-11-23 11:35:48.135412
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = 'c2a17d9ff5ae'
+revision: str = '68c5dce80282'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -198,7 +198,9 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_credit_code'), ['credit_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_email'), ['email'], unique=False)
         batch_op.create_index('ix_customers_grade_stage', ['grade', 'stage'], unique=False)
+        batch_op.create_index('ix_customers_live_churn_risk_rank', ['churn_risk', 'id'], unique=False, postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index('ix_customers_live_clv', ['deleted_at', 'clv'], unique=False)
+        batch_op.create_index('ix_customers_live_clv_rank', ['clv', 'id'], unique=False, postgresql_ops={'clv': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_initials'), ['name_initials'], unique=False)
         batch_op.create_index('ix_customers_name_initials_prefix', ['name_initials'], unique=False, postgresql_ops={'name_initials': 'varchar_pattern_ops'})
@@ -959,7 +961,9 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customers_name_initials_prefix', postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_customers_name_initials'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
+        batch_op.drop_index('ix_customers_live_clv_rank', postgresql_ops={'clv': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
         batch_op.drop_index('ix_customers_live_clv')
+        batch_op.drop_index('ix_customers_live_churn_risk_rank', postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
         batch_op.drop_index('ix_customers_grade_stage')
         batch_op.drop_index(batch_op.f('ix_customers_email'))
         batch_op.drop_index(batch_op.f('ix_customers_credit_code'))
