@@ -10,6 +10,7 @@ from sqlalchemy import Connection, func, select
 
 from patron.analytics.kpi import CustomerScope, MonthIndex, among, first_purchases, is_paid
 from patron.analytics.kpi_period import Period
+from patron.analytics.kpi_store import ensure_store
 from patron.orders.models import Order
 
 MONTHS_PER_YEAR = 12
@@ -26,19 +27,28 @@ def cohort_retention(
 ) -> list[dict[str, Any]]:
     """One row per cohort whose first paid order falls in the period: month k's share buying
     (over `customers`; None: everyone)."""
+    ensure_store(connection)
     first = first_purchases()
-    cohort = MonthIndex(first.c.first_at)
+    members = (
+        select(first.c.customer_id, MonthIndex(first.c.first_at).label("cohort"))
+        .where(period.within(first.c.first_at), among(first.c.customer_id, customers))
+        .subquery("members")
+    )
+    # A member's orders all come at or after the first, so the period bounds them.
     months = (
         select(Order.customer_id, MonthIndex(Order.ordered_at).label("month"))
-        .where(is_paid(), Order.ordered_at < period.end)
+        .where(
+            is_paid(),
+            period.within(Order.ordered_at),
+            Order.customer_id.in_(select(members.c.customer_id)),
+        )
         .distinct()
         .subquery("purchase_months")
     )
     query = (
-        select(cohort, months.c.month, func.count())
-        .select_from(first.join(months, months.c.customer_id == first.c.customer_id))
-        .where(period.within(first.c.first_at), among(first.c.customer_id, customers))
-        .group_by(cohort, months.c.month)
+        select(members.c.cohort, months.c.month, func.count())
+        .select_from(members.join(months, months.c.customer_id == members.c.customer_id))
+        .group_by(members.c.cohort, months.c.month)
     )
     cells: dict[int, dict[int, int]] = defaultdict(dict)
     # One row per (cohort, month) cell: at most months x months rows, never per customer.

@@ -21,18 +21,19 @@ from sqlalchemy import (
     SQLColumnExpression,
     Subquery,
     and_,
-    exists,
     func,
     select,
     true,
 )
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.compiler import compiles
-from sqlalchemy.orm import aliased
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ColumnElement
 from sqlalchemy.sql.functions import FunctionElement
 
 from patron.analytics.kpi_period import Period
+from patron.analytics.kpi_store import ensure_store, run_clv
+from patron.analytics.kpi_store import first_purchases as first_paid
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.customers.models import Customer
 from patron.orders.models import Order, OrderStatus
@@ -125,18 +126,23 @@ def activity(
     period: Period, key: Dimension | None = None, customers: CustomerScope = None
 ) -> Select[Any]:
     """Per customer (and key): paid orders, revenue and distinct purchase days in the period."""
-    columns = _keyed(key)
-    query = (
+    # Orders are first added up per purchase day, so the days are counted without a sort.
+    day = DayOf(Order.ordered_at).label("day")
+    daily = _joined(
         select(
-            *columns,
-            func.count().label("orders"),
-            func.sum(Order.amount).label("revenue"),
-            func.count(func.distinct(DayOf(Order.ordered_at))).label("days"),
+            *_keyed(key), day, func.count().label("orders"), func.sum(Order.amount).label("revenue")
         )
         .where(is_paid(), period.within(Order.ordered_at), among(Order.customer_id, customers))
-        .group_by(*columns)
-    )
-    return _joined(query, key)
+        .group_by(*_keyed(key), day),
+        key,
+    ).subquery("daily")
+    columns = [daily.c.customer_id] + ([daily.c.key] if key is not None else [])
+    return select(
+        *columns,
+        func.sum(daily.c.orders).label("orders"),
+        func.sum(daily.c.revenue).label("revenue"),
+        func.count().label("days"),
+    ).group_by(*columns)
 
 
 def buyers(
@@ -149,12 +155,16 @@ def buyers(
 
 
 def first_purchases() -> Subquery:
-    """Each buyer's first-ever paid order."""
-    return (
-        select(Order.customer_id, func.min(Order.ordered_at).label("first_at"))
-        .where(is_paid())
-        .group_by(Order.customer_id)
-        .subquery("first_purchase")
+    """Each buyer's first-ever paid order, as the KPI store keeps it."""
+    return select(first_paid.c.customer_id, first_paid.c.first_paid_at.label("first_at")).subquery(
+        "first_purchase"
+    )
+
+
+def new_buyers(period: Period, customers: CustomerScope = None) -> Select[Any]:
+    """The customers whose first-ever paid order falls in the period."""
+    return select(first_paid.c.customer_id).where(
+        period.within(first_paid.c.first_paid_at), among(first_paid.c.customer_id, customers)
     )
 
 
@@ -183,21 +193,16 @@ def purchase_counts(
     customers: CustomerScope = None,
 ) -> dict[Any, Counts]:
     """Active, new, orders, revenue and repeaters per key (one row keyed None without a key)."""
+    ensure_store(connection)
     current = activity(period, key, customers).subquery("current")
-    earlier = aliased(Order, name="earlier")
-    # A correlated look-up per active customer uses the (customer_id, ordered_at) index,
-    # which is cheaper than finding every customer's first purchase.
-    bought_before = exists().where(
-        earlier.customer_id == current.c.customer_id,
-        earlier.status == OrderStatus.paid,
-        earlier.ordered_at < period.start,
-    )
+    # Read from the store: far fewer first purchases fall in a period than buyers do.
+    is_new = current.c.customer_id.in_(new_buyers(period, customers))
     group = [current.c.key] if key is not None else []
     query = (
         select(
             *group,
             func.count(current.c.customer_id),
-            func.count().filter(~bought_before),
+            func.count().filter(is_new),
             func.coalesce(func.sum(current.c.orders), 0),
             func.coalesce(func.sum(current.c.revenue), 0),
             func.count().filter(current.c.days >= 2),
@@ -302,11 +307,36 @@ def average_clv(connection: Connection, customers: CustomerScope = None) -> floa
     run_id = latest_run_id(connection)
     if run_id is None:
         return None
+    if customers is None:
+        total, counted = _run_clv(connection, run_id)
+        return total / counted if counted else None
     query = select(func.avg(ScoreSnapshot.clv)).where(
         ScoreSnapshot.run_id == run_id, among(ScoreSnapshot.customer_id, customers)
     )
     value = connection.execute(query).scalar_one_or_none()
     return None if value is None else float(value)
+
+
+def _run_clv(connection: Connection, run_id: int) -> tuple[float, int]:
+    """The run's CLV total and how many snapshots have one, stored once per run (a finished
+    run's snapshots stay as they are; a trigger drops the total if they change)."""
+    ensure_store(connection)
+    stored = connection.execute(
+        select(run_clv.c.total, run_clv.c.customers).where(run_clv.c.run_id == run_id)
+    ).first()
+    if stored is not None:
+        return float(stored.total or 0.0), int(stored.customers)
+    total, counted = connection.execute(
+        select(func.sum(ScoreSnapshot.clv), func.count(ScoreSnapshot.clv)).where(
+            ScoreSnapshot.run_id == run_id
+        )
+    ).one()
+    dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+    connection.execute(
+        dialect.insert(run_clv).on_conflict_do_nothing(),
+        {"run_id": run_id, "total": total, "customers": counted},
+    )
+    return float(total or 0.0), int(counted)
 
 
 def combined_counts(

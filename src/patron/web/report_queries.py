@@ -11,11 +11,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from patron.analytics.cohorts import cohort_retention
-from patron.analytics.kpi import Counts, combined_counts, kpis
+from patron.analytics.kpi import kpis
 from patron.analytics.kpi_breakdowns import breakdown
 from patron.analytics.kpi_period import Period
+from patron.analytics.kpi_stored import counts_by_period, every_owner
 from patron.api.access import Actor, customer_scope
 from patron.errors import InvalidInput
+from patron.web.queries import owners_seen
 
 UNITS = {"month": 1, "quarter": 3}
 BREAKDOWNS = ("grade", "segment", "channel", "owner")
@@ -84,11 +86,14 @@ def _change(value: Any, previous: Any) -> float | None:
 
 
 def kpis_by_period(session: Session, actor: Actor, periods: list[Period]) -> list[PeriodRow]:
-    """Each period's KPIs over the actor's customers, with the change from the row before."""
-    connection, customers = session.connection(), customer_scope(actor)
+    """Each period's KPIs over the actor's customers, with the change from the row before;
+    ended periods come from the figures stored per owner, added up over the owners seen."""
+    connection = session.connection()
+    owners = owners_seen(session, actor, every_owner(connection))
+    counted = counts_by_period(connection, periods, owners=owners, customers=customer_scope(actor))
     rows: list[PeriodRow] = []
-    for period in periods:
-        values = kpis(combined_counts(connection, period, None, customers).get(None, Counts()))
+    for period, counts in zip(periods, counted, strict=True):
+        values = kpis(counts)
         before = rows[-1].values if rows else {}
         changes = {key: _change(values.get(key), before.get(key)) for key in KPI_COLUMNS}
         rows.append(PeriodRow(period.label_from, values, changes))

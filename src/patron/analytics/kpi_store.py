@@ -1,0 +1,253 @@
+"""What the KPI queries keep between requests, kept in step with orders by database triggers.
+
+Two derived tables, both rebuilt from `orders` and `customers` at any time:
+
+- `kpi_first_purchases`: each buyer's first-ever paid order. "New customers" of a period
+  are those whose first purchase falls in it, and a cohort is the month of it; reading them
+  here replaces a look-up per buyer into every order before the period.
+- `kpi_run_clv`: the CLV total of a scoring run's snapshots, for the average CLV card.
+- `kpi_period_figures`: the purchase counts (active, new, orders, revenue, repeaters,
+  retention) of a calendar period that has ended, per owner (owner key 0: the pool), so a
+  report adds up a few rows per month over the owners the user may see.
+
+Why triggers: orders arrive by import (COPY on PostgreSQL), ingestion, edits, merges and
+restores, and every one of them must leave the figures exact. A trigger sees each of them,
+so no writer has to remember to. On an order change the trigger recomputes the first
+purchase of the customers involved and drops every stored period ending after the earliest
+moment touched (their "new" and retention counts may depend on it); an owner change drops
+the stored periods of the old and the new owner. Dropped periods are counted again by the
+next report that needs them. Orders of the running period drop nothing, since only ended
+periods are stored, so the day's ingestion costs one primary-key look-up per customer.
+
+The tables and triggers are created at first use (as the knowledge search index is), not by
+the migration: they are derived data, left out of backups and of `patron.models`, and a
+database restored or migrated without them simply fills them again.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Connection,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    Numeric,
+    Table,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.exc import DBAPIError
+
+store = MetaData()
+first_purchases = Table(
+    "kpi_first_purchases",
+    store,
+    Column("customer_id", BigInteger, primary_key=True),
+    Column("first_paid_at", DateTime, nullable=False, index=True),
+)
+period_figures = Table(
+    "kpi_period_figures",
+    store,
+    Column("period_start", DateTime, nullable=False),
+    Column("period_end", DateTime, nullable=False, index=True),
+    # The owner's user id, 0 for the pool (so the key is never NULL and stays unique).
+    Column("owner_key", BigInteger, nullable=False),
+    Column("active", Integer, nullable=False),
+    Column("new", Integer, nullable=False),
+    Column("orders", Integer, nullable=False),
+    Column("revenue", Numeric(18, 2), nullable=False),
+    Column("repeaters", Integer, nullable=False),
+    Column("previous_active", Integer, nullable=False),
+    Column("retained", Integer, nullable=False),
+    UniqueConstraint("period_start", "period_end", "owner_key"),
+)
+run_clv = Table(
+    "kpi_run_clv",
+    store,
+    Column("run_id", BigInteger, primary_key=True),
+    Column("total", Float, nullable=True),
+    Column("customers", Integer, nullable=False),
+)
+POOL_KEY = 0
+# Held shared while a report stores figures and exclusively by a trigger dropping them, so a
+# figure counted before an order arrived is never stored after the trigger ran (PostgreSQL;
+# SQLite has one writer at a time).
+LOCK_KEY = 7_316_001
+
+_REFILL = (
+    "DELETE FROM kpi_first_purchases",
+    "DELETE FROM kpi_period_figures",
+    "DELETE FROM kpi_run_clv",
+    "INSERT INTO kpi_first_purchases (customer_id, first_paid_at) "
+    "SELECT customer_id, min(ordered_at) FROM orders WHERE status = 'paid' GROUP BY customer_id",
+)
+
+_SQLITE_RECOUNT = (
+    "DELETE FROM kpi_first_purchases WHERE customer_id = {row}.customer_id; "
+    "INSERT INTO kpi_first_purchases (customer_id, first_paid_at) "
+    "SELECT customer_id, min(ordered_at) FROM orders "
+    "WHERE status = 'paid' AND customer_id = {row}.customer_id GROUP BY customer_id; "
+    "DELETE FROM kpi_period_figures WHERE period_end > {row}.ordered_at; "
+)
+_SQLITE_TRIGGERS = (
+    "CREATE TRIGGER kpi_orders_ai AFTER INSERT ON orders BEGIN "
+    + _SQLITE_RECOUNT.format(row="NEW")
+    + "END",
+    "CREATE TRIGGER kpi_orders_ad AFTER DELETE ON orders BEGIN "
+    + _SQLITE_RECOUNT.format(row="OLD")
+    + "END",
+    "CREATE TRIGGER kpi_orders_au AFTER UPDATE ON orders BEGIN "
+    + _SQLITE_RECOUNT.format(row="OLD")
+    + _SQLITE_RECOUNT.format(row="NEW")
+    + "END",
+    *(
+        f"CREATE TRIGGER kpi_snapshots_{name} AFTER {event} ON score_snapshots BEGIN "
+        f"DELETE FROM kpi_run_clv WHERE run_id = {row}.run_id; END"
+        for name, event, row in (
+            ("ai", "INSERT", "NEW"),
+            ("ad", "DELETE", "OLD"),
+            ("au", "UPDATE", "OLD"),
+        )
+    ),
+    "CREATE TRIGGER kpi_customers_owner AFTER UPDATE OF owner_id ON customers "
+    "WHEN OLD.owner_id IS NOT NEW.owner_id BEGIN "
+    "DELETE FROM kpi_period_figures "
+    "WHERE owner_key IN (coalesce(OLD.owner_id, 0), coalesce(NEW.owner_id, 0)); END",
+)
+
+_PG_FUNCTIONS = (
+    f"""
+CREATE OR REPLACE FUNCTION kpi_recount(ids bigint[], earliest timestamp) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  DELETE FROM kpi_first_purchases WHERE customer_id = ANY(ids);
+  INSERT INTO kpi_first_purchases (customer_id, first_paid_at)
+    SELECT customer_id, min(ordered_at) FROM orders
+    WHERE status = 'paid' AND customer_id = ANY(ids) GROUP BY customer_id;
+  IF earliest < (SELECT max(period_end) FROM kpi_period_figures) THEN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    DELETE FROM kpi_period_figures WHERE period_end > earliest;
+  END IF;
+END $$""",
+    """
+CREATE OR REPLACE FUNCTION kpi_orders_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    PERFORM kpi_recount(ARRAY(SELECT DISTINCT customer_id FROM new_rows),
+                        (SELECT min(ordered_at) FROM new_rows));
+  ELSIF TG_OP = 'DELETE' THEN
+    PERFORM kpi_recount(ARRAY(SELECT DISTINCT customer_id FROM old_rows),
+                        (SELECT min(ordered_at) FROM old_rows));
+  ELSE
+    PERFORM kpi_recount(
+      ARRAY(SELECT customer_id FROM old_rows UNION SELECT customer_id FROM new_rows),
+      least((SELECT min(ordered_at) FROM old_rows), (SELECT min(ordered_at) FROM new_rows)));
+  END IF;
+  RETURN NULL;
+END $$""",
+    f"""
+CREATE OR REPLACE FUNCTION kpi_orders_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock({LOCK_KEY});
+  DELETE FROM kpi_first_purchases;
+  DELETE FROM kpi_period_figures;
+  RETURN NULL;
+END $$""",
+    """
+CREATE OR REPLACE FUNCTION kpi_snapshots_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  IF TG_OP = 'INSERT' THEN
+    DELETE FROM kpi_run_clv WHERE run_id IN (SELECT run_id FROM new_rows);
+  ELSIF TG_OP = 'TRUNCATE' THEN
+    DELETE FROM kpi_run_clv;
+  ELSE
+    DELETE FROM kpi_run_clv WHERE run_id IN (SELECT run_id FROM old_rows);
+  END IF;
+  RETURN NULL;
+END $$""",
+    f"""
+CREATE OR REPLACE FUNCTION kpi_owner_moved() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock({LOCK_KEY});
+  DELETE FROM kpi_period_figures
+  WHERE owner_key IN (coalesce(OLD.owner_id, 0), coalesce(NEW.owner_id, 0));
+  RETURN NULL;
+END $$""",
+)
+_PG_TRIGGERS = (
+    "CREATE TRIGGER kpi_orders_ai AFTER INSERT ON orders REFERENCING NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION kpi_orders_changed()",
+    "CREATE TRIGGER kpi_orders_ad AFTER DELETE ON orders REFERENCING OLD TABLE AS old_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION kpi_orders_changed()",
+    "CREATE TRIGGER kpi_orders_au AFTER UPDATE ON orders "
+    "REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows "
+    "FOR EACH STATEMENT EXECUTE FUNCTION kpi_orders_changed()",
+    "CREATE TRIGGER kpi_orders_at AFTER TRUNCATE ON orders "
+    "FOR EACH STATEMENT EXECUTE FUNCTION kpi_orders_truncated()",
+    *(
+        f"CREATE TRIGGER kpi_snapshots_{name} AFTER {event} ON score_snapshots "
+        f"REFERENCING {rows} TABLE AS {rows.lower()}_rows "
+        "FOR EACH STATEMENT EXECUTE FUNCTION kpi_snapshots_changed()"
+        for name, event, rows in (
+            ("ai", "INSERT", "NEW"),
+            ("ad", "DELETE", "OLD"),
+            ("au", "UPDATE", "OLD"),
+        )
+    ),
+    "CREATE TRIGGER kpi_snapshots_at AFTER TRUNCATE ON score_snapshots "
+    "FOR EACH STATEMENT EXECUTE FUNCTION kpi_snapshots_changed()",
+    "CREATE TRIGGER kpi_customers_owner AFTER UPDATE OF owner_id ON customers FOR EACH ROW "
+    "WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id) EXECUTE FUNCTION kpi_owner_moved()",
+)
+# The last trigger created: when it exists, so do the tables and the other triggers.
+_LAST_TRIGGER = "kpi_customers_owner"
+
+
+def _ready(connection: Connection) -> bool:
+    if connection.dialect.name == "sqlite":
+        found = "SELECT 1 FROM sqlite_master WHERE type = 'trigger' AND name = :name"
+    else:
+        found = "SELECT 1 FROM pg_trigger WHERE tgname = :name"
+    return connection.scalar(text(found), {"name": _LAST_TRIGGER}) is not None
+
+
+def _create(connection: Connection) -> None:
+    """The tables, filled from the orders, and the triggers keeping them in step."""
+    store.create_all(connection)
+    for statement in _REFILL:
+        connection.execute(text(statement))
+    postgres = connection.dialect.name == "postgresql"
+    for statement in (*_PG_FUNCTIONS, *_PG_TRIGGERS) if postgres else _SQLITE_TRIGGERS:
+        connection.exec_driver_sql(statement)
+
+
+def ensure_store(connection: Connection) -> None:
+    """Create and fill the KPI tables and their triggers unless they exist.
+
+    SQLite: in the caller's transaction (one writer at a time). PostgreSQL: in a transaction
+    of its own, committed at once, so a read-only caller (`patron kpi`) keeps them too; the
+    orders table is locked meanwhile, so no order slips between the fill and the triggers.
+    """
+    if _ready(connection):
+        return
+    if connection.dialect.name == "sqlite":
+        _create(connection)
+        return
+    try:
+        with connection.engine.begin() as own:
+            own.exec_driver_sql("LOCK TABLE orders IN SHARE ROW EXCLUSIVE MODE")
+            if not _ready(own):
+                _create(own)
+    except DBAPIError:
+        # Another session created them at the same moment: theirs serve as well as ours.
+        if not _ready(connection):
+            raise
+
+
+def hold_figures(connection: Connection) -> None:
+    """Before storing period figures: wait for, and hold off, triggers dropping them."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": LOCK_KEY})
