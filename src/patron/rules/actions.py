@@ -291,9 +291,23 @@ class Context:
     # Tasks and alerts to insert, written in one executemany each once every key is known.
     tasks: list[dict[str, Any]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
+    # Tags to set and customers to release, written in one statement each (not one per
+    # customer); flushed before any action that is carried out on the spot, so the store
+    # changes in the same order as when every action was written at once.
+    tags: list[dict[str, Any]] = field(default_factory=list)
+    releases: list[tuple[int, int | None, str]] = field(default_factory=list)
+
+    def flush_changes(self, connection: Connection) -> None:
+        """Set the pending tags and release the pending customers."""
+        insert_ignoring_conflicts(connection, CustomerTag, self.tags)
+        if self.releases:
+            _release(connection, self.releases, self.moment)
+        self.tags.clear()
+        self.releases.clear()
 
     def flush(self, connection: Connection) -> None:
-        """Insert the pending tasks and alerts."""
+        """Write everything pending: tags and releases, then tasks and alerts."""
+        self.flush_changes(connection)
         if self.tasks:
             connection.execute(insert(Task), self.tasks)
         if self.alerts:
@@ -347,34 +361,42 @@ def _effect(
             }
         )
         applied.alerts += 1
-    elif action.set_tag or action.clear_tag:
-        tag = action.set_tag or action.clear_tag
-        if action.set_tag:
-            insert_ignoring_conflicts(
-                connection,
-                CustomerTag,
-                [
-                    {
-                        "customer_id": candidate.customer_id,
-                        "tag": tag,
-                        "source": f"rule:{candidate.rule_id}",
-                        "created_at": moment,
-                    }
-                ],
-            )
-            applied.tags_set += 1
-        else:
-            connection.execute(
-                delete(CustomerTag).where(
-                    CustomerTag.customer_id == candidate.customer_id, CustomerTag.tag == tag
-                )
-            )
-            applied.tags_cleared += 1
-    elif action.move_to_pool:
-        _release(
-            connection, [(candidate.customer_id, candidate.owner_id)], moment, candidate.rule_id
+    elif action.set_tag:
+        context.tags.append(
+            {
+                "customer_id": candidate.customer_id,
+                "tag": action.set_tag,
+                "source": f"rule:{candidate.rule_id}",
+                "created_at": moment,
+            }
         )
+        applied.tags_set += 1
+    elif action.move_to_pool:
+        context.releases.append((candidate.customer_id, candidate.owner_id, candidate.rule_id))
         applied.recycled += 1
+    else:
+        context.flush_changes(connection)
+        _act_now(action, candidate, key, label, context, connection, applied)
+
+
+def _act_now(
+    action: Action,
+    candidate: Candidate,
+    key: str,
+    label: Labels,
+    context: Context,
+    connection: Connection,
+    applied: Applied,
+) -> None:
+    """Clear a tag, notify or move points: actions carried out one customer at a time."""
+    if action.clear_tag:
+        connection.execute(
+            delete(CustomerTag).where(
+                CustomerTag.customer_id == candidate.customer_id,
+                CustomerTag.tag == action.clear_tag,
+            )
+        )
+        applied.tags_cleared += 1
     elif action.notify:
         # Imported here: the notify domain reads users and customers, and rules must not
         # depend on it at import time. The message goes into this run's transaction.
@@ -437,13 +459,16 @@ def _points(
 
 
 def _release(
-    connection: Connection, moves: list[tuple[int, int | None]], moment: datetime, reason: str
+    connection: Connection, moves: list[tuple[int, int | None, str]], moment: datetime
 ) -> None:
-    """Put customers back in the public pool, with an ownership record and an audit entry each."""
+    """Put customers back in the public pool, with an ownership record and an audit entry each.
+
+    Each move is (customer, the owner the decision saw, the rule that released them).
+    """
     # Only while the owner is still the one the decision saw: a claim in between wins.
     released = update(Customer).values(owner_id=None, owned_since=None)
-    owned = [{"who": c, "owner": o} for c, o in moves if o is not None]
-    unowned = [{"who": c} for c, o in moves if o is None]
+    owned = [{"who": c, "owner": o} for c, o, _ in moves if o is not None]
+    unowned = [{"who": c} for c, o, _ in moves if o is None]
     if owned:
         connection.execute(
             released.where(
@@ -465,7 +490,7 @@ def _release(
                 "reason": "recycle",
                 "changed_at": moment,
             }
-            for c, o in moves
+            for c, o, _ in moves
         ],
     )
     connection.execute(
@@ -478,7 +503,7 @@ def _release(
                 "entity_id": str(c),
                 "detail": {"from_owner_id": o, "rule": reason},
             }
-            for c, o in moves
+            for c, o, reason in moves
         ],
     )
 
@@ -553,12 +578,12 @@ def _recycling(
         )
     new = _take(connection, context, planned)
     moves = [
-        (c.customer_id, c.owner_id)
+        (c.customer_id, c.owner_id, "pool.recycle")
         for key, c, kind, _ in planned
         if key in new and kind == "recycle"
     ]
     if moves:
-        _release(connection, moves, context.moment, "pool.recycle")
+        _release(connection, moves, context.moment)
         applied.recycled += len(moves)
     for key, candidate, kind, _ in planned:
         if key in new and kind == "recycle_warning":
