@@ -49,9 +49,14 @@ def _dump(db: Engine) -> dict[str, list[Any]]:
 
 
 def _indexes(db: Engine) -> set[str]:
+    """The names of the loaded tables' indexes and foreign keys."""
     with db.connect() as connection:
         found = inspect(connection)
-        return {str(i["name"]) for name in LOADED for i in found.get_indexes(name)}
+        return {
+            str(i["name"])
+            for name in LOADED
+            for i in [*found.get_indexes(name), *found.get_foreign_keys(name)]
+        }
 
 
 def test_the_same_seed_loads_the_same_rows_and_another_seed_does_not(db: Engine) -> None:
@@ -102,7 +107,7 @@ def test_every_link_points_at_a_loaded_row(db: Engine) -> None:
     assert paid == 0
 
 
-def test_indexes_are_built_again_and_new_rows_get_fresh_ids(db: Engine) -> None:
+def test_indexes_and_keys_come_back_and_new_rows_get_fresh_ids(db: Engine) -> None:
     before = _indexes(db)
     load(db, SPEC)
     assert _indexes(db) == before
