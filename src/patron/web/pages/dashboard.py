@@ -1,5 +1,6 @@
-"""The dashboard: KPI cards, customers by grade and stage, the RFM grid, the CLV distribution
-and valuable customers at risk, each with a one-click follow-up."""
+"""The dashboard: KPI cards, customers by grade and stage, the RFM grid, the CLV distribution,
+warnings raised and NPS and CSAT by month, and valuable customers at risk, each with a
+one-click follow-up."""
 
 from __future__ import annotations
 
@@ -9,8 +10,22 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Query, Request, Response
 
+from patron.analytics.dashboard_trends import (
+    combine_trends,
+    count_trends,
+    months_up_to,
+    stored_trends,
+)
+from patron.analytics.kpi import latest_run_id
 from patron.analytics.kpi_period import parse_period
-from patron.api.access import Actor, Permission, require_writable, visible_customer
+from patron.analytics.models import ScoringRun
+from patron.api.access import (
+    Actor,
+    Permission,
+    require_writable,
+    visible_customer,
+    visible_customers,
+)
 from patron.api.deps import CurrentActor, SessionDep, requires
 from patron.audit.service import record
 from patron.customers.models import Customer
@@ -18,7 +33,7 @@ from patron.customers.repository import owner_names
 from patron.db import now
 from patron.engagement.models import Task, TaskStatus
 from patron.web import queries
-from patron.web.i18n import request_locale, translator
+from patron.web.i18n import Translate, request_locale, translator
 from patron.web.pages.base import PageRoute, render
 
 router = APIRouter(route_class=PageRoute, include_in_schema=False)
@@ -44,6 +59,36 @@ def _live_charts(session: Any, actor: Actor) -> dict[str, Any]:
     }
 
 
+def _trends(session: Any, actor: Actor) -> dict[str, Any]:
+    """Warnings raised and NPS and CSAT by month up to the latest run, from the trends it
+    stored per owner, added up over the owners the user sees; counted live where the run
+    stored none (a store never scored, or scored before)."""
+    connection = session.connection()
+    run_id = latest_run_id(connection)
+    run = session.get(ScoringRun, run_id) if run_id is not None else None
+    moment = run.as_of if run is not None else now()
+    stored = stored_trends(connection, run_id) if run_id is not None else {}
+    if stored:
+        parts = [stored[owner] for owner in queries.owners_seen(session, actor, stored)]
+    else:
+        parts = list(count_trends(connection, moment, visible_customers(actor)).values())
+    return {
+        **combine_trends(parts, months_up_to(moment)).chart(),
+        "as_of": moment.date().isoformat(),
+    }
+
+
+def _trend_labels(trends: dict[str, Any], _: Translate) -> dict[str, Any]:
+    """The trend charts' words: each warning's and severity's name in the user's language."""
+    return {
+        "rules": {rule: _(rule) for rule in trends["warnings"]["rule"]},
+        "severities": {"critical": _("Critical"), "high": _("High"), "medium": _("Medium"),
+                       "low": _("Low")},
+        "by_rule": _("By warning"), "by_severity": _("By severity"), "raised": _("Warnings raised"),
+        "nps": "NPS", "csat": _("Average CSAT (1-5)"), "answers": _("Answers"),
+    }  # fmt: skip
+
+
 DateFrom = Annotated[str | None, Query(alias="from", max_length=32)]
 DateTo = Annotated[str | None, Query(alias="to", max_length=32)]
 
@@ -65,9 +110,11 @@ def dashboard(
     owners = owner_names(session, [c.owner_id for c in at_risk if c.owner_id])
     _ = translator(request_locale(request))
     stage_labels = {stage: _(stage) if stage else _("unscored") for stage, _n in charts["stages"]}
+    trends = _trends(session, actor)
     return render(
         request, "dashboard.html", actor, period=period, kpis=actor.can(Permission.kpi_read),
         query=query, at_risk=at_risk, owners=owners, charts=charts, stage_labels=stage_labels,
+        trends=trends, trend_labels=_trend_labels(trends, _),
     )  # fmt: skip
 
 

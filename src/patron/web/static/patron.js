@@ -15,6 +15,7 @@
       option.animation = false;
       chart.setOption(option);
       window.addEventListener("resize", function () { chart.resize(); });
+      return chart;
     }
     function bar(id, names, values, rotate) {
       make(id, {
@@ -45,6 +46,55 @@
       series: [{ type: "heatmap", data: cells, label: { show: true } }]
     });
     bar("chart-clv", charts.clv.labels, charts.clv.counts, 35);
+    trendCharts(make, data.trends, labels.trends);
+  }
+  // Warnings raised per month, stacked by warning or by severity, and NPS with average CSAT.
+  function trendCharts(make, trends, words) {
+    var severities = ["critical", "high", "medium", "low"];
+    var severityColors = { critical: "#8b1e1e", high: "#c8553d", medium: "#d9a441", low: "#7a8a99" };
+    function warningSeries(by) {
+      var table = trends.warnings[by], names = by === "rule" ? words.rules : words.severities;
+      var keys = Object.keys(table).sort(function (a, b) {
+        var ia = severities.indexOf(a), ib = severities.indexOf(b);
+        return by === "severity" && ia !== ib ? (ia < 0 ? 99 : ia) - (ib < 0 ? 99 : ib) : (a < b ? -1 : a > b ? 1 : 0);
+      });
+      return keys.map(function (key) {
+        var series = { type: "bar", stack: "raised", name: names[key] || key, data: table[key] };
+        if (by === "severity" && severityColors[key]) { series.itemStyle = { color: severityColors[key] }; }
+        return series;
+      });
+    }
+    var warnings = make("chart-warnings", {
+      grid: { left: 48, right: 16, top: 56, bottom: 48 },
+      tooltip: { trigger: "axis" },
+      legend: { type: "scroll", top: 0 },
+      xAxis: { type: "category", data: trends.months, axisLabel: { rotate: 30 } },
+      yAxis: { type: "value", name: words.raised, minInterval: 1 },
+      series: warningSeries("rule")
+    });
+    var by = document.getElementById("warnings-by");
+    if (warnings && by) {
+      by.addEventListener("change", function () {
+        warnings.setOption({ series: warningSeries(by.value) }, { replaceMerge: ["series"] });
+      });
+    }
+    function shown(value, answers) {
+      return (value === null ? "–" : value) + " (" + answers + " " + words.answers + ")";
+    }
+    make("chart-satisfaction", {
+      grid: { left: 48, right: 48, top: 56, bottom: 48 },
+      tooltip: { trigger: "axis", formatter: function (items) {
+        var i = items[0].dataIndex;
+        return trends.months[i] + "<br>" + words.nps + ": " + shown(trends.nps[i], trends.nps_answers[i]) +
+          "<br>" + words.csat + ": " + shown(trends.csat[i], trends.csat_answers[i]);
+      } },
+      legend: { top: 0 },
+      xAxis: { type: "category", data: trends.months, axisLabel: { rotate: 30 } },
+      yAxis: [{ type: "value", min: -100, max: 100, name: words.nps },
+              { type: "value", min: 1, max: 5, name: words.csat, splitLine: { show: false } }],
+      series: [{ type: "line", name: words.nps, data: trends.nps, connectNulls: true },
+               { type: "line", name: words.csat, yAxisIndex: 1, data: trends.csat, connectNulls: true }]
+    });
   }
   if (document.readyState === "loading") {
     document.addEventListener("DOMContentLoaded", draw);
