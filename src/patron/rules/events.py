@@ -51,7 +51,7 @@ def _duckdb() -> duckdb.DuckDBPyConnection:
     con: duckdb.DuckDBPyConnection | None = getattr(_warm, "con", None)
     if con is None:
         con = duckdb.connect()
-        con.execute("SET threads = 1")  # one customer's rows: more threads only cost start-up
+        con.execute("SET threads = 1")  # one customer's decisions: more threads only cost start-up
         _warm.con = con
     return con
 
