@@ -134,7 +134,7 @@ def test_plain_datetime_columns_equal_the_row_path(
     orders_kind: Kind, plan: Plan, last: str
 ) -> None:
     moments = ["2024-01-05 10:00:00", "2021-12-31 00:00:00", "2024-01-05 10:00:00", last]
-    rows = [
+    rows: list[list[Cell]] = [
         [f"P{n}", "C1", moment, "1.00", "paid", "", "", "", "", "", ""]
         for n, moment in enumerate(moments)
     ]
