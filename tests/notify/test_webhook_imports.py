@@ -162,21 +162,22 @@ def test_a_failed_batch_enqueues_nothing_and_dry_runs_send_nothing(
     path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(10, customers=10))
     assert _import(db, "orders", path, dry_run=True)["inserted"] == 10
     assert _outbox(sessions) == []
-    announce = webhooks.records_written
-    calls = 0
+    publish = webhooks.publish_on
+    published: list[Counter[str]] = []
 
-    def fail_in_second_batch(*args: Any, **kwargs: Any) -> int:
-        nonlocal calls
-        calls += 1
-        enqueued = announce(*args, **kwargs)
-        assert enqueued > 0
-        if calls > 2:  # each batch announces its customers, then its orders
+    def fail_in_second_batch(connection: Any, events: Any, wanted: Any = None) -> int:
+        published.append(Counter(event.type.value for event in events))
+        enqueued = publish(connection, events, wanted)
+        assert enqueued == len(events)
+        if len(published) == 2:
             raise RuntimeError("the batch fails after its events were enqueued")
         return enqueued
 
-    monkeypatch.setattr(webhooks, "records_written", fail_in_second_batch)
+    monkeypatch.setattr(webhooks, "publish_on", fail_in_second_batch)
     with pytest.raises(RuntimeError):
         _import(db, "orders", path)
+    # One bulk write per batch, its new customers' events and its orders' together.
+    assert published == [Counter({"customer.created": 4, "order.created": 4})] * 2
     kept = Counter(message.payload["event"] for message in _outbox(sessions))
     assert kept == {"customer.created": 4, "order.created": 4}
 

@@ -226,10 +226,12 @@ def _one_batch(
 
 @contextmanager
 def _transaction(batch: Batch) -> Iterator[None]:
-    """A batch's one transaction: committed, or rolled back on a dry run or any failure."""
+    """A batch's one transaction: committed with its webhook events, or rolled back on a dry
+    run or any failure."""
     transaction = batch.conn.begin()
     try:
         yield
+        batch.publish()
     except BaseException:
         transaction.rollback()
         # Customers created in this batch are gone again: forget their cached ids.

@@ -218,8 +218,21 @@ def records_written(
     created: Sequence[str] = (),
     updated: Sequence[str] = (),
 ) -> int:
+    """Enqueue `stored_events` in the caller's transaction; the number of messages."""
+    events = stored_events(connection, wanted, record, created=created, updated=updated)
+    return publish_on(connection, events, wanted)
+
+
+def stored_events(
+    connection: Connection,
+    wanted: Sequence[Subscription],
+    record: str,
+    *,
+    created: Sequence[str] = (),
+    updated: Sequence[str] = (),
+) -> list[Event]:
     """`{record}.created` and `{record}.updated` ("customer" or "order") for rows a bulk write
-    stored, by external id, in its transaction; the number of messages enqueued.
+    stored, by external id, in the transaction `connection` is in.
 
     The rows are read back after the write, so each event carries what a single change sends.
     Only event types some subscription wants are read: with none, this costs nothing.
@@ -230,7 +243,7 @@ def records_written(
         event_type = EventType(f"{record}.{change}")
         if keys and wants(wanted, event_type):
             events += [event(event_type, row) for row in _stored(connection, record, keys)]
-    return publish_on(connection, events, wanted)
+    return events
 
 
 def _stored(connection: Connection, record: str, keys: Sequence[str]) -> Iterator[Any]:

@@ -45,6 +45,7 @@ class Batch:
     duplicates: list[Duplicate] = field(default_factory=list)
     # The active webhook subscriptions, looked up once when the import starts.
     subscriptions: Sequence[webhooks.Subscription] = ()
+    events: list[webhooks.Event] = field(default_factory=list)
 
     def create_customers(self, external_ids: set[str]) -> None:
         """Create customers known only by their id, and announce them."""
@@ -55,11 +56,18 @@ class Batch:
         self, record: str, *, created: Sequence[str] = (), updated: Sequence[str] = ()
     ) -> None:
         """Webhook events for the rows of `record` ("customer", "order") this batch inserted
-        or updated, in its transaction: a batch rolled back announces nothing."""
+        or updated; they are enqueued together by `publish` (nothing without subscribers)."""
         if self.subscriptions:
-            webhooks.records_written(
+            self.events += webhooks.stored_events(
                 self.conn, self.subscriptions, record, created=created, updated=updated
             )
+
+    def publish(self) -> None:
+        """Enqueue the batch's events in its transaction, all in one bulk write: a batch
+        that rolls back sends nothing."""
+        if self.events:
+            webhooks.publish_on(self.conn, self.events, self.subscriptions)
+            self.events = []
 
 
 Rejected = list[tuple[Record, RowError]]
