@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import html
 import io
+import json
 import re
 from datetime import datetime
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -121,3 +123,33 @@ def test_bad_choices_are_refused_plainly(client: TestClient, world: World) -> No
     assert "not a date" in client.get("/reports/periods?to=yesterday", headers=headers).text
     assert "cannot break KPIs down" in client.get("/reports/breakdown/city", headers=headers).text
     assert client.get("/reports?count=99", headers=headers).status_code == 422
+
+
+def _heatmap(client: TestClient, token: str, language: str = "en") -> dict[str, Any]:
+    answer = client.get(
+        "/dashboard/cohorts?to=2026-03-15",
+        headers={**bearer(token), "Accept-Language": language},
+    )
+    assert answer.status_code == 200
+    found = re.search(
+        r'<script type="application/json" id="cohort-data">(.*?)</script>', answer.text
+    )
+    assert found is not None, answer.text
+    return dict(json.loads(html.unescape(found.group(1))))
+
+
+def test_the_dashboard_heatmap_draws_the_cohort_table_per_role(
+    client: TestClient, world: World
+) -> None:
+    admin = _heatmap(client, world.tokens["admin"])["heatmap"]
+    assert admin["cohorts"] == ["2026-01", "2026-02", "2026-03"]
+    assert admin["sizes"] == [1, 1, 1]
+    # [months after, cohort row, percent]: the pool's January buyer never came back, the
+    # agent's February buyer bought again in March.
+    assert admin["cells"] == [[0, 0, 100.0], [1, 0, 0.0], [2, 0, 0.0], [0, 1, 100.0],
+                              [1, 1, 100.0], [0, 2, 100.0]]  # fmt: skip
+    agent = _heatmap(client, world.tokens["agent"], "zh-CN")
+    assert agent["heatmap"]["cohorts"] == ["2026-01", "2026-02"]
+    assert agent["labels"]["cohort"] == "首购月份"
+    page = client.get("/?to=2026-03-15", headers=bearer(world.tokens["agent"]))
+    assert "/dashboard/cohorts?to=2026-03-15" in page.text

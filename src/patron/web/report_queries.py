@@ -28,6 +28,8 @@ KPI_COLUMNS = (
 )  # fmt: skip
 RATES = frozenset({"retention_rate", "repurchase_rate", "csat", "churn_rate"})
 MAX_PERIODS = 24
+# The cohort table (reports page) and heatmap (dashboard) follow this many months.
+COHORT_MONTHS = 12
 
 
 @dataclass(frozen=True)
@@ -112,6 +114,15 @@ def breakdown_rows(session: Session, actor: Actor, period: Period, by: str) -> l
     for row in rows:
         row["key"] = row.get("owner") if by == "owner" else row.get(by)
     return rows
+
+
+def cohort_cells(rows: list[dict[str, Any]]) -> list[list[float]]:
+    """The cohort table as heatmap cells: [months after, cohort row, percent buying]."""
+    return [
+        [k, i, round(share * 100, 1)]
+        for i, row in enumerate(rows)
+        for k, share in enumerate(row["retention"])
+    ]
 
 
 def cohorts(session: Session, actor: Actor, period: Period) -> list[dict[str, Any]]:

@@ -32,7 +32,7 @@ from patron.customers.models import Customer
 from patron.customers.repository import owner_names
 from patron.db import now
 from patron.engagement.models import Task, TaskStatus
-from patron.web import queries
+from patron.web import queries, report_queries
 from patron.web.i18n import Translate, request_locale, translator
 from patron.web.pages.base import PageRoute, render
 
@@ -130,6 +130,27 @@ def kpis(
     period = parse_period(date_from or None, date_to or None, today=now().date())
     cards = queries.kpi_cards(session, actor, period)
     return render(request, "fragments/dashboard_kpis.html", actor, cards=cards)
+
+
+@router.get("/dashboard/cohorts")
+def cohort_heatmap(
+    request: Request,
+    session: SessionDep,
+    actor: Annotated[Actor, requires(Permission.kpi_read)],
+    date_from: DateFrom = None,
+    date_to: DateTo = None,
+) -> Response:
+    """The cohort retention heatmap: the reports page's cohort table for the months up to the
+    period's end, over the customers the user may see."""
+    period = parse_period(date_from or None, date_to or None, today=now().date())
+    last_day = (period.end - timedelta(microseconds=1)).date()
+    rows = report_queries.cohorts(
+        session, actor, report_queries.months_up_to(last_day, report_queries.COHORT_MONTHS)
+    )
+    heatmap = {"cohorts": [row["cohort"] for row in rows],
+               "sizes": [row["customers"] for row in rows],
+               "cells": report_queries.cohort_cells(rows)}  # fmt: skip
+    return render(request, "fragments/dashboard_cohorts.html", actor, heatmap=heatmap)
 
 
 @router.post("/customers/{customer_id}/follow-up")

@@ -27,7 +27,6 @@ Reader = Annotated[Actor, requires(Permission.kpi_read)]
 Unit = Annotated[str, Query(max_length=8)]
 Count = Annotated[int, Query(ge=1, le=reports.MAX_PERIODS)]
 Day = Annotated[str, Query(alias="to", max_length=10)]
-COHORT_MONTHS = 12
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
@@ -85,7 +84,7 @@ def breakdown(
 @router.get("/reports/cohorts")
 def cohorts(request: Request, session: SessionDep, actor: Reader, day: Day = "") -> Response:
     """Customers by the month of their first purchase, and the share buying in later months."""
-    rows = reports.cohorts(session, actor, reports.months_up_to(_day(day), COHORT_MONTHS))
+    rows = reports.cohorts(session, actor, reports.months_up_to(_day(day), reports.COHORT_MONTHS))
     width = max((len(row["retention"]) for row in rows), default=0)
     return render(request, "fragments/report_cohorts.html", actor, rows=rows, width=width)
 
@@ -99,12 +98,13 @@ def export(
     last_day = _day(day)
     chosen = reports.calendar_periods(unit, last_day, count)
     latest = chosen[-1]
+    cohort_months = reports.months_up_to(last_day, reports.COHORT_MONTHS)
     body = workbook(
         translator(request_locale(request)),
         periods=reports.kpis_by_period(session, actor, chosen),
         breakdowns={by: reports.breakdown_rows(session, actor, latest, by)
                     for by in reports.BREAKDOWNS},
-        cohorts=reports.cohorts(session, actor, reports.months_up_to(last_day, COHORT_MONTHS)),
+        cohorts=reports.cohorts(session, actor, cohort_months),
     )  # fmt: skip
     name = f"patron-report-{unit}-{last_day.isoformat()}.xlsx"
     return Response(

@@ -102,6 +102,39 @@
     draw();
   }
 })();
+// The dashboard's cohort retention heatmap, drawn when its fragment arrives.
+(function () {
+  "use strict";
+  function drawCohorts() {
+    var source = document.getElementById("cohort-data"), el = document.getElementById("chart-cohorts");
+    if (!source || !el || typeof echarts === "undefined") { return; }
+    var data = JSON.parse(source.textContent), heatmap = data.heatmap, labels = data.labels;
+    var width = heatmap.cells.reduce(function (most, cell) { return Math.max(most, cell[0] + 1); }, 1);
+    var months = [];
+    for (var k = 0; k < width; k++) { months.push("M" + k); }
+    var chart = echarts.init(el, null, { renderer: "svg" });
+    chart.setOption({
+      animation: false,
+      grid: { left: 72, right: 16, top: 16, bottom: 72 },
+      tooltip: { formatter: function (item) {
+        var row = item.data[1];
+        return heatmap.cohorts[row] + " · M" + item.data[0] + "<br>" + labels.buying + ": " + item.data[2] +
+          "%<br>" + labels.customers + ": " + heatmap.sizes[row];
+      } },
+      xAxis: { type: "category", data: months, name: labels.after, nameLocation: "center", nameGap: 28 },
+      yAxis: { type: "category", data: heatmap.cohorts, inverse: true, name: labels.cohort },
+      visualMap: { min: 0, max: 100, calculable: false, orient: "horizontal", left: "center", bottom: 0,
+                   itemHeight: 80, text: ["100%", "0%"], inRange: { color: ["#eef4f7", "#2f6f8f"] } },
+      series: [{ type: "heatmap", data: heatmap.cells, label: { show: true, formatter: function (item) {
+        return Math.round(item.data[2]) + "%";
+      } } }]
+    });
+    window.addEventListener("resize", function () { chart.resize(); });
+  }
+  document.addEventListener("htmx:afterSwap", function (event) {
+    if (event.target && event.target.id === "dashboard-cohorts") { drawCohorts(); }
+  });
+})();
 // Work pages: survey charts, ticket SLA countdowns that tick, and dragging a ticket to a status.
 (function () {
   "use strict";
