@@ -171,21 +171,19 @@ def _threshold_conditions(
     (shared by grades that rank the same rows by the same score), where a window over the
     whole feature table would sort every column along with it. No such score: NULL, no row.
     """
-    rankings: dict[tuple[str, str], list[int]] = {}
+    rankings: dict[tuple[str, str], list[tuple[int, float]]] = {}
     for index, (grade, rule) in enumerate(zip(rulebook.grades, compiled.grades, strict=True)):
         if grade.quantile is not None:
-            rankings.setdefault(_quantile_ranking(grade, rule), []).append(index)
+            ranked = rankings.setdefault(_quantile_ranking(grade, rule), [])
+            ranked.append((index, grade.quantile.top))
     thresholds: dict[int, object] = {}
-    for (eligible, score), indexes in rankings.items():
-        lowest = ", ".join(
-            f"min({score}) FILTER (WHERE _q <= {rulebook.grades[i].quantile.top})"  # type: ignore[union-attr]
-            for i in indexes
-        )
+    for (eligible, score), grades in rankings.items():
+        lowest = ", ".join(f"min({score}) FILTER (WHERE _q <= {top})" for _, top in grades)
         found = con.execute(
             f"SELECT {lowest} FROM (SELECT {score}, cume_dist() OVER (ORDER BY {score} DESC) "
             f"AS _q FROM {source} WHERE {eligible})"
         ).fetchone()
-        thresholds.update(zip(indexes, found or (), strict=True))
+        thresholds.update(zip((index for index, _ in grades), found or (), strict=True))
     return [
         rule.sql
         if grade.quantile is None
