@@ -3,6 +3,10 @@
 Day counts are whole days between the as-of date and an event's date. Windows: `_30d` means
 0-29 days before the as-of date, `_90d` 0-89, `_prev_90d` 90-179, `_365d` 0-364. Purchases are
 paid orders only; refunded and cancelled orders never count.
+
+`analytics.features_one` computes the same row for one customer in Python (event runs): a
+change to `FEATURES_SQL` needs its twin there, and `tests/analytics/test_features_one.py`
+fails until the two agree.
 """
 
 from __future__ import annotations
