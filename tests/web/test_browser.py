@@ -163,10 +163,23 @@ def test_the_browser_language_is_the_default(browser: Browser, server: Server) -
     expect(page.locator("h1")).to_have_text("登录")
 
 
+@pytest.mark.parametrize("role", ["admin", "manager", "agent", "analyst"])
+def test_the_trend_charts_render_for_each_role(browser: Browser, server: Server, role: str) -> None:
+    page = signed_in(browser, server, role)
+    page.goto("/")
+    expect(page.locator("#chart-warnings svg")).to_be_visible()
+    expect(page.locator("#chart-satisfaction svg")).to_be_visible()
+    expect(page.locator("#chart-satisfaction svg")).to_contain_text("NPS")
+    # Stacked by severity instead of by warning: the legend names the severities.
+    page.select_option("#warnings-by", "severity")
+    expect(page.locator("#chart-warnings svg")).to_contain_text("High")
+
+
 def test_screenshots_of_every_main_page(browser: Browser, server: Server) -> None:
     page = signed_in(browser, server, "admin")
     page.goto("/")
     expect(page.locator("#chart-rfm svg")).to_be_visible()
+    expect(page.locator("#chart-warnings svg")).to_be_visible()
     expect(page.locator(".kpi")).to_have_count(6)
     screenshot(page, "dashboard")
     page.goto("/customers")
