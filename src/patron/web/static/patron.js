@@ -91,7 +91,7 @@
       legend: { top: 0 },
       xAxis: { type: "category", data: trends.months, axisLabel: { rotate: 30 } },
       yAxis: [{ type: "value", min: -100, max: 100, name: words.nps },
-              { type: "value", min: 1, max: 5, name: words.csat, splitLine: { show: false } }],
+              { type: "value", min: 1, max: 5, name: "CSAT", splitLine: { show: false } }],
       series: [{ type: "line", name: words.nps, data: trends.nps, connectNulls: true },
                { type: "line", name: words.csat, yAxisIndex: 1, data: trends.csat, connectNulls: true }]
     });
