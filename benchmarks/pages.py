@@ -32,9 +32,10 @@ from sqlalchemy import select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pages_data import generate
+from pages_data import generate, generate_trend_records
 
 from patron.analytics.dashboard_summary import stored_figures, write_summary
+from patron.analytics.dashboard_trends import stored_trends, write_trends
 from patron.analytics.kpi import latest_run_id
 from patron.api.security import CSRF_COOKIE, SESSION_COOKIE, start_session
 from patron.auth.models import User
@@ -76,8 +77,35 @@ def ensure_database(name: str, *, customers: int, orders_per_customer: float, fr
                  orders_per_customer=orders_per_customer, log=log)  # fmt: skip
     elif present < customers:
         sys.exit(f"{name} holds {present:,} customers, not {customers:,}: run with --fresh")
+    add_trend_records(name)
     store_dashboard_figures(url)
+    store_dashboard_trends(url)
     return url
+
+
+def add_trend_records(name: str) -> None:
+    """Alerts and survey answers for the dashboard's trends, once: a database generated
+    before they were part of the set has none."""
+    with psycopg.connect(f"{SERVER}/{name}") as conn:
+        query = "SELECT EXISTS (SELECT 1 FROM alerts) OR EXISTS (SELECT 1 FROM survey_responses)"
+        found = conn.execute(query).fetchone()[0]  # type: ignore[index]
+    if not found:
+        log(f"adding alerts and survey answers to {name} (kept for reruns)")
+        generate_trend_records(f"{SERVER}/{name}", alerts_per_customer=0.6,
+                               answers_per_customer=0.3, log=log)  # fmt: skip
+
+
+def store_dashboard_trends(url: str) -> None:
+    """The dashboard trends of the generated run, as `patron score` stores them at its end,
+    unless already stored."""
+    engine = create_db_engine(url)
+    with engine.begin() as connection:
+        run_id = latest_run_id(connection)
+        if run_id is not None and not stored_trends(connection, run_id):
+            started = time.perf_counter()
+            write_trends(connection, run_id)
+            log(f"dashboard trends of run {run_id} stored in {time.perf_counter() - started:.1f} s")
+    engine.dispose()
 
 
 def store_dashboard_figures(url: str) -> None:

@@ -119,6 +119,35 @@ FROM customers c WHERE c.id %% 10 = 3
 """
 
 
+# Warnings raised and survey answers over the year before the run, for the dashboard's trends.
+ALERTS = """
+INSERT INTO alerts (customer_id, rule_id, severity, message, raised_at, idempotency_key, evidence)
+SELECT c, (%(rules)s::text[])[k], (%(severities)s::text[])[k], '',
+    %(as_of)s - random() * interval '365 days', 'bench:' || g || ':' || c, '{}'
+FROM (SELECT g, %(first_id)s + floor(random() * %(customers)s)::bigint AS c,
+             1 + floor(random() * 5)::int AS k
+      FROM generate_series(1, %(alerts)s) AS g) AS drawn
+"""
+
+ANSWERS = """
+INSERT INTO survey_responses (customer_id, kind, score, answers, comment, answered_at)
+SELECT c, kind, CASE WHEN kind = 'nps' THEN floor(random() * 11)::int
+                     ELSE 1 + floor(random() * 5)::int END,
+    '{}', '', %(as_of)s - random() * interval '365 days'
+FROM (SELECT %(first_id)s + floor(random() * %(customers)s)::bigint AS c,
+             CASE WHEN random() < 0.6 THEN 'nps' ELSE 'csat' END AS kind
+      FROM generate_series(1, %(answers)s)) AS drawn
+"""
+TREND_RULES = (
+    "high_churn_risk",
+    "spend_drop",
+    "frequency_drop",
+    "valuable_quiet",
+    "complaints_rising",
+)
+TREND_SEVERITIES = ("high", "medium", "high", "critical", "high")
+
+
 def _step(conn: psycopg.Connection, log: Log, label: str, sql: str, params: dict) -> None:  # type: ignore[type-arg]
     started = time.perf_counter()
     conn.execute(sql, params)
@@ -159,3 +188,26 @@ def generate(conninfo: str, *, customers: int, orders_per_customer: float, log: 
         started = time.perf_counter()
         conn.execute("VACUUM ANALYZE")
         log(f"vacuum analyze: {time.perf_counter() - started:.0f} s")
+
+
+def generate_trend_records(conninfo: str, *, alerts_per_customer: float,
+                           answers_per_customer: float, log: Log) -> None:  # fmt: skip
+    """Alerts and survey answers spread over the year before the latest run, added to a
+    generated database that has none (the first generator made neither)."""
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("SELECT setseed(0.43)")
+        first_id, customers = conn.execute("SELECT min(id), count(*) FROM customers").fetchone()  # type: ignore[misc]
+        as_of = conn.execute("SELECT as_of FROM scoring_runs ORDER BY id DESC LIMIT 1").fetchone()[
+            0
+        ]  # type: ignore[index]
+        common = {"first_id": first_id, "customers": customers, "as_of": as_of}
+        _step(conn, log, "alerts", ALERTS, {
+            **common, "alerts": int(customers * alerts_per_customer), "rules": list(TREND_RULES),
+            "severities": list(TREND_SEVERITIES),
+        })  # fmt: skip
+        _step(conn, log, "survey answers", ANSWERS, {
+            **common, "answers": int(customers * answers_per_customer),
+        })  # fmt: skip
+    with psycopg.connect(conninfo, autocommit=True) as conn:
+        conn.execute("ANALYZE alerts")
+        conn.execute("ANALYZE survey_responses")
