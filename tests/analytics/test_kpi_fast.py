@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.analytics.cohorts import cohort_retention
 from patron.analytics.kpi import Counts, headline, kpis
+from patron.analytics.kpi_breakdowns import DIMENSIONS, _average_clv_by
 from patron.analytics.kpi_period import Period
-from patron.analytics.kpi_stored import counts_by_period, every_owner
+from patron.analytics.kpi_stored import average_clv_by, counts_by_period, every_owner
 from patron.api.access import Actor, customer_scope
 from patron.auth.models import Role, User
 from patron.customers.models import Customer
@@ -57,9 +58,16 @@ def shop(sessions: sessionmaker[Session]) -> Shop:
         ]
         manager = builders.user(session, "boss", role=Role.manager, team="east")
         admin = builders.user(session, "root", role=Role.admin)
+        run = builders.scoring_run(session)
         for n in range(60):
             owner = None if n % 3 == 0 else draw.choice(agents).id
-            person = builders.customer(session, f"客户{n}", external_id=f"G-{n}", owner_id=owner)
+            grade = draw.choice(["A", "B", None])
+            person = builders.customer(
+                session, f"客户{n}", external_id=f"G-{n}", owner_id=owner, grade=grade
+            )
+            if n % 5:
+                clv = None if n % 7 == 0 else float(draw.randrange(1000))
+                builders.snapshot(session, run, person, clv=clv)
             for _ in range(draw.randrange(12)):
                 builders.order(
                     session, person, f"{draw.randrange(10, 500)}.00", _moment(draw),
@@ -190,6 +198,38 @@ def test_stored_figures_follow_a_change_of_owner(
         handed = list(session.scalars(theirs))
         session.execute(update(Customer).where(Customer.id.in_(handed)).values(owner_id=west))
     _check_months(sessions, shop)
+
+
+def _check_clv(sessions: sessionmaker[Session], shop: Shop) -> None:
+    """The stored CLV totals per owner and value give what the live query gives."""
+    for actor in shop.actors.values():
+        for by in ("grade", "owner"):
+            with sessions.begin() as session:
+                connection = session.connection()
+                live = _average_clv_by(connection, DIMENSIONS[by], customer_scope(actor))
+                owners = owners_seen(session, actor, every_owner(connection))
+                for _ in range(2):  # counted and stored, then read
+                    stored = average_clv_by(connection, DIMENSIONS[by], owners)
+                    assert stored == pytest.approx(live) and live
+
+
+def test_average_clv_by_grade_and_owner_follows_grades_and_owners(
+    sessions: sessionmaker[Session], shop: Shop
+) -> None:
+    _check_clv(sessions, shop)
+    agent = shop.actors["agent"]
+    with sessions.begin() as session:
+        mine = select(Customer.id).where(Customer.owner_id == agent.user_id).limit(2)
+        moved = list(session.scalars(mine))
+        session.execute(update(Customer).where(Customer.id.in_(moved)).values(owner_id=None))
+    _check_clv(sessions, shop)
+    with sessions.begin() as session:
+        # Customers of other agents, whose stored totals no change of owner has dropped.
+        others = Customer.owner_id.is_not(None) & (Customer.owner_id != agent.user_id)
+        graded = select(Customer.id).where(Customer.grade == "A", others).limit(3)
+        regraded = list(session.scalars(graded))
+        session.execute(update(Customer).where(Customer.id.in_(regraded)).values(grade="B"))
+    _check_clv(sessions, shop)
 
 
 @pytest.mark.parametrize("role", ROLES)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     SQLColumnExpression,
     Subquery,
     and_,
+    bindparam,
     func,
     select,
     true,
@@ -98,7 +99,11 @@ class Dimension:
 
 def is_paid() -> ColumnElement[bool]:
     """Only paid orders are purchases."""
-    return Order.status == OrderStatus.paid
+    # Written into the SQL, not bound, so PostgreSQL may use the KPI store's partial indexes
+    # on paid orders with any plan.
+    return Order.status == bindparam(
+        "paid", OrderStatus.paid, Order.status.type, literal_execute=True
+    )
 
 
 def among(customer_id: SQLColumnExpression[Any], customers: CustomerScope) -> ColumnElement[bool]:
@@ -109,17 +114,23 @@ def among(customer_id: SQLColumnExpression[Any], customers: CustomerScope) -> Co
     return customer_id.in_(select(Customer.id).where(customers).correlate(None))
 
 
-def _keyed(key: Dimension | None) -> list[SQLColumnExpression[Any]]:
+def _order_keyed(key: Dimension | None) -> list[SQLColumnExpression[Any]]:
+    """The customer, and the key when it is an order column (a customer column comes later)."""
     columns: list[SQLColumnExpression[Any]] = [Order.customer_id]
-    if key is not None:
+    if key is not None and not key.on_customer:
         columns.append(key.column.label("key"))
     return columns
 
 
-def _joined(query: Select[Any], key: Dimension | None) -> Select[Any]:
-    if key is not None and key.on_customer:
-        return query.join_from(Order, Customer, Order.customer_id == Customer.id)
-    return query
+def _customer_keyed(query: Select[Any], key: Dimension | None, name: str) -> Select[Any]:
+    """Rows already one per customer, with a customer column's key looked up once each
+    (not once per order)."""
+    if key is None or not key.on_customer:
+        return query
+    rows = query.subquery(name)
+    return select(rows, key.column.label("key")).join_from(
+        rows, Customer, rows.c.customer_id == Customer.id
+    )
 
 
 def activity(
@@ -128,21 +139,21 @@ def activity(
     """Per customer (and key): paid orders, revenue and distinct purchase days in the period."""
     # Orders are first added up per purchase day, so the days are counted without a sort.
     day = DayOf(Order.ordered_at).label("day")
-    daily = _joined(
-        select(
-            *_keyed(key), day, func.count().label("orders"), func.sum(Order.amount).label("revenue")
-        )
+    keyed = _order_keyed(key)
+    daily = (
+        select(*keyed, day, func.count().label("orders"), func.sum(Order.amount).label("revenue"))
         .where(is_paid(), period.within(Order.ordered_at), among(Order.customer_id, customers))
-        .group_by(*_keyed(key), day),
-        key,
-    ).subquery("daily")
-    columns = [daily.c.customer_id] + ([daily.c.key] if key is not None else [])
-    return select(
+        .group_by(*keyed, day)
+        .subquery("daily")
+    )
+    columns = [daily.c.customer_id, *([daily.c.key] if len(keyed) > 1 else [])]
+    per_customer = select(
         *columns,
         func.sum(daily.c.orders).label("orders"),
         func.sum(daily.c.revenue).label("revenue"),
         func.count().label("days"),
     ).group_by(*columns)
+    return _customer_keyed(per_customer, key, "per_customer")
 
 
 def buyers(
@@ -150,8 +161,8 @@ def buyers(
 ) -> Select[Any]:
     """Each customer (and key) with a paid order in the period, once."""
     paid_within = (is_paid(), period.within(Order.ordered_at), among(Order.customer_id, customers))
-    query = select(*_keyed(key)).where(*paid_within).distinct()
-    return _joined(query, key)
+    query = select(*_order_keyed(key)).where(*paid_within).distinct()
+    return _customer_keyed(query, key, "buying")
 
 
 def first_purchases() -> Subquery:

@@ -18,6 +18,7 @@ from patron.analytics.kpi import (
     ratio,
 )
 from patron.analytics.kpi_period import Period
+from patron.analytics.kpi_stored import average_clv_by
 from patron.analytics.models import ScoreSnapshot
 from patron.auth.models import User
 from patron.customers.models import Customer
@@ -38,17 +39,28 @@ FOLLOW_UP = "follow_up"
 
 
 def breakdown(
-    *, connection: Connection, period: Period, by: str, customers: CustomerScope = None
+    *,
+    connection: Connection,
+    period: Period,
+    by: str,
+    customers: CustomerScope = None,
+    owners: Iterable[int | None] | None = None,
 ) -> list[dict[str, Any]]:
     """The period's KPIs per value of one dimension, over `customers` (None: everyone); rows
-    need not sum to the headline."""
+    need not sum to the headline. With `owners` (the owners of those same customers) the
+    average CLV comes from the totals the KPI store keeps per owner."""
     if by not in DIMENSIONS:
         raise InvalidInput(
             f"cannot break KPIs down by '{by}' (use one of: {', '.join(DIMENSIONS)})"
         )
     dimension = DIMENSIONS[by]
     counts = combined_counts(connection, period, dimension, customers)
-    clv = _average_clv_by(connection, dimension, customers) if dimension.on_customer else {}
+    if not dimension.on_customer:
+        clv = {}
+    elif owners is not None:
+        clv = average_clv_by(connection, dimension, owners)
+    else:
+        clv = _average_clv_by(connection, dimension, customers)
     owners = _usernames(connection, counts) if by == "owner" else {}
     rows = []
     for key in _sorted_keys(counts):

@@ -6,6 +6,7 @@ Two derived tables, both rebuilt from `orders` and `customers` at any time:
   are those whose first purchase falls in it, and a cohort is the month of it; reading them
   here replaces a look-up per buyer into every order before the period.
 - `kpi_run_clv`: the CLV total of a scoring run's snapshots, for the average CLV card.
+- `kpi_run_clv_by`: the same per owner and grade, segment or value class, for breakdowns.
 - `kpi_period_figures`: the purchase counts (active, new, orders, revenue, repeaters,
   retention) of a calendar period that has ended, per owner (owner key 0: the pool), so a
   report adds up a few rows per month over the owners the user may see.
@@ -28,6 +29,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     Column,
     Connection,
     DateTime,
@@ -35,6 +37,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    String,
     Table,
     UniqueConstraint,
     text,
@@ -71,6 +74,37 @@ run_clv = Table(
     Column("total", Float, nullable=True),
     Column("customers", Integer, nullable=False),
 )
+run_clv_by = Table(
+    "kpi_run_clv_by",
+    store,
+    Column("run_id", BigInteger, nullable=False),
+    # grade, segment, value_class or owner; the value as text ('' with known false: none).
+    Column("dimension", String(16), nullable=False),
+    Column("owner_key", BigInteger, nullable=False),
+    Column("known", Boolean, nullable=False),
+    Column("value", String(64), nullable=False),
+    Column("total", Float, nullable=False),
+    Column("customers", Integer, nullable=False),
+    UniqueConstraint("run_id", "dimension", "owner_key", "known", "value"),
+)
+# The store's own objects, all named so: schema comparisons leave them out.
+PREFIXES = ("kpi_", "ix_kpi_")
+# Paid orders by moment with what the counts read (an index-only scan of a period) and by
+# customer (first purchases, cohorts). PostgreSQL carries the columns in INCLUDE.
+_PAID_INDEXES = {
+    "postgresql": (
+        "CREATE INDEX IF NOT EXISTS ix_kpi_paid_orders ON orders (ordered_at) "
+        "INCLUDE (customer_id, amount, channel) WHERE status = 'paid'",
+        "CREATE INDEX IF NOT EXISTS ix_kpi_paid_by_customer ON orders (customer_id, ordered_at) "
+        "WHERE status = 'paid'",
+    ),
+    "sqlite": (
+        "CREATE INDEX IF NOT EXISTS ix_kpi_paid_orders ON orders "
+        "(ordered_at, customer_id, amount, channel) WHERE status = 'paid'",
+        "CREATE INDEX IF NOT EXISTS ix_kpi_paid_by_customer ON orders (customer_id, ordered_at) "
+        "WHERE status = 'paid'",
+    ),
+}
 POOL_KEY = 0
 # Held shared while a report stores figures and exclusively by a trigger dropping them, so a
 # figure counted before an order arrived is never stored after the trigger ran (PostgreSQL;
@@ -81,6 +115,7 @@ _REFILL = (
     "DELETE FROM kpi_first_purchases",
     "DELETE FROM kpi_period_figures",
     "DELETE FROM kpi_run_clv",
+    "DELETE FROM kpi_run_clv_by",
     "INSERT INTO kpi_first_purchases (customer_id, first_paid_at) "
     "SELECT customer_id, min(ordered_at) FROM orders WHERE status = 'paid' GROUP BY customer_id",
 )
@@ -105,16 +140,23 @@ _SQLITE_TRIGGERS = (
     + "END",
     *(
         f"CREATE TRIGGER kpi_snapshots_{name} AFTER {event} ON score_snapshots BEGIN "
-        f"DELETE FROM kpi_run_clv WHERE run_id = {row}.run_id; END"
+        f"DELETE FROM kpi_run_clv WHERE run_id = {row}.run_id; "
+        f"DELETE FROM kpi_run_clv_by WHERE run_id = {row}.run_id; END"
         for name, event, row in (
             ("ai", "INSERT", "NEW"),
             ("ad", "DELETE", "OLD"),
             ("au", "UPDATE", "OLD"),
         )
     ),
+    "CREATE TRIGGER kpi_customers_keys AFTER UPDATE OF grade, rfm_segment, value_class "
+    "ON customers WHEN OLD.grade IS NOT NEW.grade OR OLD.rfm_segment IS NOT NEW.rfm_segment "
+    "OR OLD.value_class IS NOT NEW.value_class BEGIN "
+    "DELETE FROM kpi_run_clv_by WHERE dimension <> 'owner'; END",
     "CREATE TRIGGER kpi_customers_owner AFTER UPDATE OF owner_id ON customers "
     "WHEN OLD.owner_id IS NOT NEW.owner_id BEGIN "
     "DELETE FROM kpi_period_figures "
+    "WHERE owner_key IN (coalesce(OLD.owner_id, 0), coalesce(NEW.owner_id, 0)); "
+    "DELETE FROM kpi_run_clv_by "
     "WHERE owner_key IN (coalesce(OLD.owner_id, 0), coalesce(NEW.owner_id, 0)); END",
 )
 
@@ -156,15 +198,19 @@ BEGIN
   DELETE FROM kpi_period_figures;
   RETURN NULL;
 END $$""",
-    """
+    f"""
 CREATE OR REPLACE FUNCTION kpi_snapshots_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
+  PERFORM pg_advisory_xact_lock({LOCK_KEY});
   IF TG_OP = 'INSERT' THEN
     DELETE FROM kpi_run_clv WHERE run_id IN (SELECT run_id FROM new_rows);
+    DELETE FROM kpi_run_clv_by WHERE run_id IN (SELECT run_id FROM new_rows);
   ELSIF TG_OP = 'TRUNCATE' THEN
     DELETE FROM kpi_run_clv;
+    DELETE FROM kpi_run_clv_by;
   ELSE
     DELETE FROM kpi_run_clv WHERE run_id IN (SELECT run_id FROM old_rows);
+    DELETE FROM kpi_run_clv_by WHERE run_id IN (SELECT run_id FROM old_rows);
   END IF;
   RETURN NULL;
 END $$""",
@@ -174,6 +220,15 @@ BEGIN
   PERFORM pg_advisory_xact_lock({LOCK_KEY});
   DELETE FROM kpi_period_figures
   WHERE owner_key IN (coalesce(OLD.owner_id, 0), coalesce(NEW.owner_id, 0));
+  DELETE FROM kpi_run_clv_by
+  WHERE owner_key IN (coalesce(OLD.owner_id, 0), coalesce(NEW.owner_id, 0));
+  RETURN NULL;
+END $$""",
+    f"""
+CREATE OR REPLACE FUNCTION kpi_customer_keys_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+  PERFORM pg_advisory_xact_lock({LOCK_KEY});
+  DELETE FROM kpi_run_clv_by WHERE dimension <> 'owner';
   RETURN NULL;
 END $$""",
 )
@@ -199,6 +254,8 @@ _PG_TRIGGERS = (
     ),
     "CREATE TRIGGER kpi_snapshots_at AFTER TRUNCATE ON score_snapshots "
     "FOR EACH STATEMENT EXECUTE FUNCTION kpi_snapshots_changed()",
+    "CREATE TRIGGER kpi_customers_keys AFTER UPDATE OF grade, rfm_segment, value_class "
+    "ON customers FOR EACH STATEMENT EXECUTE FUNCTION kpi_customer_keys_changed()",
     "CREATE TRIGGER kpi_customers_owner AFTER UPDATE OF owner_id ON customers FOR EACH ROW "
     "WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id) EXECUTE FUNCTION kpi_owner_moved()",
 )
@@ -217,6 +274,8 @@ def _ready(connection: Connection) -> bool:
 def _create(connection: Connection) -> None:
     """The tables, filled from the orders, and the triggers keeping them in step."""
     store.create_all(connection)
+    for statement in _PAID_INDEXES[connection.dialect.name]:
+        connection.exec_driver_sql(statement)
     for statement in _REFILL:
         connection.execute(text(statement))
     postgres = connection.dialect.name == "postgresql"
@@ -247,7 +306,12 @@ def ensure_store(connection: Connection) -> None:
             raise
 
 
-def hold_figures(connection: Connection) -> None:
-    """Before storing period figures: wait for, and hold off, triggers dropping them."""
-    if connection.dialect.name == "postgresql":
-        connection.execute(text("SELECT pg_advisory_xact_lock_shared(:key)"), {"key": LOCK_KEY})
+def may_store(connection: Connection) -> bool:
+    """Whether figures counted from now on may be stored: on PostgreSQL, unless a transaction
+    is dropping stored figures right now (an import, a scoring run), in which case they are
+    counted and shown but not kept. Held until the caller's transaction ends, it keeps such
+    triggers waiting until the stored figures are visible to them."""
+    if connection.dialect.name != "postgresql":
+        return True
+    taken = text("SELECT pg_try_advisory_xact_lock_shared(:key)")
+    return bool(connection.scalar(taken, {"key": LOCK_KEY}))

@@ -15,7 +15,7 @@ from dataclasses import fields, replace
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, or_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, func, or_, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from patron.analytics.kpi import (
@@ -23,12 +23,20 @@ from patron.analytics.kpi import (
     CustomerScope,
     Dimension,
     combined_counts,
+    latest_run_id,
     purchase_counts,
     retention_counts,
     survey_counts,
 )
 from patron.analytics.kpi_period import Period
-from patron.analytics.kpi_store import POOL_KEY, ensure_store, hold_figures, period_figures
+from patron.analytics.kpi_store import (
+    POOL_KEY,
+    ensure_store,
+    may_store,
+    period_figures,
+    run_clv_by,
+)
+from patron.analytics.models import ScoreSnapshot
 from patron.auth.models import User
 from patron.customers.models import Customer
 from patron.db import now
@@ -78,11 +86,12 @@ def _stored(
     found = _read(connection, periods, keys)
     missing = {p: [k for k in keys if k not in found.get((p.start, p.end), {})] for p in periods}
     if any(missing.values()):
-        hold_figures(connection)
+        keep = may_store(connection)
         for period, absent in missing.items():
             if absent:
                 counted = _count(connection, period, absent)
-                _write(connection, period, counted)
+                if keep:
+                    _write(connection, period, counted)
                 found.setdefault((period.start, period.end), {}).update(counted)
     return found
 
@@ -108,10 +117,7 @@ def _read(
 def _count(connection: Connection, period: Period, keys: list[int]) -> dict[int, Counts]:
     """The period's purchase and retention counts of the owners' customers, per owner key
     (owners without a buyer get zeros, so they are stored too)."""
-    users = [k for k in keys if k != POOL_KEY]
-    condition: ColumnElement[bool] = Customer.owner_id.in_(users)
-    if POOL_KEY in keys:
-        condition = or_(condition, Customer.owner_id.is_(None))
+    condition = _owned_by(keys)
     counts = {key: Counts() for key in keys}
     for owner, found in purchase_counts(connection, period, OWNER, condition).items():
         counts[_key(owner)] = found
@@ -121,6 +127,14 @@ def _count(connection: Connection, period: Period, keys: list[int]) -> dict[int,
         key = _key(owner)
         counts[key] = replace(counts[key], previous_active=previous_active, retained=retained)
     return counts
+
+
+def _owned_by(keys: list[int]) -> ColumnElement[bool]:
+    """Customers of the owners of these keys (the pool's for key 0)."""
+    condition: ColumnElement[bool] = Customer.owner_id.in_([k for k in keys if k != POOL_KEY])
+    if POOL_KEY in keys:
+        condition = or_(condition, Customer.owner_id.is_(None))
+    return condition
 
 
 def _write(connection: Connection, period: Period, counts: dict[int, Counts]) -> None:
@@ -162,3 +176,64 @@ def _with_surveys(
         csat_responses=csat_n,
         satisfied=satisfied,
     )
+
+
+def average_clv_by(
+    connection: Connection, dimension: Dimension, owners: Iterable[Owner]
+) -> dict[Any, float]:
+    """The latest run's mean CLV per value of a customer column over the owners' customers,
+    added up from totals stored per run, owner and value (`kpi_store.run_clv_by`)."""
+    run_id = latest_run_id(connection)
+    if run_id is None:
+        return {}
+    ensure_store(connection)
+    keys = sorted({_key(owner) for owner in owners})
+    t = run_clv_by.c
+    query = select(t.owner_key, t.known, t.value, t.total, t.customers).where(
+        t.run_id == run_id, t.dimension == dimension.name, t.owner_key.in_(keys)
+    )
+    rows = [tuple(row) for row in connection.execute(query)]
+    # Every owner counted has its row for "no value", if only with zeros.
+    counted = {row[0] for row in rows if not row[1]}
+    absent = [key for key in keys if key not in counted]
+    if absent:
+        fresh = _clv_totals(connection, run_id, dimension, absent)
+        if may_store(connection):
+            dialect = postgresql if connection.dialect.name == "postgresql" else sqlite
+            named = ("owner_key", "known", "value", "total", "customers")
+            head = {"run_id": run_id, "dimension": dimension.name}
+            connection.execute(
+                dialect.insert(run_clv_by).on_conflict_do_nothing(),
+                [{**head, **dict(zip(named, row, strict=True))} for row in fresh],
+            )
+        rows += fresh
+    sums: dict[Any, list[float]] = {}
+    for owner_key, known, value, total, customers in rows:
+        if dimension.name == "owner":
+            group: Any = None if owner_key == POOL_KEY else int(owner_key)
+        else:
+            group = value if known else None
+        part = sums.setdefault(group, [0.0, 0])
+        part[0] += float(total)
+        part[1] += int(customers)
+    return {group: total / n for group, (total, n) in sums.items() if n}
+
+
+def _clv_totals(
+    connection: Connection, run_id: int, dimension: Dimension, keys: list[int]
+) -> list[tuple[int, bool, str, float, int]]:
+    """The run's CLV total and count per owner key and value, for the owners of `keys`."""
+    value: Any = dimension.column.label("value")
+    query = (
+        select(Customer.owner_id, value, func.sum(ScoreSnapshot.clv), func.count(ScoreSnapshot.clv))
+        .join_from(ScoreSnapshot, Customer, ScoreSnapshot.customer_id == Customer.id)
+        .where(ScoreSnapshot.run_id == run_id, _owned_by(keys))
+        .group_by(Customer.owner_id, value)
+    )
+    totals: dict[tuple[int, bool, str], tuple[float, int]] = {
+        (key, False, ""): (0.0, 0) for key in keys
+    }
+    for owner, found, total, n in connection.execute(query):
+        known = found is not None and dimension.name != "owner"
+        totals[(_key(owner), known, str(found) if known else "")] = (float(total or 0.0), int(n))
+    return [(*group, total, n) for group, (total, n) in totals.items()]

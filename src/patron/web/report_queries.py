@@ -108,9 +108,11 @@ def breakdown_rows(session: Session, actor: Actor, period: Period, by: str) -> l
         raise InvalidInput(
             f"cannot break KPIs down by '{by}' (use one of: {', '.join(BREAKDOWNS)})"
         )
+    connection = session.connection()
     rows = breakdown(
-        connection=session.connection(), period=period, by=by, customers=customer_scope(actor)
-    )
+        connection=connection, period=period, by=by, customers=customer_scope(actor),
+        owners=owners_seen(session, actor, every_owner(connection)),
+    )  # fmt: skip
     for row in rows:
         row["key"] = row.get("owner") if by == "owner" else row.get(by)
     return rows
