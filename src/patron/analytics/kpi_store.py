@@ -110,6 +110,8 @@ POOL_KEY = 0
 # figure counted before an order arrived is never stored after the trigger ran (PostgreSQL;
 # SQLite has one writer at a time).
 LOCK_KEY = 7_316_001
+# The last trigger created, named for the store's version: when it exists, so does the rest.
+_LAST_TRIGGER = "kpi_customers_owner_v2"
 
 _REFILL = (
     "DELETE FROM kpi_first_purchases",
@@ -152,7 +154,7 @@ _SQLITE_TRIGGERS = (
     "ON customers WHEN OLD.grade IS NOT NEW.grade OR OLD.rfm_segment IS NOT NEW.rfm_segment "
     "OR OLD.value_class IS NOT NEW.value_class BEGIN "
     "DELETE FROM kpi_run_clv_by WHERE dimension <> 'owner'; END",
-    "CREATE TRIGGER kpi_customers_owner AFTER UPDATE OF owner_id ON customers "
+    f"CREATE TRIGGER {_LAST_TRIGGER} AFTER UPDATE OF owner_id ON customers "
     "WHEN OLD.owner_id IS NOT NEW.owner_id BEGIN "
     "DELETE FROM kpi_period_figures "
     "WHERE owner_key IN (coalesce(OLD.owner_id, 0), coalesce(NEW.owner_id, 0)); "
@@ -256,11 +258,15 @@ _PG_TRIGGERS = (
     "FOR EACH STATEMENT EXECUTE FUNCTION kpi_snapshots_changed()",
     "CREATE TRIGGER kpi_customers_keys AFTER UPDATE OF grade, rfm_segment, value_class "
     "ON customers FOR EACH STATEMENT EXECUTE FUNCTION kpi_customer_keys_changed()",
-    "CREATE TRIGGER kpi_customers_owner AFTER UPDATE OF owner_id ON customers FOR EACH ROW "
+    f"CREATE TRIGGER {_LAST_TRIGGER} AFTER UPDATE OF owner_id ON customers FOR EACH ROW "
     "WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id) EXECUTE FUNCTION kpi_owner_moved()",
 )
-# The last trigger created: when it exists, so do the tables and the other triggers.
-_LAST_TRIGGER = "kpi_customers_owner"
+# Every trigger the store has had, so an older store is replaced whole.
+_TRIGGERS = {
+    **{f"kpi_orders_{op}": "orders" for op in ("ai", "ad", "au", "at")},
+    **{f"kpi_snapshots_{op}": "score_snapshots" for op in ("ai", "ad", "au", "at")},
+    **dict.fromkeys(("kpi_customers_keys", "kpi_customers_owner", _LAST_TRIGGER), "customers"),
+}  # fmt: skip
 
 
 def _ready(connection: Connection) -> bool:
@@ -272,13 +278,19 @@ def _ready(connection: Connection) -> bool:
 
 
 def _create(connection: Connection) -> None:
-    """The tables, filled from the orders, and the triggers keeping them in step."""
+    """The tables, filled from the orders, and the triggers keeping them in step (those of an
+    older version dropped first)."""
+    postgres = connection.dialect.name == "postgresql"
+    for name, table in _TRIGGERS.items():
+        connection.exec_driver_sql(
+            f"DROP TRIGGER IF EXISTS {name}" + (f" ON {table}" if postgres else "")
+        )
+    store.drop_all(connection)
     store.create_all(connection)
     for statement in _PAID_INDEXES[connection.dialect.name]:
         connection.exec_driver_sql(statement)
     for statement in _REFILL:
         connection.execute(text(statement))
-    postgres = connection.dialect.name == "postgresql"
     for statement in (*_PG_FUNCTIONS, *_PG_TRIGGERS) if postgres else _SQLITE_TRIGGERS:
         connection.exec_driver_sql(statement)
 
