@@ -111,7 +111,7 @@ POOL_KEY = 0
 # SQLite has one writer at a time).
 LOCK_KEY = 7_316_001
 # The last trigger created, named for the store's version: when it exists, so does the rest.
-_LAST_TRIGGER = "kpi_customers_owner_v2"
+_LAST_TRIGGER = "kpi_customers_owner_v3"
 
 _REFILL = (
     "DELETE FROM kpi_first_purchases",
@@ -130,9 +130,12 @@ _SQLITE_RECOUNT = (
     "DELETE FROM kpi_period_figures WHERE period_end > {row}.ordered_at; "
 )
 _SQLITE_TRIGGERS = (
-    "CREATE TRIGGER kpi_orders_ai AFTER INSERT ON orders BEGIN "
-    + _SQLITE_RECOUNT.format(row="NEW")
-    + "END",
+    # A new paid order can only move a first purchase earlier: no recount needed.
+    "CREATE TRIGGER kpi_orders_ai AFTER INSERT ON orders WHEN NEW.status = 'paid' BEGIN "
+    "INSERT INTO kpi_first_purchases (customer_id, first_paid_at) "
+    "VALUES (NEW.customer_id, NEW.ordered_at) ON CONFLICT (customer_id) "
+    "DO UPDATE SET first_paid_at = min(first_paid_at, excluded.first_paid_at); "
+    "DELETE FROM kpi_period_figures WHERE period_end > NEW.ordered_at; END",
     "CREATE TRIGGER kpi_orders_ad AFTER DELETE ON orders BEGIN "
     + _SQLITE_RECOUNT.format(row="OLD")
     + "END",
@@ -164,6 +167,15 @@ _SQLITE_TRIGGERS = (
 
 _PG_FUNCTIONS = (
     f"""
+CREATE OR REPLACE FUNCTION kpi_drop_periods(earliest timestamp) RETURNS void
+LANGUAGE plpgsql AS $$
+BEGIN
+  IF earliest < (SELECT max(period_end) FROM kpi_period_figures) THEN
+    PERFORM pg_advisory_xact_lock({LOCK_KEY});
+    DELETE FROM kpi_period_figures WHERE period_end > earliest;
+  END IF;
+END $$""",
+    """
 CREATE OR REPLACE FUNCTION kpi_recount(ids bigint[], earliest timestamp) RETURNS void
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -171,17 +183,19 @@ BEGIN
   INSERT INTO kpi_first_purchases (customer_id, first_paid_at)
     SELECT customer_id, min(ordered_at) FROM orders
     WHERE status = 'paid' AND customer_id = ANY(ids) GROUP BY customer_id;
-  IF earliest < (SELECT max(period_end) FROM kpi_period_figures) THEN
-    PERFORM pg_advisory_xact_lock({LOCK_KEY});
-    DELETE FROM kpi_period_figures WHERE period_end > earliest;
-  END IF;
+  PERFORM kpi_drop_periods(earliest);
 END $$""",
     """
 CREATE OR REPLACE FUNCTION kpi_orders_changed() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
   IF TG_OP = 'INSERT' THEN
-    PERFORM kpi_recount(ARRAY(SELECT DISTINCT customer_id FROM new_rows),
-                        (SELECT min(ordered_at) FROM new_rows));
+    -- New paid orders can only move first purchases earlier: no recount from the orders.
+    INSERT INTO kpi_first_purchases (customer_id, first_paid_at)
+      SELECT customer_id, min(ordered_at) FROM new_rows WHERE status = 'paid'
+      GROUP BY customer_id
+    ON CONFLICT (customer_id) DO UPDATE
+      SET first_paid_at = least(kpi_first_purchases.first_paid_at, excluded.first_paid_at);
+    PERFORM kpi_drop_periods((SELECT min(ordered_at) FROM new_rows WHERE status = 'paid'));
   ELSIF TG_OP = 'DELETE' THEN
     PERFORM kpi_recount(ARRAY(SELECT DISTINCT customer_id FROM old_rows),
                         (SELECT min(ordered_at) FROM old_rows));
@@ -265,7 +279,8 @@ _PG_TRIGGERS = (
 _TRIGGERS = {
     **{f"kpi_orders_{op}": "orders" for op in ("ai", "ad", "au", "at")},
     **{f"kpi_snapshots_{op}": "score_snapshots" for op in ("ai", "ad", "au", "at")},
-    **dict.fromkeys(("kpi_customers_keys", "kpi_customers_owner", _LAST_TRIGGER), "customers"),
+    **dict.fromkeys(("kpi_customers_keys", "kpi_customers_owner", "kpi_customers_owner_v2",
+                     _LAST_TRIGGER), "customers"),
 }  # fmt: skip
 
 
