@@ -15,10 +15,15 @@ from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.analytics.cohorts import cohort_retention
-from patron.analytics.kpi import Counts, headline, kpis
+from patron.analytics.kpi import Counts, average_clv, headline, kpis
 from patron.analytics.kpi_breakdowns import DIMENSIONS, _average_clv_by
 from patron.analytics.kpi_period import Period
-from patron.analytics.kpi_stored import average_clv_by, counts_by_period, every_owner
+from patron.analytics.kpi_stored import (
+    average_clv_by,
+    average_clv_over,
+    counts_by_period,
+    every_owner,
+)
 from patron.api.access import Actor, customer_scope
 from patron.auth.models import Role, User
 from patron.customers.models import Customer
@@ -211,6 +216,8 @@ def _check_clv(sessions: sessionmaker[Session], shop: Shop) -> None:
                 for _ in range(2):  # counted and stored, then read
                     stored = average_clv_by(connection, DIMENSIONS[by], owners)
                     assert stored == pytest.approx(live) and live
+                    overall = average_clv(connection, customer_scope(actor))
+                    assert average_clv_over(connection, owners) == pytest.approx(overall)
 
 
 def test_average_clv_by_grade_and_owner_follows_grades_and_owners(

@@ -90,13 +90,15 @@ run_clv_by = Table(
 # The store's own objects, all named so: schema comparisons leave them out.
 PREFIXES = ("kpi_", "ix_kpi_")
 # Paid orders by moment with what the counts read (an index-only scan of a period) and by
-# customer (first purchases, cohorts). PostgreSQL carries the columns in INCLUDE.
+# customer (first purchases, cohorts); a customer's owner by id, for the record rules' look-up
+# per buyer (PostgreSQL; SQLite finds it in the row). PostgreSQL carries columns in INCLUDE.
 _PAID_INDEXES = {
     "postgresql": (
         "CREATE INDEX IF NOT EXISTS ix_kpi_paid_orders ON orders (ordered_at) "
         "INCLUDE (customer_id, amount, channel) WHERE status = 'paid'",
         "CREATE INDEX IF NOT EXISTS ix_kpi_paid_by_customer ON orders (customer_id, ordered_at) "
         "WHERE status = 'paid'",
+        "CREATE INDEX IF NOT EXISTS ix_kpi_customer_owner ON customers (id) INCLUDE (owner_id)",
     ),
     "sqlite": (
         "CREATE INDEX IF NOT EXISTS ix_kpi_paid_orders ON orders "
@@ -111,7 +113,7 @@ POOL_KEY = 0
 # SQLite has one writer at a time).
 LOCK_KEY = 7_316_001
 # The last trigger created, named for the store's version: when it exists, so does the rest.
-_LAST_TRIGGER = "kpi_customers_owner_v3"
+_LAST_TRIGGER = "kpi_customers_owner_v4"
 
 _REFILL = (
     "DELETE FROM kpi_first_purchases",
@@ -280,6 +282,7 @@ _TRIGGERS = {
     **{f"kpi_orders_{op}": "orders" for op in ("ai", "ad", "au", "at")},
     **{f"kpi_snapshots_{op}": "score_snapshots" for op in ("ai", "ad", "au", "at")},
     **dict.fromkeys(("kpi_customers_keys", "kpi_customers_owner", "kpi_customers_owner_v2",
+                     "kpi_customers_owner_v3",
                      _LAST_TRIGGER), "customers"),
 }  # fmt: skip
 

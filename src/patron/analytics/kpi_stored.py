@@ -183,6 +183,22 @@ def average_clv_by(
 ) -> dict[Any, float]:
     """The latest run's mean CLV per value of a customer column over the owners' customers,
     added up from totals stored per run, owner and value (`kpi_store.run_clv_by`)."""
+    sums = _clv_sums(connection, dimension, owners)
+    return {group: total / n for group, (total, n) in sums.items() if n}
+
+
+def average_clv_over(connection: Connection, owners: Iterable[Owner]) -> float | None:
+    """The latest run's mean CLV over the owners' customers, from the same stored totals."""
+    sums = _clv_sums(connection, OWNER, owners).values()
+    counted = sum(n for _total, n in sums)
+    return sum(total for total, _n in sums) / counted if counted else None
+
+
+def _clv_sums(
+    connection: Connection, dimension: Dimension, owners: Iterable[Owner]
+) -> dict[Any, tuple[float, int]]:
+    """The latest run's CLV total and count per value, over the owners' customers: stored
+    rows, and for owners without them, counted and stored now."""
     run_id = latest_run_id(connection)
     if run_id is None:
         return {}
@@ -207,16 +223,15 @@ def average_clv_by(
                 [{**head, **dict(zip(named, row, strict=True))} for row in fresh],
             )
         rows += fresh
-    sums: dict[Any, list[float]] = {}
+    sums: dict[Any, tuple[float, int]] = {}
     for owner_key, known, value, total, customers in rows:
         if dimension.name == "owner":
             group: Any = None if owner_key == POOL_KEY else int(owner_key)
         else:
             group = value if known else None
-        part = sums.setdefault(group, [0.0, 0])
-        part[0] += float(total)
-        part[1] += int(customers)
-    return {group: total / n for group, (total, n) in sums.items() if n}
+        before = sums.get(group, (0.0, 0))
+        sums[group] = (before[0] + float(total), before[1] + int(customers))
+    return sums
 
 
 def _clv_totals(

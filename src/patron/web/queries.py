@@ -24,6 +24,7 @@ from patron.analytics.dashboard_summary import (
 )
 from patron.analytics.kpi import UNFINISHED_RUN_STATUSES, headline, latest_run_id
 from patron.analytics.kpi_period import Period
+from patron.analytics.kpi_stored import average_clv_over, every_owner
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.analytics.rfm import SEGMENT_LABELS
 from patron.api.access import (
@@ -74,10 +75,12 @@ def kpi_cards(session: Session, actor: Actor, period: Period) -> list[Kpi]:
     """The headline KPIs of the period, over the customers the actor may see, against the
     equally long period before it."""
     connection, customers = session.connection(), customer_scope(actor)
-    now_values = headline(connection=connection, period=period, customers=customers)
-    before = headline(connection=connection, period=period.previous(), customers=customers)
+    owners = owners_seen(session, actor, every_owner(connection))
+    now_values = headline(connection=connection, period=period, customers=customers,
+                          clv=lambda: average_clv_over(connection, owners))  # fmt: skip
     # Average CLV comes from the latest scoring run, not the period: it has no earlier value.
-    before["average_clv"] = None
+    before = headline(connection=connection, period=period.previous(), customers=customers,
+                      clv=lambda: None)  # fmt: skip
     return [Kpi(key, now_values.get(key), before.get(key)) for key in KPI_KEYS]
 
 
