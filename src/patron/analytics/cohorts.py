@@ -8,7 +8,7 @@ from typing import Any
 
 from sqlalchemy import Connection, func, select
 
-from patron.analytics.kpi import CustomerScope, MonthIndex, among, first_purchases, is_paid
+from patron.analytics.kpi import CustomerScope, MonthIndex, among_each, first_purchases, is_paid
 from patron.analytics.kpi_period import Period
 from patron.analytics.kpi_store import ensure_store
 from patron.orders.models import Order
@@ -31,7 +31,7 @@ def cohort_retention(
     first = first_purchases()
     members = (
         select(first.c.customer_id, MonthIndex(first.c.first_at).label("cohort"))
-        .where(period.within(first.c.first_at), among(first.c.customer_id, customers))
+        .where(period.within(first.c.first_at), among_each(first.c.customer_id, customers))
         .subquery("members")
     )
     # A member's orders all come at or after the first, so the period bounds them.
