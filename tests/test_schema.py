@@ -52,9 +52,8 @@ def test_ordered_indexes_have_their_order_on_postgresql(db: Engine) -> None:
     ordered = _ordered_indexes()
     assert ordered, "the ranked customer indexes should be found here"
     with db.connect() as connection:
-        definitions: dict[str, str] = dict(
-            connection.execute(text("SELECT indexname, indexdef FROM pg_indexes")).tuples().all()
-        )
+        rows = connection.execute(text("SELECT indexname, indexdef FROM pg_indexes"))
+        definitions: dict[str, str] = {row.indexname: row.indexdef for row in rows}
     for name, index in ordered.items():
         ops = index.dialect_options["postgresql"]["ops"]
         columns = ", ".join(f"{column.name} {ops[column.name]}" for column in index.columns)

@@ -130,18 +130,17 @@ def issue_tokens(url: str, per_account: int) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(url: str, log_file: Path, pool: int) -> Iterator[str]:
-    """`patron serve` on a free loopback port, its log kept; stopped (killed if need be).
-    With `pool`, the same app on an engine of that many connections (serve_pool.py)."""
+def serving(url: str, log_file: Path, workers: int) -> Iterator[tuple[str, int]]:
+    """`patron serve --workers N` on a free loopback port, its log kept; stopped (killed if
+    need be). Yields the base URL and the server's process id."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     env = {**os.environ, "PATRON_SECRET_KEY": os.urandom(16).hex()}
     with log_file.open("w") as output:
         process = subprocess.Popen(
-            [*PATRON, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port)]
-            if not pool
-            else [sys.executable, str(HERE / "serve_pool.py"), url, str(port), str(pool)],
+            [*PATRON, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
+             "--workers", str(workers)],
             stdout=output, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -156,7 +155,7 @@ def serving(url: str, log_file: Path, pool: int) -> Iterator[str]:
                     time.sleep(0.2)
             if process.poll() is not None:
                 sys.exit(f"patron serve stopped: {log_file.read_text()[-500:]}")
-            yield base
+            yield base, process.pid
         finally:
             process.terminate()
             try:
@@ -164,6 +163,17 @@ def serving(url: str, log_file: Path, pool: int) -> Iterator[str]:
             except subprocess.TimeoutExpired:
                 process.kill()  # requests stuck in the server must not keep it alive
                 process.wait(timeout=30)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU of a process and its (living) children, from /proc."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    total = 0.0
+    for each in [pid, *map(int, children)]:
+        fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
 
 
 def sample(name: str, agents: list[dict[str, Any]]) -> dict[str, Any]:
@@ -261,10 +271,7 @@ def main() -> None:
         help="Tokens per account (default: one per virtual user; 1 makes users share).",
     )
     parser.add_argument(
-        "--pool",
-        type=int,
-        default=0,
-        help="Serve the app on this many connections, requests gated to it (serve_pool.py).",
+        "--workers", type=int, default=1, help="Server processes (`patron serve --workers`)."
     )
     parser.add_argument("--out", type=Path, default=Path("/tmp/patron-load"))
     args = parser.parse_args()
@@ -279,9 +286,11 @@ def main() -> None:
     fixture_path.write_text(json.dumps(fixture))
     log(f"fixture: {len(fixture['agents'])} agents, {len(fixture['external_ids']):,} customers")
     before = os.getloadavg()[0]
-    with serving(url, args.out / "serve.log", args.pool) as base:
+    with serving(url, args.out / "serve.log", args.workers) as (base, pid):
         run_locust(args, base, fixture_path, args.out)
+        server_cpu = cpu_seconds(pid)
     table = report(args.out, args.duration, (before, os.getloadavg()[0]))
+    table += f"\nServer CPU (all {args.workers} worker(s)): {server_cpu:.0f} s."
     (args.out / "report.md").write_text(table + "\n")
     print(table)
 

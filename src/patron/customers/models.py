@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Enum, ForeignKey, Index, Numeric, String
+from sqlalchemy import Enum, ForeignKey, Index, Numeric, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.db import Base, Id, Timestamped, now
@@ -37,12 +37,22 @@ class Customer(Timestamped, Base):
             postgresql_ops={"name_initials": "varchar_pattern_ops"},
         ),
         # Name search is `ILIKE '%…%'`: on PostgreSQL a trigram GIN index serves it (the
-        # migration creates the pg_trgm extension first); SQLite keeps a plain one, unused.
+        # migration creates the pg_trgm extension first). SQLite cannot use it, so there it
+        # is an empty partial index (`WHERE 0`) that costs writes nothing.
         Index(
             "ix_customers_name_trgm",
             "name",
             postgresql_using="gin",
             postgresql_ops={"name": "gin_trgm_ops"},
+            sqlite_where=false(),
+        ),
+        # Phone search is `LIKE '%digits%'` (any part of the number), served the same way.
+        Index(
+            "ix_customers_phone_trgm",
+            "phone",
+            postgresql_using="gin",
+            postgresql_ops={"phone": "gin_trgm_ops"},
+            sqlite_where=false(),
         ),
     )
 

@@ -100,7 +100,14 @@ def refresh_warnings(engine: Engine, customer_id: int) -> None:
         log.exception("re-evaluating the warnings of customer %s failed", customer_id)
 
 
-def _scope_filter(actor: Actor, scope: Scope) -> ColumnElement[bool]:
+def tasks_in_scope(actor: Actor, scope: Scope) -> ColumnElement[bool]:
+    """The tasks of a scope, within the record rule `visible_tasks`.
+
+    Tasks assigned to the actor, or (for a manager or admin) to the actor's team, are all
+    visible to them, so those scopes need not repeat the rule: repeated, its "about a
+    customer I see" part makes the database match every task against the hundreds of
+    thousands of customers a manager sees (0.5 s at 1M customers instead of 30 ms).
+    """
     if scope is Scope.mine:
         return Task.assignee_id == actor.user_id
     if scope is Scope.team:
@@ -137,7 +144,7 @@ def list_tasks(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[TaskView]:
     """The caller's tasks, their team's or all they may see; `overdue` keeps the late ones."""
-    query = select(Task).where(visible_tasks(actor), _scope_filter(actor, scope))
+    query = select(Task).where(tasks_in_scope(actor, scope))
     if status:
         query = query.where(Task.status.in_(status))
     if overdue:

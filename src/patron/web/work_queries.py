@@ -16,7 +16,7 @@ from patron.auth.models import Role, User
 from patron.customers.models import Customer
 from patron.customers.repository import owner_names
 from patron.engagement import service as engagement
-from patron.engagement.api import Scope, may_assign, task_scope
+from patron.engagement.api import Scope, may_assign, task_scope, tasks_in_scope
 from patron.engagement.models import Task, TaskStatus
 from patron.pool import service as pool
 from patron.pool.models import OwnershipChange
@@ -55,11 +55,10 @@ def scopes_for(actor: Actor) -> list[Scope]:
 
 
 def _scope_filter(actor: Actor, scope: Scope) -> ColumnElement[bool]:
-    if scope is Scope.mine:
-        return Task.assignee_id == actor.user_id
-    if scope is Scope.team and actor.role is Role.manager:
-        return engagement.assigned_to_team(actor.team)
-    return task_scope(actor)
+    # The inbox offers the team scope to managers only; anyone else asking gets all they see.
+    if scope is Scope.team and actor.role is not Role.manager:
+        scope = Scope.all
+    return tasks_in_scope(actor, scope)
 
 
 def _section_filters(moment: datetime) -> dict[str, ColumnElement[bool]]:
@@ -91,9 +90,7 @@ class Inbox:
 
 def inbox(session: Session, actor: Actor, *, scope: Scope, moment: datetime) -> Inbox:
     """Live tasks the actor may see in the scope: overdue, due today, and later."""
-    base = select(Task).where(
-        Task.status.in_(engagement.LIVE), task_scope(actor), _scope_filter(actor, scope)
-    )
+    base = select(Task).where(Task.status.in_(engagement.LIVE), _scope_filter(actor, scope))
     filters = _section_filters(moment)
     counted = base.with_only_columns(*(func.count().filter(f) for f in filters.values()))
     counts = dict(zip(filters, session.execute(counted).one(), strict=True))

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 68c5dce80282
+Revision ID: c1959245eb02
 Revises: 
-Create Date: 2026-11-23 11:35:48.135412
+Create Date: 2026-11-23 12:34:36.759810
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '68c5dce80282'
+revision: str = 'c1959245eb02'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -204,11 +204,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_initials'), ['name_initials'], unique=False)
         batch_op.create_index('ix_customers_name_initials_prefix', ['name_initials'], unique=False, postgresql_ops={'name_initials': 'varchar_pattern_ops'})
-        batch_op.create_index('ix_customers_name_trgm', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'})
+        batch_op.create_index('ix_customers_name_trgm', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.create_index('ix_customers_owner_grade', ['owner_id', 'grade'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index('ix_customers_owner_id_id', ['owner_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
+        batch_op.create_index('ix_customers_phone_trgm', ['phone'], unique=False, postgresql_using='gin', postgresql_ops={'phone': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.create_index(batch_op.f('ix_customers_stage'), ['stage'], unique=False)
 
     op.create_table('dashboard_figures',
@@ -953,11 +954,12 @@ def downgrade() -> None:
     op.drop_table('dashboard_figures')
     with op.batch_alter_table('customers', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_customers_stage'))
+        batch_op.drop_index('ix_customers_phone_trgm', postgresql_using='gin', postgresql_ops={'phone': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
         batch_op.drop_index('ix_customers_owner_id_id')
         batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index('ix_customers_owner_grade')
-        batch_op.drop_index('ix_customers_name_trgm', postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'})
+        batch_op.drop_index('ix_customers_name_trgm', postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.drop_index('ix_customers_name_initials_prefix', postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_customers_name_initials'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
