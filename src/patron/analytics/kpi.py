@@ -120,8 +120,8 @@ def among_each(
     customer_id: SQLColumnExpression[Any], customers: CustomerScope
 ) -> ColumnElement[bool]:
     """`among`, checked by one look-up per row (the KPI store's (id, owner_id) index): for a
-    period's tens of thousands of buyers that is cheaper than listing the hundreds of
-    thousands of customers a manager or an agent sees, as `among` does."""
+    cohort's members this measured cheaper than listing the hundreds of thousands of customers
+    a manager or an agent sees, as `among` does; for a period's buyers it did not."""
     if customers is None:
         return true()
     # OFFSET 0 keeps PostgreSQL from turning the look-up into a join over every visible
@@ -159,7 +159,7 @@ def activity(
     keyed = _order_keyed(key)
     daily = (
         select(*keyed, day, func.count().label("orders"), func.sum(Order.amount).label("revenue"))
-        .where(is_paid(), period.within(Order.ordered_at), among_each(Order.customer_id, customers))
+        .where(is_paid(), period.within(Order.ordered_at), among(Order.customer_id, customers))
         .group_by(*keyed, day)
         .subquery("daily")
     )
@@ -180,7 +180,7 @@ def buyers(
     paid_within = (
         is_paid(),
         period.within(Order.ordered_at),
-        among_each(Order.customer_id, customers),
+        among(Order.customer_id, customers),
     )
     query = select(*_order_keyed(key)).where(*paid_within).distinct()
     return _customer_keyed(query, key, "buying")
@@ -196,7 +196,7 @@ def first_purchases() -> Subquery:
 def new_buyers(period: Period, customers: CustomerScope = None) -> Select[Any]:
     """The customers whose first-ever paid order falls in the period."""
     return select(first_paid.c.customer_id).where(
-        period.within(first_paid.c.first_paid_at), among_each(first_paid.c.customer_id, customers)
+        period.within(first_paid.c.first_paid_at), among(first_paid.c.customer_id, customers)
     )
 
 
@@ -263,16 +263,19 @@ def retention_counts(
     customers: CustomerScope = None,
 ) -> dict[Any, tuple[int, int]]:
     """Per key: customers active in the previous period, and how many of them are active now."""
-    before = buyers(period.previous(), key, customers).subquery("before")
-    current = buyers(period, key, customers).subquery("current")
+    # A customer column is the same in both periods: it is looked up once, on the pairs.
+    order_key = key if key is not None and not key.on_customer else None
+    before = buyers(period.previous(), order_key, customers).subquery("before")
+    current = buyers(period, order_key, customers).subquery("current")
     same = before.c.customer_id == current.c.customer_id
-    if key is not None:
+    if order_key is not None:
         same = and_(same, before.c.key.is_not_distinct_from(current.c.key))
-    group = [before.c.key] if key is not None else []
-    query = (
-        select(*group, func.count(before.c.customer_id), func.count(current.c.customer_id))
-        .select_from(before.outerjoin(current, same))
-        .group_by(*group)
+    again = current.c.customer_id.label("again")
+    pairs = select(*before.c, again).select_from(before.outerjoin(current, same))
+    keyed = _customer_keyed(pairs, key, "pairs").subquery("keyed")
+    group = [keyed.c.key] if key is not None else []
+    query = select(*group, func.count(keyed.c.customer_id), func.count(keyed.c.again)).group_by(
+        *group
     )
     return {
         (row[0] if key is not None else None): (int(row[-2]), int(row[-1]))
