@@ -119,7 +119,7 @@ class HotQuery:
 
 
 # The WHERE and ORDER BY of each statement follow the named function (lists sort as
-# api.pagination.paginate does: a nullable column's NULLs last, then the id). Attributes above
+# api.pagination.paginate does: a nullable column `DESC NULLS LAST`, then the id). Attributes above
 # are drawn by modulo, so they correlate: agent 7 owns 1 in 200 customers, all of them grade D;
 # agent 22 holds 1 in 10 of the tasks; every tag row is 高频. The parameters pick rows that
 # exist, in realistic numbers (tens of thousands of an agent's customers at 10M, a few hundred
@@ -130,13 +130,13 @@ HOT_QUERIES = (
         "api.customer_search.customer_query + customers.api.list_customers",
         "SELECT id, name, grade, stage, clv FROM customers WHERE owner_id = 7"
         " AND deleted_at IS NULL AND merged_into_id IS NULL AND grade IN ('C', 'D')"
-        " ORDER BY clv IS NULL, clv DESC, id DESC LIMIT 51",
+        " ORDER BY clv DESC NULLS LAST, id DESC LIMIT 51",
     ),
     HotQuery(
         "customer list: everyone's, by CLV (manager)",
         "api.customer_search.customer_query + customers.api.list_customers",
         "SELECT id, name, grade, stage, clv FROM customers WHERE deleted_at IS NULL"
-        " AND merged_into_id IS NULL ORDER BY clv IS NULL, clv DESC, id DESC LIMIT 51",
+        " AND merged_into_id IS NULL ORDER BY clv DESC NULLS LAST, id DESC LIMIT 51",
     ),
     HotQuery(
         "customer list: one stage, filtered by tag",
