@@ -25,6 +25,8 @@ POLICIES: dict[tuple[str, str], Policy] = {
     ("GET", "/"): Policy(EVERYONE),
     # The dashboard's KPI cards, an HTMX fragment: every role reads KPIs of what it sees.
     ("GET", "/dashboard/kpis"): Policy(EVERYONE),
+    # The cohort retention heatmap, loaded the same way, over the customers the role sees.
+    ("GET", "/dashboard/cohorts"): Policy(EVERYONE),
     ("GET", "/customers"): Policy(EVERYONE),
     ("GET", "/customers/{customer_id}"): Policy(
         {
