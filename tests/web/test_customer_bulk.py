@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+import re
+
 import pytest
 from fastapi import FastAPI
 from sqlalchemy import select
@@ -215,3 +218,30 @@ def test_the_export_link_respects_masking_and_visibility(
         "/api/v1/exports/customers?format=csv&locale=en"
     )
     assert "13800138000" in agent_file.text and "赵敏" not in agent_file.text
+
+
+def _export_href(page: str) -> str:
+    link = re.search(r'id="export-csv" href="([^"]+)"', page)
+    assert link is not None, "the list has no CSV export link"
+    return html.unescape(link.group(1))
+
+
+def test_the_export_link_carries_the_lists_filters(
+    app: FastAPI, sessions: sessionmaker[Session], world: World
+) -> None:
+    _customers(sessions, world)
+    with sessions.begin() as session:
+        builders.customer(session, "张伟", owner_id=world.users["agent"].id, city="上海")
+        builders.customer(session, "李四", owner_id=world.users["agent"].id, city="北京")
+    admin = browser_for(app, sessions, world.users["admin"])
+    href = _export_href(admin.get("/customers", params={"city": "上海", "has_warning": "no"}).text)
+    assert "city=%E4%B8%8A%E6%B5%B7" in href and "has_warning=false" in href
+    exported = admin.get(href).text
+    assert "张伟" in exported and "李四" not in exported and "张三" not in exported
+    # Without filters the link exports every customer the user may see.
+    assert "city=" not in _export_href(admin.get("/customers").text)
+    # The filters narrow orders and scores too; tasks and tickets refuse them.
+    orders = admin.get("/api/v1/exports/orders", params={"format": "csv", "city": "上海"})
+    assert orders.status_code == 200
+    refused = admin.get("/api/v1/exports/tasks", params={"format": "csv", "city": "上海"})
+    assert refused.status_code == 422 and "customer filters" in refused.text

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 
+from fastapi import Depends, Query
 from sqlalchemy import ColumnElement, Select, exists, false, or_, select
 from sqlalchemy.orm import Session
 
@@ -109,14 +110,48 @@ def _ranges(filters: CustomerFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
+def customer_filters(
+    grade: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
+    stage: Annotated[list[str], Query()] = [],  # noqa: B006
+    segment: Annotated[list[str], Query(description="RFM segment")] = [],  # noqa: B006
+    tags: Annotated[list[str], Query(description="Customers with every one of these")] = [],  # noqa: B006
+    owner: Annotated[str | None, Query(description="A user id, 'me' or 'pool'")] = None,
+    city: str | None = None,
+    has_warning: bool | None = None,
+    churn_min: Annotated[float | None, Query(ge=0, le=1)] = None,
+    churn_max: Annotated[float | None, Query(ge=0, le=1)] = None,
+    clv_min: Decimal | None = None,
+    clv_max: Decimal | None = None,
+    q: Annotated[
+        str | None, Query(max_length=100, description="Name, phone or pinyin initials (zs)")
+    ] = None,
+) -> CustomerFilters:
+    """The customer filters of a request's query string (the list and the export share them)."""
+    return CustomerFilters(
+        grade=grade, stage=stage, segment=segment, tags=tags, owner=owner, city=city,
+        has_warning=has_warning, churn_min=churn_min, churn_max=churn_max,
+        clv_min=clv_min, clv_max=clv_max, q=q,
+    )  # fmt: skip
+
+
+FiltersDep = Annotated[CustomerFilters, Depends(customer_filters)]
+
+
 def customer_query(session: Session, actor: Actor, filters: CustomerFilters) -> Select[Any]:
     """Live customers the actor may see, narrowed by the filters."""
-    where: list[ColumnElement[bool]] = [
+    return select(Customer).where(
         visible_customers(actor),
         Customer.deleted_at.is_(None),
         Customer.merged_into_id.is_(None),
-        *_ranges(filters),
-    ]
+        *filter_conditions(session, actor, filters),
+    )
+
+
+def filter_conditions(
+    session: Session, actor: Actor, filters: CustomerFilters
+) -> list[ColumnElement[bool]]:
+    """The filters' own conditions on `Customer` (visibility is the caller's to add)."""
+    where = _ranges(filters)
     for column, values in (
         (Customer.grade, filters.grade),
         (Customer.stage, filters.stage),
@@ -136,7 +171,7 @@ def customer_query(session: Session, actor: Actor, filters: CustomerFilters) -> 
     if filters.q and filters.q.strip():
         # Analysts never see phones, so they may not probe for one either.
         where.append(text_search(filters.q, phones=actor.role is not Role.analyst))
-    return select(Customer).where(*where)
+    return where
 
 
 def tags_by_customer(session: Session, ids: list[int]) -> dict[int, list[str]]:

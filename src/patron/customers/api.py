@@ -20,7 +20,7 @@ from patron.api.access import (
     visible_customer,
     visible_customers,
 )
-from patron.api.customer_search import SORT_KEYS, CustomerFilters, customer_query, tags_by_customer
+from patron.api.customer_search import SORT_KEYS, FiltersDep, customer_query, tags_by_customer
 from patron.api.deps import SessionDep, requires
 from patron.api.errors import responses
 from patron.api.masking import PERSONAL_FIELDS, mask_personal
@@ -174,30 +174,12 @@ def _saved(session: Session, actor: Actor, saved: service.Saved) -> Saved:
 def list_customers(
     session: SessionDep,
     actor: Reader,
-    grade: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
-    stage: Annotated[list[str], Query()] = [],  # noqa: B006
-    segment: Annotated[list[str], Query(description="RFM segment")] = [],  # noqa: B006
-    tags: Annotated[list[str], Query(description="Customers with every one of these")] = [],  # noqa: B006
-    owner: Annotated[str | None, Query(description="A user id, 'me' or 'pool'")] = None,
-    city: str | None = None,
-    has_warning: bool | None = None,
-    churn_min: Annotated[float | None, Query(ge=0, le=1)] = None,
-    churn_max: Annotated[float | None, Query(ge=0, le=1)] = None,
-    clv_min: Decimal | None = None,
-    clv_max: Decimal | None = None,
-    q: Annotated[
-        str | None, Query(max_length=100, description="Name, phone or pinyin initials (zs)")
-    ] = None,
+    filters: FiltersDep,
     sort: Annotated[str, Query(description=f"One of {', '.join(SORT_KEYS)}; '-' descends")] = "id",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[CustomerView]:
     """The customers the caller may see, filtered, sorted and a page at a time."""
-    filters = CustomerFilters(
-        grade=grade, stage=stage, segment=segment, tags=tags, owner=owner, city=city,
-        has_warning=has_warning, churn_min=churn_min, churn_max=churn_max,
-        clv_min=clv_min, clv_max=clv_max, q=q,
-    )  # fmt: skip
     rows, next_cursor = paginate(
         session,
         customer_query(session, actor, filters),

@@ -9,20 +9,24 @@ from __future__ import annotations
 import enum
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import FileResponse, StreamingResponse
+from sqlalchemy import and_
 from starlette.background import BackgroundTask
 from starlette.responses import Response
 
 from patron.api.access import Actor, Permission
+from patron.api.customer_search import FiltersDep, filter_conditions
 from patron.api.deps import SessionDep, requires
 from patron.api.errors import responses
 from patron.audit.service import record
 from patron.db import now
-from patron.exports.audience import audience_of
+from patron.errors import InvalidInput
+from patron.exports.audience import audience_of, only
 from patron.exports.service import OpenExport, open_export
 from patron.exports.writers import csv_chunks, write_xlsx
 from patron.web.i18n import request_locale
@@ -41,6 +45,10 @@ class ExportKind(enum.StrEnum):
     scores = "scores"
     tasks = "tasks"
     tickets = "tickets"
+
+
+# The kinds whose rows belong to customers, which the customer filters narrow.
+CUSTOMER_KINDS = (ExportKind.customers, ExportKind.orders, ExportKind.scores)
 
 
 class ExportFormat(enum.StrEnum):
@@ -81,6 +89,7 @@ def export_table(
     session: SessionDep,
     actor: Exporter,
     kind: ExportKind,
+    filters: FiltersDep,
     format: ExportFormat = ExportFormat.csv,
     locale: Annotated[
         Literal["zh_CN", "en"] | None,
@@ -90,21 +99,30 @@ def export_table(
         bool, Query(description="Keep phone, email, address and birthday (admins, managers)")
     ] = False,
 ) -> Response:
-    """The records of `kind` the caller may see, streamed; headers in Chinese for zh_CN."""
+    """The records of `kind` the caller may see, streamed; headers in Chinese for zh_CN.
+
+    The customer list's filters (grade, stage, city, q, ...) narrow an export of customers,
+    of their orders or of their scores to the customers the list shows with them."""
     if unmasked:
         actor.require(Permission.personal_data_unmask)
     if kind == "scores":
         actor.require(Permission.scores_read)
     chosen = locale or request_locale(request)
+    audience = audience_of(actor, unmasked=unmasked)
+    narrowed = filter_conditions(session, actor, filters)
+    if narrowed:
+        if kind not in CUSTOMER_KINDS:
+            raise InvalidInput(
+                f"customer filters apply to exports of {', '.join(CUSTOMER_KINDS)}, not {kind}"
+            )
+        audience = replace(audience, customers=and_(*only(audience.customers), *narrowed))
     export = open_export(
-        engine=request.app.state.engine,
-        kind=kind.value,
-        locale=chosen,
-        audience=audience_of(actor, unmasked=unmasked),
+        engine=request.app.state.engine, kind=kind.value, locale=chosen, audience=audience
     )
     record(
         session=session, action=f"export.{kind.value}", entity="export", user_id=actor.user_id,
         format=format.value, locale=chosen, masked=not unmasked, via=actor.via,
+        filters=str(request.query_params) if narrowed else None,
     )  # fmt: skip
     headers = _attachment(kind.value, format.value)
     if format is ExportFormat.csv:

@@ -64,6 +64,17 @@ def _warning_filter(value: str) -> bool | None:
     return {"yes": True, "no": False}.get(value)
 
 
+def _export_query(chosen: dict[str, str]) -> str:
+    """The list's filters as the export API spells them, so an export holds what the list
+    shows (the page's has_warning=yes/no is the API's true/false; the sort does not matter)."""
+    wanted = {name: value for name, value in chosen.items() if value and name != "sort"}
+    if "has_warning" in wanted:
+        warned = _warning_filter(wanted.pop("has_warning"))
+        if warned is not None:
+            wanted["has_warning"] = str(warned).lower()
+    return urlencode(wanted)
+
+
 @router.get("/customers")
 def customer_list(
     request: Request,
@@ -96,7 +107,7 @@ def customer_list(
     return render(
         request, "customers.html", actor, customers=present(session, actor, list(rows)),
         total=total, more=more, next_url=next_url, first_url="?" + urlencode(chosen),
-        chosen=chosen, query=urlencode(chosen),
+        chosen=chosen, query=urlencode(chosen), export_query=_export_query(chosen),
         views=saved.views_of(session, actor.user_id, LIST_PAGE),
         writable=actor.can(Permission.customers_write), assignees=_assignees(session, actor),
         grades=GRADES, stages=STAGES, owners=_owners(session, actor),
