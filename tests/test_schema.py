@@ -5,12 +5,14 @@ from alembic.migration import MigrationContext
 from sqlalchemy import Engine, Index, text
 
 from patron.analytics.kpi_store import PREFIXES as KPI_STORE
+from patron.customers import bigrams
 from patron.knowledge.search import FTS_TABLE, PG_INDEX
 from patron.models import Base
 
-# The knowledge search builds these itself on first use (FTS5 table, trigram index): they are
-# not part of the models, so the comparison leaves them out (with FTS5's shadow tables).
-SEARCH_OBJECTS = {PG_INDEX, FTS_TABLE}
+# The knowledge search builds these itself on first use (FTS5 table, trigram index), and the
+# migration environment the name pieces' index: they are not part of the models, so the
+# comparison leaves them out (with FTS5's shadow tables).
+SEARCH_OBJECTS = {PG_INDEX, FTS_TABLE, bigrams.INDEX}
 # The KPI store's derived tables and indexes are likewise built at first use (docs/kpi.md).
 FIRST_USE = (*SEARCH_OBJECTS, *KPI_STORE)
 

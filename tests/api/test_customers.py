@@ -6,7 +6,7 @@ from decimal import Decimal
 from typing import Any
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.audit.models import AuditEntry
@@ -78,6 +78,27 @@ def test_free_text_finds_names_initials_and_phones(
     # Analysts never see phones, so a phone search finds nothing for them.
     assert _names(client, world, "analyst", q="0139000") == []
     assert _names(client, world, "agent", q="100%") == []
+
+
+def test_two_characters_find_every_name_holding_them(
+    client: TestClient, world: World, sessions: sessionmaker[Session], db: Engine
+) -> None:
+    # On PostgreSQL two characters go through the bigram index, not the trigram one.
+    with sessions.begin() as session:
+        for name in ("张伟明", "伟明", "王伟", "Lily Li", "明伟"):
+            world.customer(session, "own", name)
+    assert sorted(_names(client, world, "agent", q="伟明")) == ["伟明", "张伟明"]
+    assert sorted(_names(client, world, "agent", q="LI")) == ["Lily Li"]
+    assert _names(client, world, "agent", q="ly") == ["Lily Li"]
+    assert _names(client, world, "agent", q="%明") == []
+    if db.dialect.name == "postgresql":
+        with db.connect() as connection:
+            made = connection.scalar(
+                text(
+                    "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_customers_name_bigrams'"
+                )
+            )
+        assert made is not None and "USING gin (patron_bigrams(" in made
 
 
 def test_pages_follow_the_cursor_in_sort_order(

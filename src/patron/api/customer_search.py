@@ -10,7 +10,19 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from fastapi import Depends, Query
-from sqlalchemy import ColumnElement, Select, exists, false, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    cast,
+    exists,
+    false,
+    func,
+    or_,
+    select,
+)
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session
 
 from patron.analytics.kpi import latest_run_id
@@ -37,6 +49,7 @@ SORT_KEYS = {
     )
 }
 MIN_PHONE_DIGITS = 4
+BIGRAM = 2
 
 
 @dataclass(frozen=True)
@@ -61,11 +74,22 @@ def _like_escaped(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
-def text_search(q: str, *, phones: bool) -> ColumnElement[bool]:
+def _name_contains(text: str, dialect: str) -> ColumnElement[bool]:
+    contains = Customer.name.ilike(f"%{_like_escaped(text)}%", escape="\\")
+    if dialect == "postgresql" and len(text) == BIGRAM:
+        # Two characters make no trigram: the names' two-character pieces serve them
+        # (`patron.customers.bigrams`); the ILIKE stays as the plain statement of the match.
+        pieces = func.patron_bigrams(Customer.name)
+        wanted = cast(postgresql.array([text.lower()]), postgresql.ARRAY(Text))
+        return and_(pieces.op("@>")(wanted), contains)
+    return contains
+
+
+def text_search(q: str, *, phones: bool, dialect: str = "sqlite") -> ColumnElement[bool]:
     """Name contains `q`; pinyin initials start with it (`zs` finds 张三); with `phones`, the
     phone contains its digits."""
     text = q.strip()
-    found = [Customer.name.ilike(f"%{_like_escaped(text)}%", escape="\\")]
+    found = [_name_contains(text, dialect)]
     folded = text.lower()
     if folded.isascii() and folded.isalnum():
         found.append(Customer.name_initials.like(f"{folded}%"))
@@ -170,7 +194,8 @@ def filter_conditions(
         where.append(warned if filters.has_warning else ~warned)
     if filters.q and filters.q.strip():
         # Analysts never see phones, so they may not probe for one either.
-        where.append(text_search(filters.q, phones=actor.role is not Role.analyst))
+        dialect = session.get_bind().dialect.name
+        where.append(text_search(filters.q, phones=actor.role is not Role.analyst, dialect=dialect))
     return where
 
 

@@ -1,7 +1,9 @@
 """Alembic environment: the connection comes from Patron, the metadata from patron.models."""
 
 from alembic import context
+from sqlalchemy import inspect
 
+from patron.customers import bigrams
 from patron.models import Base
 
 config = context.config
@@ -13,7 +15,12 @@ context.configure(
     compare_type=True,
 )
 with context.begin_transaction():
-    if connection.dialect.name == "postgresql":
+    postgres = connection.dialect.name == "postgresql"
+    if postgres:
         # Trigram indexes (customer name search) need the extension before any table.
         connection.exec_driver_sql("CREATE EXTENSION IF NOT EXISTS pg_trgm")
+        # The name pieces' function, for the two-character search index made below.
+        connection.exec_driver_sql(bigrams.FUNCTION_SQL)
     context.run_migrations()
+    if postgres and inspect(connection).has_table("customers"):
+        connection.exec_driver_sql(bigrams.INDEX_SQL)
