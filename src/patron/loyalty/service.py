@@ -240,6 +240,23 @@ def earn_for_order(
     return entry
 
 
+def on_new_order(
+    *, session: Session, order_id: int, by_user_id: int | None = None
+) -> PointsEntry | None:
+    """A newly stored order's loyalty effects, in the order's own transaction: a paid order
+    earns its points (once, as `earn_for_order`) and the customer's tier is upgraded at once,
+    since spend counts toward it even when the rulebook gives no points. A refunded or
+    cancelled order changes nothing."""
+    order = session.get(Order, order_id)
+    if order is None or order.status is not OrderStatus.paid:
+        return None
+    entry = earn_for_order(session=session, order_id=order.id, by_user_id=by_user_id)
+    if entry is None and loyalty_rules(session).tiers:
+        # earn_for_order refreshes the tier only when it credits points.
+        refresh_tier(session=session, customer_id=order.customer_id)
+    return entry
+
+
 def redeem(
     *,
     session: Session,
