@@ -8,8 +8,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from patron.db import now
+from patron.db import now, unit_of_work
 from patron.loyalty.models import LoyaltyAccount, PointsEntry
+from patron.loyalty.service import earn_for_order, on_new_order
+from patron.orders.models import Order
 from patron.rules.models import Alert
 from tests import builders
 from tests.api.conftest import World, app, bearer, client, world
@@ -80,3 +82,45 @@ def test_a_late_recorded_order_raises_the_spend_drop_warning(
             select(Alert.rule_id).where(Alert.customer_id == customer_id)
         ).all()
     assert "spend_drop" in raised
+
+
+def test_a_bulk_batch_earns_what_earn_for_order_would_and_once(
+    client: TestClient, world: World, sessions: sessionmaker[Session]
+) -> None:
+    with sessions.begin() as session:
+        grade_a = world.customer(session, "own", grade="A")
+        plain = world.customer(session, "other")
+        first = builders.order(session, grade_a, "10.00", external_id="EARLIER")
+        ids = (grade_a.id, plain.id, first.id)
+    with unit_of_work(sessions) as session:
+        earlier = earn_for_order(session=session, order_id=ids[2])
+        assert earlier is not None and earlier.points == 20
+    day = (now() - timedelta(days=2)).isoformat()
+    batch = [
+        {"external_id": "B-1", "customer_id": ids[0], "ordered_at": day, "amount": "99.99"},
+        {"external_id": "B-2", "customer_id": ids[0], "ordered_at": day, "amount": "10.50"},
+        {"external_id": "B-3", "customer_id": ids[1], "ordered_at": day, "amount": "7.90"},
+        {"external_id": "B-4", "customer_id": ids[1], "ordered_at": day, "amount": "500",
+         "status": "refunded"},
+    ]  # fmt: skip
+    admin = bearer(world.tokens["admin"])
+    assert client.post("/api/v1/orders/bulk", json=batch, headers=admin).json()["inserted"] == 4
+    # 99.99 and 10.50 doubled for grade A, floored each: 199 + 21 on top of the earlier 20.
+    assert _account(sessions, ids[0]) == (240, "member", 3)
+    assert _account(sessions, ids[1]) == (7, None, 1)
+    with sessions() as session:
+        ledger = session.scalars(
+            select(PointsEntry).where(PointsEntry.customer_id == ids[0]).order_by(PointsEntry.id)
+        ).all()
+        assert [entry.balance_after for entry in ledger] == [20, 219, 240]
+        keys = [entry.idempotency_key for entry in ledger]
+        refunded = session.scalar(select(Order.id).where(Order.external_id == "B-4"))
+    assert keys[1:] == [f"earn:order:{entry.order_id}" for entry in ledger[1:]]
+    assert client.post("/api/v1/orders/bulk", json=batch, headers=admin).json()["existing"] == 4
+    assert _account(sessions, ids[0]) == (240, "member", 3)
+    with unit_of_work(sessions) as session:
+        again = earn_for_order(session=session, order_id=ledger[1].order_id or 0)
+        assert again is not None and again.id == ledger[1].id
+        assert refunded is not None and on_new_order(session=session, order_id=refunded) is None
+    assert _account(sessions, ids[0]) == (240, "member", 3)
+    assert _account(sessions, ids[1]) == (7, None, 1)

@@ -10,12 +10,13 @@ balance too low. Services here never commit: the caller's unit of work does.
 from __future__ import annotations
 
 import calendar
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -188,7 +189,16 @@ def bonuses(rules: Loyalty) -> list[Bonus]:
     return checked
 
 
-def points_for_order(rules: Loyalty, order: Order, grade: str | None) -> int:
+class Priced(Protocol):
+    """What the points of an order depend on: an `Order`, or a row selected from orders."""
+
+    @property
+    def amount(self) -> Decimal: ...
+    @property
+    def channel(self) -> str | None: ...
+
+
+def points_for_order(rules: Loyalty, order: Priced, grade: str | None) -> int:
     """Points a paid order earns: amount × points_per_unit × the grade's multiplier, then each
     matching bonus's multiplier and extra points; floored."""
     multiplier = Decimal(str(rules.grade_multipliers.get(grade or "", 1.0)))
@@ -255,6 +265,80 @@ def on_new_order(
         # earn_for_order refreshes the tier only when it credits points.
         refresh_tier(session=session, customer_id=order.customer_id)
     return entry
+
+
+def gives_points(rules: Loyalty) -> bool:
+    """Whether any order can earn points under these rules."""
+    return rules.points_per_unit > 0 or any(bonus.extra_points for bonus in bonuses(rules))
+
+
+def earn_for_new_orders(
+    *, session: Session, order_ids: Collection[int], moment: datetime | None = None
+) -> int:
+    """Points for a batch of orders just inserted, set-based: one ledger insert, one balance
+    update, each under the key `earn_for_order` uses, so a later explicit earn adds nothing.
+    Only paid orders of live customers earn. Tiers and warnings are left to the `tier_review`
+    job and the next scoring run. Returns the points credited."""
+    rules = loyalty_rules(session)
+    if not order_ids or not gives_points(rules):
+        return 0
+    moment = moment or now()
+    found = session.execute(
+        select(Order.id, Order.external_id, Order.customer_id, Order.amount, Order.channel,
+               Customer.grade)
+        .join(Customer, Customer.id == Order.customer_id)
+        .where(Order.id.in_(list(order_ids)), Order.status == OrderStatus.paid,
+               Customer.deleted_at.is_(None), Customer.merged_into_id.is_(None))
+        .order_by(Order.id)
+    ).all()  # fmt: skip
+    earned = [
+        (row, points)
+        for row in found
+        if (points := min(points_for_order(rules, row, row.grade), MAX_POINTS)) > 0
+    ]
+    if not earned:
+        return 0
+    balances = _credit_all(session, earned)
+    months = rules.points_expire_months
+    entries = []
+    for row, points in reversed(earned):
+        # Walking back from each customer's new balance gives every entry its balance_after.
+        balance = balances[row.customer_id]
+        balances[row.customer_id] = balance - points
+        entries.append({
+            "customer_id": row.customer_id, "kind": PointsKind.earn, "points": points,
+            "balance_after": balance, "reason": f"order {row.external_id}"[:300],
+            "order_id": row.id, "occurred_at": moment, "idempotency_key": f"earn:order:{row.id}",
+            "expires_at": add_months(moment, months) if months else None,
+        })  # fmt: skip
+    session.connection().execute(insert(PointsEntry), entries[::-1])
+    return sum(points for _, points in earned)
+
+
+def _credit_all(session: Session, earned: Sequence[tuple[Any, int]]) -> dict[int, int]:
+    """Add each customer's points to their balance (creating missing accounts); the new
+    balances. The update holds the accounts' locks until the caller's commit."""
+    totals: dict[int, int] = {}
+    for row, points in earned:
+        totals[row.customer_id] = totals.get(row.customer_id, 0) + points
+    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
+    at, conn = now(), session.connection()
+    conn.execute(
+        dialect.insert(LoyaltyAccount).on_conflict_do_nothing(index_elements=["customer_id"]),
+        [{"customer_id": c, "balance": 0, "updated_at": at} for c in totals],
+    )
+    conn.execute(
+        update(LoyaltyAccount)
+        .where(LoyaltyAccount.customer_id == bindparam("c"))
+        .values(balance=LoyaltyAccount.balance + bindparam("delta"), updated_at=at),
+        [{"c": c, "delta": delta} for c, delta in totals.items()],
+    )
+    stored = conn.execute(
+        select(LoyaltyAccount.customer_id, LoyaltyAccount.balance).where(
+            LoyaltyAccount.customer_id.in_(list(totals))
+        )
+    )
+    return dict(stored.all())
 
 
 def redeem(

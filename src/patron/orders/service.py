@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from patron.loyalty.service import earn_for_new_orders
 from patron.notify import webhooks
 from patron.orders import repository
 from patron.orders.schemas import BulkResult, OrderIn, RowProblem
@@ -176,13 +177,16 @@ def store(
 def ingest(*, session: Session, rows: Sequence[Any], moment: datetime) -> BulkResult:
     """Check and store a batch of orders in the caller's transaction; never fails for a bad
     order, only reports it. The customers it creates and the orders it inserts raise their
-    webhook events, the subscriptions looked up once for the batch."""
+    webhook events, the subscriptions looked up once for the batch. The new paid orders earn
+    their points set-based; tiers and warnings wait for the `tier_review` job and the next
+    scoring run."""
     wanted = webhooks.subscribers(session)
     checked = check(rows)
     customers, created = _customer_ids(session.connection(), checked, moment)
     webhooks.records_written(session.connection(), wanted, "customer", created=created)
     good = [(order, customers[row]) for row, order in checked.good]
     stored = store(session, good, moment=moment, wanted=wanted)
+    earn_for_new_orders(session=session, order_ids=stored.inserted.values(), moment=moment)
     return BulkResult(
         received=len(rows),
         inserted=len(stored.inserted),
