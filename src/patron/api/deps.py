@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import BackgroundTasks, Depends, Request
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +20,7 @@ from patron.api.security import (
     note_token_use,
     session_of,
     token_of,
+    token_use_is_stale,
 )
 from patron.config import Settings
 from patron.db import unit_of_work
@@ -75,6 +76,7 @@ async def submitted_csrf(request: Request) -> str | None:
 
 def current_actor(
     request: Request,
+    background: BackgroundTasks,
     session: SessionDep,
     settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
@@ -88,7 +90,8 @@ def current_actor(
         if found is None:
             raise Unauthorized("the API token is unknown, expired or revoked")
         user, token = found
-        note_token_use(request.app.state.sessions, token)
+        if token_use_is_stale(token):
+            background.add_task(note_token_use, request.app.state.sessions, token.id)
         return Actor.of(user, via="token", scopes=frozenset(token.scopes.split()))
     if cookie:
         signed_in = session_of(session=session, cookie=cookie, settings=settings)

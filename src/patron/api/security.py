@@ -150,20 +150,26 @@ def token_of(*, session: Session, plain: str) -> tuple[User, ApiToken] | None:
     return user, token
 
 
-def note_token_use(factory: sessionmaker[Session], token: ApiToken) -> None:
-    """Record when a token was last used, to the minute, in a transaction of its own.
+def token_use_is_stale(token: ApiToken) -> bool:
+    """Whether the token's last use should be written again (it is kept to the minute)."""
+    last = token.last_used_at
+    return last is None or now() - last > TOKEN_USE_PRECISION
+
+
+def note_token_use(factory: sessionmaker[Session], token_id: int) -> None:
+    """Record that a token was used now, in a transaction of its own.
 
     Written inside the request's transaction, the row lock would be held until that request
     commits, so every other request with the same token (a selling system's parallel
-    batches) would queue behind it; here it is held for one short statement.
+    batches) would queue behind it; here it is held for one short statement. Called after
+    the response (a background task), when the request has given its connection back, so a
+    request never needs two connections of a pool its gate is sized to.
     """
     moment = now()
-    if token.last_used_at is not None and moment - token.last_used_at <= TOKEN_USE_PRECISION:
-        return
     with unit_of_work(factory) as session:
         session.execute(
             update(ApiToken)
-            .where(ApiToken.id == token.id)
+            .where(ApiToken.id == token_id)
             .where(
                 (ApiToken.last_used_at.is_(None))
                 | (ApiToken.last_used_at < moment - TOKEN_USE_PRECISION)
