@@ -16,12 +16,13 @@ from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from sqlalchemy import Select, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Select, bindparam, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patron.audit.service import record
 from patron.customers.models import Customer
+from patron.customers.repository import chunks
 from patron.db import now
 from patron.errors import Conflict, InvalidInput, NotFound, RuleError
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
@@ -273,32 +274,37 @@ def gives_points(rules: Loyalty) -> bool:
 
 
 def earn_for_new_orders(
-    *, session: Session, order_ids: Collection[int], moment: datetime | None = None
+    conn: Connection, *, external_ids: Collection[str], moment: datetime | None = None
 ) -> int:
-    """Points for a batch of orders just inserted, set-based: one ledger insert, one balance
-    update, each under the key `earn_for_order` uses, so a later explicit earn adds nothing.
-    Only paid orders of live customers earn. Tiers and warnings are left to the `tier_review`
-    job and the next scoring run. Returns the points credited."""
-    rules = loyalty_rules(session)
-    if not order_ids or not gives_points(rules):
+    """Points for a batch of orders just inserted (by external id), set-based: one ledger
+    insert and one balance update, each entry under the key `earn_for_order` uses, so a
+    later explicit earn adds nothing. Only paid orders of live customers earn. Tiers and
+    warnings are left to the `tier_review` job and the next scoring run. Returns the points
+    credited."""
+    rules = versions.active(conn)[1].loyalty
+    if not external_ids or not gives_points(rules):
         return 0
     moment = moment or now()
-    found = session.execute(
+    query = (
         select(Order.id, Order.external_id, Order.customer_id, Order.amount, Order.channel,
                Customer.grade)
         .join(Customer, Customer.id == Order.customer_id)
-        .where(Order.id.in_(list(order_ids)), Order.status == OrderStatus.paid,
-               Customer.deleted_at.is_(None), Customer.merged_into_id.is_(None))
-        .order_by(Order.id)
-    ).all()  # fmt: skip
+        .where(Order.status == OrderStatus.paid, Customer.deleted_at.is_(None),
+               Customer.merged_into_id.is_(None))
+    )  # fmt: skip
+    found = [
+        row
+        for part in chunks(external_ids)
+        for row in conn.execute(query.where(Order.external_id.in_(part)))
+    ]
     earned = [
         (row, points)
-        for row in found
+        for row in sorted(found, key=lambda row: row.id)
         if (points := min(points_for_order(rules, row, row.grade), MAX_POINTS)) > 0
     ]
     if not earned:
         return 0
-    balances = _credit_all(session, earned)
+    balances = _credit_all(conn, earned)
     months = rules.points_expire_months
     entries = []
     for row, points in reversed(earned):
@@ -311,18 +317,18 @@ def earn_for_new_orders(
             "order_id": row.id, "occurred_at": moment, "idempotency_key": f"earn:order:{row.id}",
             "expires_at": add_months(moment, months) if months else None,
         })  # fmt: skip
-    session.connection().execute(insert(PointsEntry), entries[::-1])
+    conn.execute(insert(PointsEntry), entries[::-1])
     return sum(points for _, points in earned)
 
 
-def _credit_all(session: Session, earned: Sequence[tuple[Any, int]]) -> dict[int, int]:
+def _credit_all(conn: Connection, earned: Sequence[tuple[Any, int]]) -> dict[int, int]:
     """Add each customer's points to their balance (creating missing accounts); the new
     balances. The update holds the accounts' locks until the caller's commit."""
     totals: dict[int, int] = {}
     for row, points in earned:
         totals[row.customer_id] = totals.get(row.customer_id, 0) + points
-    dialect = postgresql if session.get_bind().dialect.name == "postgresql" else sqlite
-    at, conn = now(), session.connection()
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    at = now()
     conn.execute(
         dialect.insert(LoyaltyAccount).on_conflict_do_nothing(index_elements=["customer_id"]),
         [{"customer_id": c, "balance": 0, "updated_at": at} for c in totals],
@@ -333,12 +339,15 @@ def _credit_all(session: Session, earned: Sequence[tuple[Any, int]]) -> dict[int
         .values(balance=LoyaltyAccount.balance + bindparam("delta"), updated_at=at),
         [{"c": c, "delta": delta} for c, delta in totals.items()],
     )
-    stored = conn.execute(
-        select(LoyaltyAccount.customer_id, LoyaltyAccount.balance).where(
-            LoyaltyAccount.customer_id.in_(list(totals))
+    balances: dict[int, int] = {}
+    for part in chunks(totals):
+        stored = conn.execute(
+            select(LoyaltyAccount.customer_id, LoyaltyAccount.balance).where(
+                LoyaltyAccount.customer_id.in_(part)
+            )
         )
-    )
-    return dict(stored.all())
+        balances.update(stored.all())
+    return balances
 
 
 def redeem(

@@ -186,7 +186,7 @@ def ingest(*, session: Session, rows: Sequence[Any], moment: datetime) -> BulkRe
     webhooks.records_written(session.connection(), wanted, "customer", created=created)
     good = [(order, customers[row]) for row, order in checked.good]
     stored = store(session, good, moment=moment, wanted=wanted)
-    earn_for_new_orders(session=session, order_ids=stored.inserted.values(), moment=moment)
+    earn_for_new_orders(session.connection(), external_ids=stored.inserted, moment=moment)
     return BulkResult(
         received=len(rows),
         inserted=len(stored.inserted),
