@@ -1,4 +1,4 @@
-"""Imported orders earn their points set-based, once, as an explicit earn would."""
+"""Imported orders are history: they earn no points until earned on purpose."""
 
 from __future__ import annotations
 
@@ -23,9 +23,8 @@ ROWS = [
 ]
 
 
-def _import(engine: Engine, path: Path, *, dry_run: bool = False) -> None:
-    settings = Settings(import_batch_size=2)
-    import_file(engine=engine, kind="orders", path=path, settings=settings, dry_run=dry_run)
+def _import(engine: Engine, path: Path) -> None:
+    import_file(engine=engine, kind="orders", path=path, settings=Settings(import_batch_size=2))
 
 
 def _ledger(sessions: sessionmaker[Session]) -> list[tuple[str, int, int, str | None]]:
@@ -44,25 +43,20 @@ def _ledger(sessions: sessionmaker[Session]) -> list[tuple[str, int, int, str | 
         return [(c, p, b, k) for c, p, b, k in rows]
 
 
-def test_imported_paid_orders_earn_once(
+def test_imported_orders_bring_history_without_points(
     db: Engine, sessions: sessionmaker[Session], tmp_path: Path
 ) -> None:
     path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, ROWS)
-    _import(db, path, dry_run=True)
-    assert _ledger(sessions) == []
     _import(db, path)
+    assert _ledger(sessions) == []
     with sessions() as session:
         ids = dict(session.execute(select(Order.external_id, Order.id)).all())
-    # One point per unit, floored per order; the refunded order earns nothing.
-    assert _ledger(sessions) == [
-        ("C001", 99, 99, f"earn:order:{ids['O1']}"),
-        ("C001", 10, 109, f"earn:order:{ids['O2']}"),
-    ]
-    _import(db, path)
+    # Earned on purpose, an imported order's points come once, under the order's key.
     with unit_of_work(sessions) as session:
-        again = earn_for_order(session=session, order_id=ids["O1"])
-        assert again is not None and again.points == 99
-    assert len(_ledger(sessions)) == 2
+        earned = earn_for_order(session=session, order_id=ids["O1"])
+        assert earned is not None and earned.points == 99
+    _import(db, path)
+    assert _ledger(sessions) == [("C001", 99, 99, f"earn:order:{ids['O1']}")]
     with sessions() as session:
         balances = dict(
             session.execute(
@@ -71,4 +65,4 @@ def test_imported_paid_orders_earn_once(
                 )
             ).all()
         )
-    assert balances == {"C001": 109}
+    assert balances == {"C001": 99}

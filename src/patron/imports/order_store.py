@@ -22,7 +22,6 @@ from patron.imports.kinds.base import Batch, Kind
 from patron.imports.order_columns import OrderColumns
 from patron.imports.references import product_ids
 from patron.imports.writer import Counts, lookup
-from patron.loyalty.service import earn_for_new_orders
 
 COLUMNS = (
     "external_id",
@@ -56,11 +55,9 @@ def store_orders(spec: Kind, batch: Batch, orders: OrderColumns) -> Counts:
         rows = _rows(batch, orders, customers, products)
         insert_rows(batch.conn, spec.table, _pick(rows, fresh, len(orders)))
         _update(batch, spec, rows, changed)
-        created = [orders.external_id[i] for i in fresh]
-        earn_for_new_orders(batch.conn, external_ids=created, moment=batch.at)
         batch.announce(
             "order",
-            created=created,
+            created=[orders.external_id[i] for i in fresh],
             updated=[orders.external_id[i] for i in changed],
         )
     return counts
