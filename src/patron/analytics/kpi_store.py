@@ -33,6 +33,7 @@ from sqlalchemy import (
     Column,
     Connection,
     DateTime,
+    Engine,
     Float,
     Integer,
     MetaData,
@@ -40,6 +41,7 @@ from sqlalchemy import (
     String,
     Table,
     UniqueConstraint,
+    inspect,
     text,
 )
 from sqlalchemy.exc import DBAPIError
@@ -337,6 +339,21 @@ def ensure_store(connection: Connection) -> None:
         # Another session created them at the same moment: theirs serve as well as ours.
         if not _ready(connection):
             raise
+
+
+def prepare(engine: Engine) -> None:
+    """Build the store when a server starts on SQLite, before any request can race for it.
+
+    A page's first KPI query would build it in the request's transaction; on SQLite two
+    requests at once (a report's tables load side by side) would both try, and the second,
+    reading a snapshot taken before the first committed, fails. PostgreSQL builds it safely on
+    first use (`ensure_store`), so only SQLite is prepared here, and only a migrated database.
+    """
+    if engine.dialect.name != "sqlite":
+        return
+    with engine.begin() as connection:
+        if inspect(connection).has_table("orders"):
+            ensure_store(connection)
 
 
 def may_store(connection: Connection) -> bool:

@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel
 from sqlalchemy import Engine
 
+from patron.analytics import kpi_store
 from patron.analytics.api import router as analytics_router
 from patron.api import errors
 from patron.api.gate import ConnectionGate, slots_for
@@ -102,6 +103,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings.database_url)
     app.state.sessions = session_factory(app.state.engine)
+    kpi_store.prepare(app.state.engine)
     app.state.login_limiter = LoginLimiter()
     errors.install(app)
     app.add_middleware(ConnectionGate, slots=slots_for(app.state.engine))
