@@ -351,9 +351,15 @@ def prepare(engine: Engine) -> None:
     """
     if engine.dialect.name != "sqlite":
         return
-    with engine.begin() as connection:
-        if inspect(connection).has_table("orders"):
-            ensure_store(connection)
+    try:
+        with engine.begin() as connection:
+            if inspect(connection).has_table("orders"):
+                ensure_store(connection)
+    except DBAPIError:
+        # Another server process (`patron serve --workers`) built it at the same moment.
+        with engine.connect() as connection:
+            if not _ready(connection):
+                raise
 
 
 def may_store(connection: Connection) -> bool:
