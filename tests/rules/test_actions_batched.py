@@ -1,4 +1,4 @@
-"""Batched actions change the store exactly as acting on each customer on the spot did."""
+"""Set-based actions change the store exactly as acting on each customer on the spot did."""
 
 from __future__ import annotations
 
@@ -11,9 +11,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from patron.auth.models import Role, User
 from patron.customers.models import Customer
 from patron.db import Base, unit_of_work
-from patron.rules import actions, runs, versions
+from patron.rules import runs, versions
 from tests.analytics.history import History, at
 from tests.conftest import _empty_all_tables
+from tests.rules import reference_actions
 from tests.rules.scenario import AS_OF
 
 # Two warnings on the same customers: the first sets a tag and releases the customer, the
@@ -107,7 +108,7 @@ def test_batched_actions_write_the_same_rows_as_acting_one_customer_at_a_time(
     assert batched["ownership_changes"] and batched["tasks"] and batched["alerts"]
     assert any(tag == "single" for _, tag, *_ in batched["customer_tags"])
 
-    one_at_a_time = actions._effect
+    one_at_a_time = reference_actions._effect
 
     def on_the_spot(*args: Any, **kwargs: Any) -> None:
         """Every action written as soon as it is taken, as before batching."""
@@ -115,5 +116,7 @@ def test_batched_actions_write_the_same_rows_as_acting_one_customer_at_a_time(
         context, connection = args[5], args[6]
         context.flush_changes(connection)
 
-    monkeypatch.setattr(actions, "_effect", on_the_spot)
+    # The per-row step as it was, each action written on the spot.
+    monkeypatch.setattr(reference_actions, "_effect", on_the_spot)
+    monkeypatch.setattr(runs, "apply_decisions", reference_actions.apply_decisions)
     assert _run(db, sessions) == batched
