@@ -1,4 +1,5 @@
-"""`kill -9` in the middle of an import leaves whole batches, and a re-run completes it."""
+"""`kill -9` in the middle of an import leaves whole batches, and a re-run completes it; the
+KPI store, built before, is exact after the kill and after the re-run."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from pathlib import Path
 import pytest
 from sqlalchemy import Engine, func, select
 
+from patron.analytics.kpi_store import ensure_store
 from patron.orders.models import Order
 from tests.imports.files import write_csv
+from tests.imports.kpi_rebuild import assert_store_exact
 
 ROWS = 100_000
 BATCH = 2_000
@@ -67,6 +70,8 @@ def test_killed_import_resumes_without_duplicates(db: Engine, db_url: str, tmp_p
     )
     # The order counts a database can hold after whole batches: the good rows of each prefix.
     committed = set(itertools.accumulate(sum(good[i : i + BATCH]) for i in range(0, ROWS, BATCH)))
+    with db.begin() as conn:
+        ensure_store(conn)
     child = _import(db_url, path)
     seen = 0
     deadline = time.monotonic() + 300
@@ -80,6 +85,7 @@ def test_killed_import_resumes_without_duplicates(db: Engine, db_url: str, tmp_p
     total_good = sum(good)
     assert 0 < stored < total_good
     assert stored in committed
+    assert assert_store_exact(db).first_purchases > 0
     rerun = _import(db_url, path)
     out, err = rerun.communicate(timeout=600)
     assert rerun.returncode == 0, err
@@ -92,3 +98,4 @@ def test_killed_import_resumes_without_duplicates(db: Engine, db_url: str, tmp_p
     with db.connect() as conn:
         ids = conn.execute(select(func.count(func.distinct(Order.external_id)))).scalar_one()
     assert _count(db) == total_good == ids
+    assert assert_store_exact(db).first_purchases == 3000

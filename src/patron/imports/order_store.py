@@ -1,7 +1,8 @@
 """Storing one parsed batch of orders: its customers and products, then one bulk write.
 
 New orders go in with one executemany on SQLite and one COPY on PostgreSQL; changed ones
-are updated by external id; unchanged ones are counted and left alone.
+are updated by external id; unchanged ones are counted and left alone. The KPI store follows
+the batch once, set-based (`kpi_store.bulk_orders`), not once per row.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import ARRAY, Connection, String, Table, bindparam, func, select
 
+from patron.analytics.kpi_store import OrderUpkeep, bulk_orders
 from patron.imports.bulk import update_many
 from patron.imports.columns import Plan
 from patron.imports.kinds.base import Batch, Kind
@@ -53,8 +55,9 @@ def store_orders(spec: Kind, batch: Batch, orders: OrderColumns) -> Counts:
     )
     if batch.write:
         rows = _rows(batch, orders, customers, products)
-        insert_rows(batch.conn, spec.table, _pick(rows, fresh, len(orders)))
-        _update(batch, spec, rows, changed)
+        with bulk_orders(batch.conn) as upkeep:
+            insert_rows(batch.conn, spec.table, _pick(rows, fresh, len(orders)))
+            _update(batch, spec, rows, changed, upkeep)
         batch.announce(
             "order",
             created=[orders.external_id[i] for i in fresh],
@@ -219,8 +222,11 @@ def _literal(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _update(batch: Batch, spec: Kind, rows: _Rows, positions: list[int]) -> None:
-    """UPDATE changed orders (rare: a re-import of an edited file) through the bulk writer."""
+def _update(
+    batch: Batch, spec: Kind, rows: _Rows, positions: list[int], upkeep: OrderUpkeep
+) -> None:
+    """UPDATE changed orders (rare: a re-import of an edited file) through the bulk writer,
+    telling the KPI store each order's customer and moment before and after."""
     if not positions:
         return
     plan: Plan = batch.plan
@@ -231,6 +237,11 @@ def _update(batch: Batch, spec: Kind, rows: _Rows, positions: list[int]) -> None
         values["amount"] = Decimal(str(values["amount"]))
         values["custom_fields"] = json.loads(values["custom_fields"])
         changed.append(values)
+    if upkeep.active:
+        keys = [values["external_id"] for values in changed]
+        before = lookup(batch.conn, spec.table, keys, "customer_id", "ordered_at")
+        upkeep.changed((customer, moment) for customer, moment in before.values())
+        upkeep.changed((values["customer_id"], values["ordered_at"]) for values in changed)
     update_many(batch.conn, spec.table, changed, spec.update_columns(plan))
 
 
