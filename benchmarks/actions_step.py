@@ -83,6 +83,7 @@ def _timed(engine: Engine, moment: Any, saved: Path, reference: bool) -> dict[st
     con = _loaded(saved)
     with engine.connect() as connection:
         version, rulebook = versions.active(connection)
+    with engine.connect() as connection:
         transaction = connection.begin()
         run_id = insert_run(
             connection,

@@ -621,32 +621,43 @@ def _in_range(alias: str = "") -> str:
     return f"{prefix}fresh AND {prefix}seq > :low AND {prefix}seq < :high"
 
 
-def _write_changes(connection: Connection, context: Context, low: int, high: int) -> None:
+def _write_changes(
+    connection: Connection, context: Context, low: int, high: int, counts: dict[str, int]
+) -> None:
     """Tags set and cleared, and customers released, by the new actions planned between low
     and high (exclusive), with the effect of writing each in its planned order."""
     params = {**context.params(connection), "low": low, "high": high, "now": None}
     params["now"] = moment_value(connection, now())
     moment = typed(connection, "moment", "TIMESTAMP")
-    # A clear removes the tag whoever set it; a set after the last clear adds it unless the
-    # customer has it already (then the first set after that clear is the one that counts).
-    connection.execute(
-        text(
-            f"DELETE FROM customer_tags WHERE (customer_id, tag) IN ("
-            f"SELECT customer_id, tag FROM {PLANNED} WHERE {_in_range()} AND effect = 'clear')"
-        ),
-        params,
-    )
-    connection.execute(
-        text(
-            f"INSERT INTO customer_tags (customer_id, tag, source, created_at) "
-            f"SELECT p.customer_id, p.tag, p.source, {moment} FROM {PLANNED} p "
-            f"WHERE {_in_range('p')} AND p.effect = 'tag' AND NOT EXISTS ("
-            f"SELECT 1 FROM {PLANNED} c WHERE {_in_range('c')} AND c.effect = 'clear' "
-            f"AND c.customer_id = p.customer_id AND c.tag = p.tag AND c.seq > p.seq) "
-            f"ORDER BY p.seq ON CONFLICT DO NOTHING"
-        ),
-        params,
-    )
+    if counts.get("clear"):
+        # A clear removes the tag whoever set it; a set after the last clear adds it unless
+        # the customer has it already (the first set after that clear is the one that counts).
+        connection.execute(
+            text(
+                f"DELETE FROM customer_tags WHERE (customer_id, tag) IN (SELECT customer_id, "
+                f"tag FROM {PLANNED} WHERE {_in_range()} AND effect = 'clear')"
+            ),
+            params,
+        )
+    if counts.get("tag"):
+        cleared_later = (
+            f"AND NOT EXISTS (SELECT 1 FROM {PLANNED} c WHERE {_in_range('c')} "
+            f"AND c.effect = 'clear' AND c.customer_id = p.customer_id AND c.tag = p.tag "
+            f"AND c.seq > p.seq) "
+            if counts.get("clear")
+            else ""
+        )
+        connection.execute(
+            text(
+                f"INSERT INTO customer_tags (customer_id, tag, source, created_at) "
+                f"SELECT p.customer_id, p.tag, p.source, {moment} FROM {PLANNED} p "
+                f"WHERE {_in_range('p')} AND p.effect = 'tag' {cleared_later}"
+                f"ORDER BY p.seq ON CONFLICT DO NOTHING"
+            ),
+            params,
+        )
+    if not counts.get("release"):
+        return
     released = f"SELECT DISTINCT customer_id, owner_id FROM {PLANNED} "
     released += f"WHERE {_in_range()} AND effect = 'release'"
     # Only while the owner is still the one the decision saw: a claim in between wins.
@@ -756,16 +767,19 @@ def _carry_out(
         f"({', '.join(repr(e) for e in BULK_CHANGES)})"
     ).one()
     first, last = bounds
+    if counts.get("clear") and not is_postgres(connection):
+        # The clears a set is checked against are found by customer and tag.
+        connection.exec_driver_sql(f"CREATE INDEX {PLANNED}_pair ON {PLANNED} (customer_id, tag)")
     written = 0
     for spot in _spots(connection, con) if counts.get(ON_THE_SPOT) else []:
         if first is not None and first < spot.seq and last > written:
-            _write_changes(connection, context, written, spot.seq)
+            _write_changes(connection, context, written, spot.seq, counts)
         written = spot.seq
         actions, label, _ = rules[spot.rule_id]
         index = int(spot.key.rsplit(":", 1)[1])
         _act_now(actions[index], spot, label, context, connection, applied)
     if first is not None and last > written:
-        _write_changes(connection, context, written, last + 1)
+        _write_changes(connection, context, written, last + 1, counts)
     _write_tasks_and_alerts(connection, context)
     return counts
 
