@@ -68,7 +68,7 @@ def _copy(admin: psycopg.Connection[Any], name: str, source: str, wait: float) -
             time.sleep(5)
 
 
-def ensure_database(name: str, source: str, wait: float) -> str:
+def ensure_database(name: str, source: str, wait: float, customers: int = CUSTOMERS) -> str:
     """The load database: kept from an earlier run, copied from `source`, or generated."""
     with psycopg.connect(f"{SERVER}/postgres", autocommit=True) as admin:
         exists = admin.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
@@ -76,7 +76,7 @@ def ensure_database(name: str, source: str, wait: float) -> str:
             "SELECT 1 FROM pg_database WHERE datname = %s", (source,)
         ).fetchone()
         copied = False
-        if not exists and has_source and _customers_in(f"{SERVER}/{source}") >= CUSTOMERS:
+        if not exists and has_source and _customers_in(f"{SERVER}/{source}") >= customers:
             copied = _copy(admin, name, source, wait)
         if not exists and not copied:
             admin.execute(f'CREATE DATABASE "{name}"')
@@ -91,10 +91,10 @@ def ensure_database(name: str, source: str, wait: float) -> str:
         sys.exit(f"patron init failed on {name}: {migrated.stderr.strip()}")
     present = _customers_in(f"{SERVER}/{name}")
     if present == 0:
-        log(f"generating {CUSTOMERS:,} customers in {name} (kept for reruns)")
-        generate(f"{SERVER}/{name}", customers=CUSTOMERS, orders_per_customer=3.0, log=log)
-    elif present < CUSTOMERS:
-        sys.exit(f"{name} holds {present:,} customers, not {CUSTOMERS:,}: drop it and rerun")
+        log(f"generating {customers:,} customers in {name} (kept for reruns)")
+        generate(f"{SERVER}/{name}", customers=customers, orders_per_customer=3.0, log=log)
+    elif present < customers:
+        sys.exit(f"{name} holds {present:,} customers, not {customers:,}: drop it and rerun")
     return url
 
 
@@ -257,6 +257,9 @@ def main() -> None:
     parser.add_argument("--database", default="patron_load_1m")
     parser.add_argument("--source", default="patron_bench_1m", help="Database to copy once.")
     parser.add_argument("--wait-for-source", type=float, default=900, help="Seconds.")
+    parser.add_argument(
+        "--customers", type=int, default=CUSTOMERS, help="Customers a generated database holds."
+    )
     parser.add_argument("--users", type=int, default=200)
     parser.add_argument("--spawn-rate", type=float, default=20)
     parser.add_argument("--duration", type=int, default=600, help="Seconds of load.")
@@ -277,7 +280,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    url = ensure_database(args.database, args.source, args.wait_for_source)
+    url = ensure_database(args.database, args.source, args.wait_for_source, args.customers)
     per_account = args.tokens_per_account or max(-(-args.users // 20), args.managers, 2)
     tokens = issue_tokens(url, per_account)
     fixture = {**tokens, **sample(args.database, tokens["agents"]), "batch": args.batch,

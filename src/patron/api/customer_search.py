@@ -134,7 +134,7 @@ def _ranges(filters: CustomerFilters) -> list[ColumnElement[bool]]:
     return conditions
 
 
-def customer_filters(
+async def customer_filters(  # async: it only reads the query, so no worker thread
     grade: Annotated[list[str], Query()] = [],  # noqa: B006 (FastAPI copies defaults)
     stage: Annotated[list[str], Query()] = [],  # noqa: B006
     segment: Annotated[list[str], Query(description="RFM segment")] = [],  # noqa: B006

@@ -97,8 +97,10 @@ def paginate(
     id_column: InstrumentedAttribute[int],
     cursor: str | None,
     limit: int,
+    rows: bool = False,
 ) -> tuple[Sequence[Any], str | None]:
-    """One page of a query of entities, sorted by `sort` (`-name` for descending)."""
+    """One page of a query of entities (with `rows`, of rows holding the sort column and
+    the id), sorted by `sort` (`-name` for descending)."""
     descending = sort.startswith("-")
     key = keys.get(sort.removeprefix("-"))
     if key is None:
@@ -114,11 +116,12 @@ def paginate(
     # such clause, and its plain order walks the primary key or its own index.
     if getattr(column.expression, "nullable", True):
         ordered = ordered.nulls_last()
-    rows = session.scalars(query.order_by(ordered, tie).limit(limit + 1)).all()
-    if len(rows) <= limit:
-        return rows, None
-    last = rows[limit - 1]
-    return rows[:limit], encode_cursor(sort, getattr(last, key.name), getattr(last, id_column.key))
+    page = query.order_by(ordered, tie).limit(limit + 1)
+    found = session.execute(page).all() if rows else session.scalars(page).all()
+    if len(found) <= limit:
+        return found, None
+    last = found[limit - 1]
+    return found[:limit], encode_cursor(sort, getattr(last, key.name), getattr(last, id_column.key))
 
 
 def as_datetime(value: Any) -> datetime:

@@ -236,7 +236,7 @@ def customer_timeline(
     return TimelinePage(items=items, next_cursor=next_cursor, limit=limit)
 
 
-def _planner(actor: CurrentActor) -> Actor:
+async def _planner(actor: CurrentActor) -> Actor:  # no I/O: no worker thread
     actor.require(Permission.customers_write)
     if actor.role not in PLANNERS:
         raise Forbidden(f"a {actor.role.value} may read the follow-up plans but not change them")

@@ -162,15 +162,19 @@ def store(
         # Another request stored these between our look and our insert: they exist now.
         existing |= repository.stored_orders(conn, raced)
     repository.insert_lines(conn, _line_rows([order for order, _ in new], inserted, products))
-    webhooks.orders_created(
-        session,
-        [
-            row | {"id": inserted[row["external_id"]]}
-            for row in rows
-            if row["external_id"] in inserted
-        ],
-        wanted,
-    )
+    if wanted is None:
+        wanted = webhooks.subscribers(session)
+    if webhooks.wants(wanted, webhooks.EventType.order_created):
+        # The events' rows are built only when someone listens (a batch has thousands).
+        webhooks.orders_created(
+            session,
+            [
+                row | {"id": inserted[row["external_id"]]}
+                for row in rows
+                if row["external_id"] in inserted
+            ],
+            wanted,
+        )
     return Stored(inserted=inserted, existing=existing)
 
 
