@@ -1,0 +1,199 @@
+"""A run's snapshot rows and latest scores are stored exactly as the plain way stored them.
+
+The plain way is the earlier code, kept here as the reference: on PostgreSQL DuckDB wrote
+the whole CSV to a file that was then sent by COPY, and every customer row was updated; on
+SQLite rows went by executemany. The fast path (CSV streamed through a pipe while DuckDB
+writes it, LZ4 for the JSON columns, unchanged customers left alone) must give back the same
+text for every column, JSON included, on both databases.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import psycopg
+import pytest
+from sqlalchemy import Connection, Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from patron.analytics import snapshots
+from patron.analytics.features import as_of_moment
+from patron.rules import runs, versions
+from tests.rules.scenario import AS_OF, shop
+
+SNAPSHOT_ROWS = (
+    "SELECT customer_id, grade, stage, rfm_segment, value_class, clv, p_alive, churn_risk, "
+    "warnings, CAST(features AS TEXT), CAST(explain AS TEXT) FROM score_snapshots "
+    "WHERE run_id = {run} ORDER BY customer_id"
+)
+CUSTOMER_ROWS = (
+    "SELECT id, grade, stage, rfm_segment, value_class, clv, churn_risk, p_alive, scored_at "
+    "FROM customers ORDER BY id"
+)
+MOMENT = as_of_moment(AS_OF)
+
+
+def _reference_copy(
+    connection: Connection, con: duckdb.DuckDBPyConnection, query: str, target: str
+) -> None:
+    raw: Any = connection.connection.driver_connection
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "rows.csv"
+        con.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false)")
+        with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy:
+            copy.write(path.read_bytes())
+
+
+def _reference_snapshots(
+    connection: Connection, con: duckdb.DuckDBPyConnection, query: str
+) -> None:
+    names = ", ".join(snapshots.SNAPSHOT_COLUMNS)
+    if connection.dialect.name == "postgresql":
+        _reference_copy(connection, con, query, f"score_snapshots ({names})")
+        return
+    rows = con.execute(query).fetchall()
+    marks = ", ".join("?" for _ in snapshots.SNAPSHOT_COLUMNS)
+    connection.exec_driver_sql(f"INSERT INTO score_snapshots ({names}) VALUES ({marks})", rows)
+
+
+def _reference_customers(
+    connection: Connection, con: duckdb.DuckDBPyConnection, query: str, stamp: datetime
+) -> None:
+    columns = snapshots.CUSTOMER_COLUMNS
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("DROP TABLE IF EXISTS reference_scores")
+        connection.exec_driver_sql(
+            f"CREATE TEMP TABLE reference_scores ({snapshots._CUSTOMER_TYPES})"
+        )
+        _reference_copy(connection, con, query, "reference_scores")
+        connection.exec_driver_sql(
+            f"UPDATE customers c SET {', '.join(f'{n} = s.{n}' for n in columns)}, "
+            "scored_at = %(stamp)s FROM reference_scores s WHERE c.id = s.customer_id",
+            {"stamp": stamp},
+        )
+        return
+    text = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
+    rows = con.execute(f"SELECT {', '.join(columns)}, '{text}', customer_id FROM ({query})")
+    connection.exec_driver_sql(
+        f"UPDATE customers SET {', '.join(f'{n} = ?' for n in columns)}, scored_at = ? "
+        "WHERE id = ?",
+        rows.fetchall(),
+    )
+
+
+def _awkward(con: duckdb.DuckDBPyConnection) -> None:
+    """Values the CSV and JSON must carry unchanged: quotes, separators, line breaks,
+    backslashes, non-ASCII text, NaN and infinity, NULLs, a CLV that rounds on storing."""
+    first, second, third = (
+        row[0]
+        for row in con.execute("SELECT customer_id FROM features ORDER BY customer_id").fetchall()
+    )
+    con.execute(
+        "UPDATE features SET city = 'a,\"b\"\nc\\\\d 上海', province = NULL, "
+        "monetary_avg = 'nan'::DOUBLE, clv = 2.675, p_alive = NULL WHERE customer_id = ?",
+        [first],
+    )
+    con.execute(
+        "UPDATE features SET overdue_ratio = 'inf'::DOUBLE, clv = 1234567.005, "
+        "churn_risk = 0.1 + 0.2, channel = '' WHERE customer_id = ?",
+        [second],
+    )
+    con.execute(
+        "UPDATE features SET rfm_segment = NULL, value_class = '\"quoted\"', "
+        "clv = -0.0049 WHERE customer_id = ?",
+        [third],
+    )
+
+
+@pytest.fixture
+def prepared(db: Engine, sessions: sessionmaker[Session]) -> tuple[duckdb.DuckDBPyConnection, int]:
+    shop(sessions)
+    with db.connect() as connection:
+        version, rulebook = versions.active(connection)
+    con, _computed = runs.prepare(db, MOMENT, 90, "bgnbd", rulebook)
+    _awkward(con)
+    assert version is not None
+    return con, version
+
+
+def _run(connection: Connection) -> int:
+    return snapshots.insert_run(
+        connection, as_of=MOMENT, horizon_days=90, status="finished", customers=3
+    )
+
+
+def test_snapshot_rows_are_stored_as_the_plain_way_stored_them(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
+) -> None:
+    con, version = prepared
+    with db.begin() as connection:
+        fast, plain = _run(connection), _run(connection)
+        snapshots.insert_snapshots(connection, con, runs._snapshot_query(con, fast, version))
+        _reference_snapshots(connection, con, runs._snapshot_query(con, plain, version))
+        stored = connection.exec_driver_sql(SNAPSHOT_ROWS.format(run=fast)).all()
+        expected = connection.exec_driver_sql(SNAPSHOT_ROWS.format(run=plain)).all()
+    assert len(stored) == 3
+    assert stored == expected
+    assert any("上海" in row[9] and "\\n" in row[9] for row in stored)
+    assert any(row[4] == '"quoted"' for row in stored)
+
+
+def test_latest_scores_are_stored_as_the_plain_way_stored_them(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
+) -> None:
+    con, _version = prepared
+    with db.begin() as connection:
+        _reference_customers(connection, con, runs._LATEST_SCORES, MOMENT)
+        expected = connection.exec_driver_sql(CUSTOMER_ROWS).all()
+        connection.exec_driver_sql(
+            "UPDATE customers SET grade = NULL, stage = NULL, rfm_segment = NULL, "
+            "value_class = NULL, clv = NULL, churn_risk = NULL, p_alive = NULL, scored_at = NULL"
+        )
+        snapshots.update_customers(connection, con, runs._LATEST_SCORES, MOMENT)
+        stored = connection.exec_driver_sql(CUSTOMER_ROWS).all()
+    assert len(stored) == 3 and all(row[1] is not None for row in stored)
+    assert stored == expected
+
+
+def test_a_rerun_restores_changed_scores_and_moves_every_stamp(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
+) -> None:
+    con, _version = prepared
+    later = MOMENT + timedelta(days=1)
+    with db.begin() as connection:
+        snapshots.update_customers(connection, con, runs._LATEST_SCORES, MOMENT)
+        first = connection.exec_driver_sql(CUSTOMER_ROWS).all()
+        changed = first[0][0]
+        connection.exec_driver_sql(
+            f"UPDATE customers SET grade = 'Z', clv = 9, p_alive = NULL WHERE id = {changed}"
+        )
+    with db.begin() as connection:  # a rerun of the same date: only the changed row differs
+        snapshots.update_customers(connection, con, runs._LATEST_SCORES, MOMENT)
+        assert connection.exec_driver_sql(CUSTOMER_ROWS).all() == first
+    with db.begin() as connection:  # the next day: every stamp moves, scores stay
+        snapshots.update_customers(connection, con, runs._LATEST_SCORES, later)
+        moved = connection.exec_driver_sql(CUSTOMER_ROWS).all()
+    assert [row[:8] for row in moved] == [row[:8] for row in first]
+    assert {str(row[8])[:10] for row in moved} == {str(later)[:10]}
+
+
+def test_a_failing_query_or_copy_raises_instead_of_hanging(db: Engine) -> None:
+    if db.dialect.name != "postgresql":
+        pytest.skip("the pipe is PostgreSQL's path")
+    con = duckdb.connect()
+    with db.connect() as connection:
+        connection.exec_driver_sql("CREATE TEMP TABLE one_column (n BIGINT)")
+        with pytest.raises(duckdb.Error, match="boom"):
+            snapshots._copy(connection, con, "SELECT error('boom') AS n", "one_column")
+        connection.rollback()
+        connection.exec_driver_sql("CREATE TEMP TABLE one_column (n BIGINT)")
+        # Two columns for one, and far more rows than the pipe holds: the server refuses
+        # while DuckDB is still writing.
+        with pytest.raises(psycopg.Error, match="extra data"):
+            snapshots._copy(
+                connection, con, "SELECT range AS a, range AS b FROM range(2000000)", "one_column"
+            )
