@@ -59,6 +59,28 @@ def _indexes(db: Engine) -> set[str]:
         }
 
 
+def _definitions(db: Engine) -> set[str]:
+    """Every index and constraint of the schema as the database spells it out."""
+    with db.connect() as connection:
+        if db.dialect.name == "sqlite":
+            rows = connection.exec_driver_sql("SELECT name, sql FROM sqlite_master")
+        else:
+            rows = connection.exec_driver_sql(
+                "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+                "UNION ALL SELECT conname || ' ' || conrelid::regclass::text, "
+                "pg_get_constraintdef(oid) || ' ' || convalidated::text FROM pg_constraint "
+                "WHERE connamespace = current_schema()::regnamespace"
+            )
+        return {f"{name}: {definition}" for name, definition in rows}
+
+
+def test_the_schema_comes_back_exactly_as_it_was(db: Engine) -> None:
+    before = _definitions(db)
+    assert any(d.startswith("pk_orders") for d in before)
+    load(db, SPEC)
+    assert _definitions(db) == before
+
+
 def test_the_same_seed_loads_the_same_rows_and_another_seed_does_not(db: Engine) -> None:
     load(db, SPEC)
     first = _dump(db)

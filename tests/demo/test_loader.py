@@ -1,13 +1,13 @@
 from __future__ import annotations
 
 import pytest
-from sqlalchemy import Engine, func, insert, select
+from sqlalchemy import Connection, Engine, func, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.auth.models import User
 from patron.auth.service import verify_password
 from patron.customers.models import Customer
-from patron.demo import loader
+from patron.demo import bulk, generator, loader
 from patron.demo.generator import generate
 from patron.demo.loader import load
 from patron.errors import Conflict
@@ -112,15 +112,35 @@ def test_a_database_with_real_customers_is_refused(
     assert _count(sessions, User) == 0
 
 
+@pytest.mark.parametrize("chunk", [1_000, 100], ids=["in-process", "producer-process"])
 def test_a_failure_leaves_nothing_half_loaded(
-    db: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+    db: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch, chunk: int
 ) -> None:
     def broken(*_: object, **__: object) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(loader, "_engagement", broken)
-    with pytest.raises(RuntimeError):
+    monkeypatch.setattr(generator, "CHUNK_CUSTOMERS", chunk)
+    monkeypatch.setattr(loader, "_tickets", broken)  # fails while encoding the rows
+    with pytest.raises(RuntimeError, match="disk full"):
         load(db, SPEC)
     assert _count(sessions, Customer) == 0
     assert _count(sessions, Order) == 0
     assert _count(sessions, User) == 0
+
+
+def test_a_failed_write_stops_the_producer_and_leaves_nothing(
+    db: Engine, sessions: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write = bulk.write_batch
+
+    def failing(connection: Connection, batch: bulk.Batch) -> None:
+        if batch.table == "tickets":
+            raise RuntimeError("disk full")
+        write(connection, batch)
+
+    monkeypatch.setattr(generator, "CHUNK_CUSTOMERS", 100)
+    monkeypatch.setattr(bulk, "write_batch", failing)
+    with pytest.raises(RuntimeError, match="disk full"):
+        load(db, SPEC)
+    assert _count(sessions, Customer) == 0
+    assert _count(sessions, Order) == 0

@@ -18,6 +18,7 @@ import io
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -27,11 +28,14 @@ import pyarrow.csv as pa_csv
 from sqlalchemy import (
     JSON,
     Connection,
+    Constraint,
     Date,
     DateTime,
     ForeignKeyConstraint,
     Index,
+    PrimaryKeyConstraint,
     Table,
+    UniqueConstraint,
     inspect,
     text,
 )
@@ -41,11 +45,13 @@ from sqlalchemy.schema import AddConstraint, DropConstraint
 from patron.models import Base
 
 Columns = dict[str, Any]
-# SQLAlchemy stores SQLite datetimes as text with microseconds; generated moments are whole
-# seconds, so SQLite formats them from epoch seconds.
-SQLITE_DATETIME = "strftime('%Y-%m-%d %H:%M:%S.000000', ?, 'unixepoch')"
-SQLITE_DATE = "date(?, 'unixepoch')"
 SQLITE_CACHE_KIB = 256 * 1024
+# Rows go into SQLite several per INSERT, up to this many parameters (SQLite's oldest limit).
+SQLITE_MAX_PARAMETERS = 999
+# Helper threads SQLite may use to sort while it builds an index.
+SQLITE_SORT_THREADS = 2
+# PostgreSQL: memory for the index builds and foreign-key checks after a load (this transaction).
+POSTGRES_SORT_MEMORY = "1GB"
 
 
 def table(name: str) -> Table:
@@ -53,10 +59,9 @@ def table(name: str) -> Table:
     return Base.metadata.tables[name]
 
 
-def new_ids(connection: Connection, name: str, count: int) -> np.ndarray:
-    """The next `count` free ids of a table (the caller's transaction holds the table)."""
-    last = connection.scalar(text(f"SELECT coalesce(max(id), 0) FROM {name}"))
-    return np.arange(int(last) + 1, int(last) + 1 + count, dtype=np.int64)
+def last_id(connection: Connection, name: str) -> int:
+    """A table's highest id, 0 when empty: the rows loaded next take the ids after it."""
+    return int(connection.scalar(text(f"SELECT coalesce(max(id), 0) FROM {name}")) or 0)
 
 
 def _defaults(target: Table, given: set[str]) -> Columns:
@@ -80,63 +85,158 @@ def _full(value: Any, size: int) -> np.ndarray:
     return np.broadcast_to(np.asarray(value), (size,))
 
 
+@dataclass(frozen=True)
+class Batch:
+    """One table's rows encoded for one database, ready to send: what a producer hands over.
+
+    PostgreSQL gets CSV text for `COPY`; SQLite gets an `INSERT` whose constants are literals
+    and one array per bound parameter (datetimes already formatted, NULLs given by a mask),
+    so the writer only turns arrays into Python values.
+    """
+
+    table: str
+    size: int
+    statement: str
+    csv: bytes = b""
+    many: str = ""  # SQLite: the statement for `rows_per_statement` rows at once
+    rows_per_statement: int = 1
+    values: tuple[np.ndarray, ...] = ()
+    nulls: tuple[np.ndarray | None, ...] = ()
+
+
 def write(connection: Connection, name: str, columns: Columns) -> None:
     """Insert rows given as columns: arrays of equal length, or constants.
 
     Datetimes are `datetime64` arrays (NaT for NULL), other NULLs are None in object arrays,
     JSON columns hold JSON text.
     """
+    write_batch(connection, encode(connection.dialect.name, name, columns))
+
+
+def encode(dialect: str, name: str, columns: Columns) -> Batch:
+    """Encode rows given as columns (see `write`) for `write_batch` on this kind of database."""
     size = next(len(c) for c in columns.values() if isinstance(c, np.ndarray))
-    if size == 0:
-        return
     target = table(name)
     given = {**_defaults(target, set(columns)), **columns}
-    arrays = {column: _full(value, size) for column, value in given.items()}
-    if connection.dialect.name == "postgresql":
-        _copy(connection, name, arrays)
-    else:
-        _executemany(connection, target, arrays)
+    if dialect == "postgresql":
+        return _csv(name, size, {column: _full(value, size) for column, value in given.items()})
+    return _sqlite_batch(target, size, given)
 
 
-def _copy(connection: Connection, name: str, arrays: dict[str, np.ndarray]) -> None:
-    """PostgreSQL: Arrow writes the rows as CSV, `COPY … FROM STDIN` reads them."""
+def write_batch(connection: Connection, batch: Batch) -> None:
+    """Send encoded rows in the caller's transaction."""
+    if batch.size == 0:
+        return
+    raw: Any = connection.connection.driver_connection
+    if batch.csv:
+        with raw.cursor() as cursor, cursor.copy(batch.statement) as copy:
+            copy.write(batch.csv)
+        return
+    # One row of parameters per table row; several rows go in per statement (fewer steps).
+    rows = np.empty((batch.size, len(batch.values)), dtype=object)
+    for place, (values, nulls) in enumerate(zip(batch.values, batch.nulls, strict=True)):
+        rows[:, place] = values
+        if nulls is not None:
+            rows[nulls, place] = None
+    whole = batch.size - batch.size % batch.rows_per_statement
+    if whole:
+        grouped = rows[:whole].reshape(-1, batch.rows_per_statement * len(batch.values))
+        raw.executemany(batch.many, grouped.tolist())
+    if whole < batch.size:
+        raw.executemany(batch.statement, rows[whole:].tolist())
+
+
+def _csv(name: str, size: int, arrays: dict[str, np.ndarray]) -> Batch:
+    """PostgreSQL: Arrow writes the rows as CSV for `COPY … FROM STDIN`."""
     batch = pa.table(
         {column: pa.array(values, from_pandas=True) for column, values in arrays.items()}
     )
     buffer = io.BytesIO()
     pa_csv.write_csv(batch, buffer, pa_csv.WriteOptions(include_header=False))
-    raw: Any = connection.connection.driver_connection
     statement = f"COPY {name} ({', '.join(arrays)}) FROM STDIN (FORMAT csv)"
-    with raw.cursor() as cursor, cursor.copy(statement) as copy:
-        copy.write(buffer.getbuffer())
+    return Batch(name, size, statement, csv=buffer.getvalue())
 
 
-def _sqlite_values(values: np.ndarray) -> list[Any]:
-    """A column as Python values for sqlite3; datetimes as epoch seconds, NaT as None."""
-    if values.dtype.kind != "M":
-        return list(values.tolist())
-    seconds = values.astype("datetime64[s]").astype(np.int64)
-    missing = np.isnat(values)
-    if not missing.any():
-        return list(seconds.tolist())
-    stamped = seconds.astype(object)
-    stamped[missing] = None
-    return list(stamped.tolist())
-
-
-def _executemany(connection: Connection, target: Table, arrays: dict[str, np.ndarray]) -> None:
-    """SQLite: one executemany of plain tuples, datetimes formatted by SQLite."""
-    marks = []
-    for column in arrays:
+def _sqlite_batch(target: Table, size: int, given: Columns) -> Batch:
+    """SQLite: constants written into the statement, each distinct array bound once."""
+    marks: list[str | int] = []  # a literal, or the place of a bound array
+    bound: list[Any] = []
+    values: list[np.ndarray] = []
+    nulls: list[np.ndarray | None] = []
+    for column, value in given.items():
         kind = target.c[column].type
         is_date = isinstance(kind, Date) and not isinstance(kind, DateTime)
-        marks.append(
-            SQLITE_DATE if is_date else SQLITE_DATETIME if isinstance(kind, DateTime) else "?"
-        )
-    statement = f"INSERT INTO {target.name} ({', '.join(arrays)}) VALUES ({', '.join(marks)})"
-    rows = zip(*(_sqlite_values(values) for values in arrays.values()), strict=True)
-    raw: Any = connection.connection.driver_connection
-    raw.executemany(statement, rows)
+        if not isinstance(value, np.ndarray):
+            marks.append(_literal(value, is_date))
+            continue
+        # A column that repeats another (created_at = ordered_at) reuses its parameter.
+        found = next((i for i, b in enumerate(bound) if b is value), None)
+        if found is None:
+            found = len(bound)
+            bound.append(value)
+            encoded, missing = _sqlite_column(value, is_date)
+            values.append(encoded)
+            nulls.append(missing)
+        marks.append(found)
+    per = max(1, SQLITE_MAX_PARAMETERS // max(len(values), 1))
+
+    def row(first: int) -> str:
+        parts = (m if isinstance(m, str) else f"?{first + m + 1}" for m in marks)
+        return f"({', '.join(parts)})"
+
+    head = f"INSERT INTO {target.name} ({', '.join(given)}) VALUES "
+    many = head + ", ".join(row(r * len(values)) for r in range(per))
+    return Batch(
+        target.name,
+        size,
+        head + row(0),
+        many=many,
+        rows_per_statement=per,
+        values=tuple(values),
+        nulls=tuple(nulls),
+    )
+
+
+def _literal(value: Any, is_date: bool) -> str:
+    """A constant as an SQL literal stored exactly as the bound value would have been."""
+    if value is None:
+        return "NULL"
+    if isinstance(value, datetime | np.datetime64):
+        text = str(_datetime_texts(np.array([value], dtype="datetime64[s]"), is_date)[0])
+        return f"'{text}'"
+    if isinstance(value, bool | np.bool_):
+        return str(int(value))
+    if isinstance(value, int | float | np.integer | np.floating):
+        return repr(value.item() if isinstance(value, np.generic) else value)
+    text = str(value).replace("'", "''")
+    return f"'{text}'"
+
+
+def _datetime_texts(values: np.ndarray, is_date: bool) -> np.ndarray:
+    """Datetimes as SQLAlchemy writes them to SQLite (`2026-06-30 09:00:00.000000`)."""
+    if is_date:
+        return np.datetime_as_string(values.astype("datetime64[D]"), unit="D")
+    texts = np.datetime_as_string(values.astype("datetime64[s]"), unit="s")
+    characters = texts.view("<U1").reshape(-1, texts.dtype.itemsize // 4)
+    characters[:, 10] = " "  # the ISO "T"
+    return np.strings.add(texts, ".000000")
+
+
+def _sqlite_column(values: np.ndarray, is_date: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """A column as a typed array (no Python objects) and where it is NULL (None: nowhere)."""
+    if values.dtype.kind == "M":
+        missing = np.isnat(values)
+        texts = _datetime_texts(np.where(missing, np.datetime64(0, "s"), values), is_date)
+        return texts, missing if missing.any() else None
+    if values.dtype.kind != "O":
+        return values, None
+    missing = np.array([value is None for value in values.tolist()], dtype=bool)
+    present = values[~missing]
+    if not present.size:
+        return np.zeros(values.size, dtype=np.int64), missing
+    filled = values.copy()
+    filled[missing] = present[0]
+    return np.asarray(filled.tolist()), missing if missing.any() else None
 
 
 def reset_sequences(connection: Connection, names: list[str]) -> None:
@@ -162,38 +262,73 @@ def _secondary_indexes(connection: Connection, names: list[str]) -> list[Index]:
     return found
 
 
-def _foreign_keys(connection: Connection, names: list[str]) -> list[ForeignKeyConstraint]:
-    """PostgreSQL: the foreign keys of these tables (each row would fire a check trigger)."""
+def _constraints(
+    connection: Connection, names: list[str]
+) -> tuple[list[Constraint], list[ForeignKeyConstraint]]:
+    """PostgreSQL: these tables' primary keys and unique constraints, and every foreign key
+    from or to them, as far as they exist in this database.
+
+    Each row COPY adds would otherwise go into every unique index one by one (and fire a check
+    trigger per foreign key); sorting once afterwards costs far less. The keys pointing at
+    these tables have to go with the primary keys they depend on.
+    """
     if connection.dialect.name != "postgresql":
-        return []
-    inspector = inspect(connection)
-    found = []
+        return [], []
+    present = set(
+        connection.scalars(
+            text(
+                "SELECT conname FROM pg_constraint JOIN pg_namespace n ON n.oid = connamespace "
+                "WHERE nspname = current_schema()"
+            )
+        )
+    )
+    unique: list[Constraint] = []
     for name in names:
-        present = {key["name"] for key in inspector.get_foreign_keys(name)}
-        found += [k for k in table(name).foreign_key_constraints if k.name in present]
-    return found
+        unique += [
+            c
+            for c in table(name).constraints
+            if isinstance(c, PrimaryKeyConstraint | UniqueConstraint) and c.name in present
+        ]
+    loaded = set(names)
+    keys = [
+        key
+        for target in Base.metadata.sorted_tables
+        for key in target.foreign_key_constraints
+        if key.name in present and (target.name in loaded or key.referred_table.name in loaded)
+    ]
+    return unique, keys
 
 
 @contextmanager
 def bulk_load(connection: Connection, names: list[str]) -> Iterator[None]:
     """Drop these tables' secondary indexes, let the caller load, then build them again.
 
-    On PostgreSQL their foreign keys go too and come back checked in one pass each (a check
-    trigger per row costs more than the COPY itself). On SQLite the page cache is raised for
-    the load (index builds sort in it) and restored.
+    On PostgreSQL their primary keys, unique constraints and foreign keys (also those of other
+    tables that point at them) go too and come back in one sort or one checking join each, with
+    memory for the sorts raised for this transaction. On SQLite the page cache is raised for the
+    load and index builds sort with helper threads; both are restored.
     """
     indexes = _secondary_indexes(connection, names)
-    keys = _foreign_keys(connection, names)
+    unique, keys = _constraints(connection, names)
     for key in keys:
         connection.execute(DropConstraint(key))
+    for constraint in unique:
+        connection.execute(DropConstraint(constraint))
     for index in indexes:
         index.drop(connection)
     sqlite = connection.dialect.name == "sqlite"
     if sqlite:
         cache = connection.exec_driver_sql("PRAGMA cache_size").scalar()
+        threads = connection.exec_driver_sql("PRAGMA threads").scalar()
         connection.exec_driver_sql(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+        connection.exec_driver_sql(f"PRAGMA threads={SQLITE_SORT_THREADS}")
+    else:
+        connection.exec_driver_sql(f"SET LOCAL maintenance_work_mem = '{POSTGRES_SORT_MEMORY}'")
+        connection.exec_driver_sql(f"SET LOCAL work_mem = '{POSTGRES_SORT_MEMORY}'")
     try:
         yield
+        for constraint in unique:
+            connection.execute(AddConstraint(constraint))
         for index in indexes:
             index.create(connection)
         for key in keys:
@@ -201,6 +336,7 @@ def bulk_load(connection: Connection, names: list[str]) -> Iterator[None]:
     finally:
         if sqlite:
             connection.exec_driver_sql(f"PRAGMA cache_size={cache}")
+            connection.exec_driver_sql(f"PRAGMA threads={threads}")
 
 
 @contextmanager
