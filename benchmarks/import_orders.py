@@ -2,11 +2,13 @@
 
     .venv/bin/python benchmarks/import_orders.py --rows 10000000
     .venv/bin/python benchmarks/import_orders.py --rows 1000000 --db postgresql
+    .venv/bin/python benchmarks/import_orders.py --rows 1000000 --only patron --kpi-store
 
 The CSV is generated once per (rows, seed) under benchmarks/data/ (git-ignored) and kept.
 Patron's import goes into a fresh database; the peer loads the same file with no checks at
 all into a table with the same indexes: `sqlite3 .import` on SQLite, `COPY ... (FORMAT csv)`
-on PostgreSQL. The difference is what validation, ids, hashes and customers cost. Prints
+on PostgreSQL. The difference is what validation, ids, hashes and customers cost. With
+--kpi-store the database has the KPI store built first, as one whose reports were read. Prints
 rows/s (per wall-clock and per CPU second: the machine may be shared), peak memory, the
 1-minute load average before and after, and Markdown rows for docs/benchmarks.md.
 """
