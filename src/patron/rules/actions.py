@@ -188,23 +188,40 @@ def _segment_tags(
         SEGMENT_MOVES,
         ("segment", "move", "customer_id"),
     )
+    # Looked up by customer: the store's statistics do not know the tags just added, and a
+    # plan that scanned this table once per tagged customer would take minutes.
+    connection.exec_driver_sql(
+        f"CREATE INDEX {SEGMENT_MOVES}_customer ON {SEGMENT_MOVES} (customer_id, segment, move)"
+    )
+    if is_postgres(connection):
+        analyze(connection, SEGMENT_MOVES)
+    moving = {
+        (int(number), str(move))
+        for number, move in con.execute(
+            "SELECT DISTINCT segment, move FROM segment_moves"
+        ).fetchall()
+    }
     created = moment_value(connection, now())
     for number, segment in enumerate(rulebook.segments):
         values = {"number": number, "tag": segment.tag, "source": f"rule:{segment.id}"}
-        connection.execute(
-            text(
-                f"INSERT INTO customer_tags (customer_id, tag, source, created_at) "
-                f"SELECT customer_id, :tag, :source, {typed(connection, 'created', 'TIMESTAMP')} "
-                f"FROM {SEGMENT_MOVES} WHERE segment = :number AND move = 'add' "
-                f"ORDER BY customer_id ON CONFLICT DO NOTHING"
-            ),
-            {**values, "created": created},
-        )
+        if (number, "add") in moving:
+            connection.execute(
+                text(
+                    f"INSERT INTO customer_tags (customer_id, tag, source, created_at) "
+                    f"SELECT customer_id, :tag, :source, "
+                    f"{typed(connection, 'created', 'TIMESTAMP')} FROM {SEGMENT_MOVES} "
+                    f"WHERE segment = :number AND move = 'add' "
+                    f"ORDER BY customer_id ON CONFLICT DO NOTHING"
+                ),
+                {**values, "created": created},
+            )
+        if (number, "gone") not in moving:
+            continue
         connection.execute(
             text(
                 f"DELETE FROM customer_tags WHERE tag = :tag AND source = :source "
-                f"AND customer_id IN (SELECT customer_id FROM {SEGMENT_MOVES} "
-                f"WHERE segment = :number AND move = 'gone')"
+                f"AND EXISTS (SELECT 1 FROM {SEGMENT_MOVES} m WHERE m.segment = :number "
+                f"AND m.move = 'gone' AND m.customer_id = customer_tags.customer_id)"
             ),
             values,
         )
@@ -565,9 +582,7 @@ def _load_plan(connection: Connection, con: duckdb.DuckDBPyConnection, query: st
     temp_table(connection, PLANNED, [*columns, fresh])
     names = [name for name, _ in PLANNED_COLUMNS]
     insert_query(connection, con, f"SELECT * FROM ({query}) ORDER BY seq", PLANNED, names)
-    if postgres:
-        analyze(connection, PLANNED)
-    else:
+    if not postgres:
         connection.exec_driver_sql(f"CREATE INDEX {PLANNED}_seq ON {PLANNED} (seq)")
     return planned
 
@@ -796,6 +811,9 @@ def _act(
     if not _load_plan(connection, con, query):
         return {}
     _take(connection, context)
+    if is_postgres(connection):
+        # After the keys: the plans that follow depend on how many actions are new.
+        analyze(connection, PLANNED)
     counts = _carry_out(connection, con, context, rules, applied)
     drop_temp(connection, PLANNED)
     return counts
