@@ -52,7 +52,7 @@ class ChurnResult:
     """Risk per customer (in the feature table's order), the main drivers, and how it was made."""
 
     risk: np.ndarray[Any, np.dtype[np.float64]]
-    drivers: list[str]
+    drivers: np.ndarray[Any, np.dtype[np.object_]]
     method: str
     metrics: dict[str, Any] = field(default_factory=dict)
 
@@ -99,22 +99,39 @@ def _calibration(
     ]
 
 
-def _drivers(model: Any, design: np.ndarray[Any, Any]) -> list[str]:
-    """The inputs pushing each customer's risk up most, as `;`-separated feature names."""
+def _drivers(model: Any, design: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+    """The inputs pushing each customer's risk up most, as `;`-separated feature names.
+
+    Each customer's (top inputs, which push up) is coded as one integer; the text is built
+    once per distinct code (a few hundred at most) and gathered back.
+    """
     scaler, regression = model[0], model[-1]
     contributions = scaler.transform(design) * regression.coef_[0]
     top = np.argsort(-contributions, axis=1, kind="stable")[:, :TOP_DRIVERS]
-    names = np.array(INPUT_NAMES, dtype=object)
     positive = np.take_along_axis(contributions, top, axis=1) > 0
-    chosen = np.where(positive, names[top], "")
-    return [";".join(part for part in row if part) for row in chosen]
+    # Digit k (base len + 1) is the k-th input's position plus one, or 0 when it does not push.
+    base = len(INPUT_NAMES) + 1
+    digits = np.where(positive, top + 1, 0).astype(np.int64)
+    codes = digits @ base ** np.arange(digits.shape[1], dtype=np.int64)
+    distinct, index = np.unique(codes, return_inverse=True)
+    texts = np.array([_driver_text(int(code), base) for code in distinct], dtype=object)
+    return np.asarray(texts[index.ravel()], dtype=object)
+
+
+def _driver_text(code: int, base: int) -> str:
+    names = []
+    for _ in range(TOP_DRIVERS):
+        code, digit = divmod(code, base)
+        if digit:
+            names.append(INPUT_NAMES[digit - 1])
+    return ";".join(names)
 
 
 def _heuristic(expected_purchases: np.ndarray[Any, Any], reason: str, rows: int) -> ChurnResult:
     expected = np.nan_to_num(np.asarray(expected_purchases, dtype=np.float64), nan=0.0)
     return ChurnResult(
         risk=np.exp(-np.clip(expected, 0, None)),
-        drivers=["expected_purchases"] * rows,
+        drivers=np.full(rows, "expected_purchases", dtype=object),
         method="heuristic",
         metrics={"reason": reason, "formula": "exp(-expected_purchases)"},
     )

@@ -169,7 +169,9 @@ def purchase_outlook(
     monthly_discount: float,
 ) -> PurchaseOutlook:
     """P(alive), expected purchases over the horizon and discounted purchases per history."""
-    alive = p_alive(purchase, x, t_x, T)
+    # P(alive) depends on (x, t_x, T) alone: computed once per distinct history, gathered.
+    (xs, recencies, ages), rows, _ = unique_rows(x, t_x, T)
+    alive = p_alive(purchase, xs, recencies, ages)[rows]
     steps, index = _monthly_steps(purchase, horizon_days, x, T)
     discount = (1.0 + monthly_discount) ** -np.arange(1, len(steps) + 1)
     expected = steps.sum(axis=0)[index] * alive

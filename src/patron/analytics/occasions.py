@@ -113,20 +113,29 @@ def lunar_days_until(month: int, day: int, today: date, leap: bool = False) -> i
 
 
 def lunar_birthdays_until(texts: np.ndarray[Any, Any], today: date) -> np.ndarray[Any, Any]:
-    """Days to each next lunar birthday; NaN where none is given or it cannot be read."""
-    result = np.full(len(texts), np.nan)
-    cache: dict[str, float] = {}
-    for index in np.flatnonzero(np.array([bool(t) for t in texts], dtype=bool)):
-        text = str(texts[index])
-        if text not in cache:
-            try:
-                cache[text] = float(
-                    lunar_days_until(*parse_lunar(text)[:2], today, parse_lunar(text)[2])
-                )
-            except InvalidInput:
-                cache[text] = np.nan
-        result[index] = cache[text]
+    """Days to each next lunar birthday; NaN where none is given or it cannot be read.
+
+    Each distinct text is converted once and the answers are gathered back, so a million
+    customers cost a sort of their texts, not a million calendar conversions.
+    """
+    values = np.asarray(texts, dtype=object)
+    result = np.full(len(values), np.nan)
+    # The truth of each element, as `bool(text)`: None and "" are no birthday.
+    given = np.flatnonzero(values.astype(bool))
+    if not len(given):
+        return result
+    distinct, index = np.unique(values[given].astype(str), return_inverse=True)
+    days = np.array([_lunar_days_or_nan(str(text), today) for text in distinct])
+    result[given] = days[index.ravel()]
     return result
+
+
+def _lunar_days_or_nan(text: str, today: date) -> float:
+    try:
+        month, day, leap = parse_lunar(text)
+        return float(lunar_days_until(month, day, today, leap))
+    except InvalidInput:
+        return np.nan
 
 
 @lru_cache(maxsize=1024)

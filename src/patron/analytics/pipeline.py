@@ -35,16 +35,31 @@ class Computed:
     models: dict[str, Any] = field(default_factory=dict)
 
 
+# The feature columns `add_models` reads.
+_MODEL_COLUMNS = (
+    "customer_id",
+    "recency_days",
+    "frequency",
+    "purchase_span_days",
+    "days_since_first_purchase",
+    "monetary_avg",
+    "monetary_total",
+    "birthday_day",
+    "lunar_birthday",
+)
+
+
 def _purchase_log(con: duckdb.DuckDBPyConnection, moment: datetime) -> OrderLog:
-    paid = con.execute(
-        "SELECT customer_id, ts, amount FROM orders WHERE status = 'paid' AND ts <= $cut",
-        {"cut": int((moment - datetime(1970, 1, 1)).total_seconds())},
-    ).fetchnumpy()
-    return OrderLog.from_arrays(
-        np.asarray(paid["customer_id"]),
-        np.asarray(paid["ts"], dtype=np.int64).astype("datetime64[s]"),
-        np.asarray(paid["amount"]),
+    """The paid orders up to the moment as an order log: a view over the run's `orders`, so
+    the ten million rows are neither copied nor turned into NumPy arrays."""
+    cut = int((moment - datetime(1970, 1, 1)).total_seconds())
+    # epoch_ms gives a plain TIMESTAMP: the same wall-clock time the store holds.
+    con.execute(
+        "CREATE OR REPLACE TEMP VIEW purchase_log AS "
+        "SELECT customer_id, epoch_ms(ts * 1000) AS ordered_at, amount FROM orders "
+        f"WHERE status = 'paid' AND ts <= {cut}"
     )
+    return OrderLog.from_view(con, "purchase_log", "the paid orders")
 
 
 def _value_models(
@@ -135,7 +150,11 @@ def add_models(
         raise InvalidInput("the horizon must be at least one day")
     clock = clock or Stopwatch()
     moment = as_of_moment(as_of)
-    columns = con.execute("SELECT * FROM features ORDER BY customer_id").fetchnumpy()
+    # Only the columns the models read: the whole table would make Python objects of every
+    # name, tag list and text column of a million customers.
+    columns = con.execute(
+        f"SELECT {', '.join(_MODEL_COLUMNS)} FROM features ORDER BY customer_id"
+    ).fetchnumpy()
     outputs, value_params = _value_models(con, columns, moment, horizon_days, model)
     clock.lap("purchase and spend models")
     rfm = score_rfm(
@@ -155,7 +174,7 @@ def add_models(
         "value_class": rfm.value_class.astype(object),
         **outputs,
         "churn_risk": churn.risk,
-        "churn_drivers": np.array(churn.drivers, dtype=object),
+        "churn_drivers": churn.drivers,
         **occasions,
     }
     recommend(con, day=day_number(moment), cut=epoch_seconds(moment))

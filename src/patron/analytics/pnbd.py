@@ -31,6 +31,8 @@ from patron.analytics.fitting import (
     as_histories,
     group_index,
     maximise,
+    maximise_warm,
+    sample_step,
     time_scale,
     unique_rows,
 )
@@ -74,7 +76,21 @@ def fit(
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))
     start = _START + np.array([0.0, log_scale, 0.0, log_scale])
-    theta = maximise(objective, start, model="Pareto/NBD", size=float(histories.weight.sum()))
+    size = float(histories.weight.sum())
+    step = sample_step(len(histories.x))
+    if step is None:
+        theta = maximise(objective, start, model="Pareto/NBD", size=size)
+    else:
+        # As BG/NBD: fitted on a sample, finished by Newton steps on all the histories.
+        sample = _Objective(histories.every(step))
+        theta = maximise_warm(
+            objective,
+            sample,
+            start,
+            model="Pareto/NBD",
+            size=size,
+            sample_size=float(sample.h.weight.sum()),
+        )
     r, alpha, s, beta = np.exp(theta)
     value, _ = objective(theta)
     return ParetoNbdParams(float(r), float(alpha), float(s), float(beta), float(value))
