@@ -6,6 +6,7 @@ import csv
 import json
 import subprocess
 import sys
+from datetime import date
 from pathlib import Path
 
 import numpy as np
@@ -144,3 +145,38 @@ def test_errors_are_one_plain_line(
     assert done.stdout == ""
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0]
+
+
+def test_clv_writes_what_the_library_scores(order_log: Path, tmp_path: Path) -> None:
+    """The command line's own process settings (its malloc tuning) leave the scores as they are."""
+    from patron.analytics.clv_log import score_log_to_csv
+    from patron.analytics.summary import OrderLog
+
+    cli_out, library_out = tmp_path / "cli.csv", tmp_path / "library.csv"
+    done = patron("clv", order_log, "--out", cli_out, "--as-of", "2024-06-29", "--json")
+    assert done.returncode == 0, done.stderr
+    scores = score_log_to_csv(
+        OrderLog.from_csv(order_log), library_out, as_of=date(2024, 6, 29), horizon_days=90
+    )
+    cli, library = read_columns(cli_out), read_columns(library_out)
+    assert cli["customer_id"] == library["customer_id"]
+    for name in ("frequency", "recency", "T"):
+        assert cli[name] == library[name]
+    # DuckDB's threads add up a customer's spends in no fixed order, and the Gamma-Gamma fit
+    # on those means stops where its tolerance says: the last digits may differ between runs.
+    doubles = SCORE_COLUMNS[4:]
+    numbers = {name: np.array(cli[name], dtype=np.float64) for name in doubles}
+    expected = {name: np.array(library[name], dtype=np.float64) for name in doubles}
+    np.testing.assert_allclose(numbers["monetary_value"], expected["monetary_value"], rtol=1e-14)
+    for name in ("p_alive", "expected_purchases"):
+        np.testing.assert_allclose(numbers[name], expected[name], rtol=1e-12, atol=0)
+    for name in ("expected_avg_value", "clv"):
+        np.testing.assert_allclose(numbers[name], expected[name], rtol=1e-6, atol=0)
+    assert json.loads(done.stdout)["customers"] == scores.customers
+
+
+def read_columns(path: Path) -> dict[str, list[str]]:
+    """A scores file as its columns' text, in file order."""
+    with path.open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    return {name: [row[name] for row in rows] for name in SCORE_COLUMNS}

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import math
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -67,6 +70,7 @@ def clv_command(
     """Score every customer of an order log: P(alive), expected purchases, spend and CLV."""
     if horizon_days <= 0:
         raise InvalidInput(f"--horizon-days must be a positive number of days, not {horizon_days}")
+    _keep_freed_memory()
     with _status(f"reading {log}"):
         from patron.analytics.clv_log import score_log_to_csv
         from patron.analytics.summary import OrderLog
@@ -86,6 +90,34 @@ def clv_command(
         "out": str(out),
     }
     emit(report, as_json=as_json, human=lambda: _print_clv(report, scores.total_clv))
+
+
+# glibc's mallopt parameters (malloc.h).
+_M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
+
+
+def _keep_freed_memory() -> None:
+    """Let this short-lived process reuse freed memory instead of giving it back at once.
+
+    By default glibc maps every block over a few MB on its own and returns the heap's free top
+    past 128 kB, so each fitting pass's numpy temporaries and each of DuckDB's steps fault their
+    pages in anew: about 200,000 page faults, 0.2-0.3 CPU seconds of a 1M-customer log. Blocks
+    up to 256 MB now come from the heap, which keeps up to 1 GB free; peak memory stays that of
+    the largest step. Elsewhere than glibc on Linux this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
+    mallopt.restype = ctypes.c_int
+    mallopt(_M_MMAP_THRESHOLD, 256 << 20)
+    mallopt(_M_TRIM_THRESHOLD, 1 << 30)
+    mallopt(_M_TOP_PAD, 64 << 20)
 
 
 @contextmanager
