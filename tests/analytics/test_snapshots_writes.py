@@ -1,10 +1,10 @@
 """A run's snapshot rows and latest scores are stored exactly as the plain way stored them.
 
 The plain way is the earlier code, kept here as the reference: on PostgreSQL DuckDB wrote
-the whole CSV to a file that was then sent by COPY, and every customer row was updated; on
-SQLite rows went by executemany. The fast path (CSV streamed through a pipe while DuckDB
-writes it, LZ4 for the JSON columns, unchanged customers left alone) must give back the same
-text for every column, JSON included, on both databases.
+the whole CSV to a file that was then sent by COPY with the default TOAST compression, and
+every customer row was updated; on SQLite rows went by executemany. The current path (LZ4
+for the snapshot JSON, unchanged customers left alone) must give back the same text for
+every column, JSON included, on both databases.
 """
 
 from __future__ import annotations
@@ -183,7 +183,7 @@ def test_a_rerun_restores_changed_scores_and_moves_every_stamp(
 
 def test_a_failing_query_or_copy_raises_instead_of_hanging(db: Engine) -> None:
     if db.dialect.name != "postgresql":
-        pytest.skip("the pipe is PostgreSQL's path")
+        pytest.skip("COPY is PostgreSQL's path")
     con = duckdb.connect()
     with db.connect() as connection:
         connection.exec_driver_sql("CREATE TEMP TABLE one_column (n BIGINT)")
@@ -191,8 +191,7 @@ def test_a_failing_query_or_copy_raises_instead_of_hanging(db: Engine) -> None:
             snapshots._copy(connection, con, "SELECT error('boom') AS n", "one_column")
         connection.rollback()
         connection.exec_driver_sql("CREATE TEMP TABLE one_column (n BIGINT)")
-        # Two columns for one, and far more rows than the pipe holds: the server refuses
-        # while DuckDB is still writing.
+        # Two columns for one: the server refuses the rows.
         with pytest.raises(psycopg.Error, match="extra data"):
             snapshots._copy(
                 connection, con, "SELECT range AS a, range AS b FROM range(2000000)", "one_column"
