@@ -52,10 +52,15 @@ def test_holdout_split_through_the_view_equals_the_copied_log(seed: int) -> None
     viewed = _purchase_log(con, moment)
     for cut in (date(1970, 3, 1), date(1970, 10, 2)):
         a, b = copied.split(moment, cut), viewed.split(moment, cut)
-        for name in ("customer_id", "frequency", "recency", "T", "monetary_value"):
+        for name in ("customer_id", "frequency", "recency", "T"):
             np.testing.assert_array_equal(
                 getattr(a.calibration, name), getattr(b.calibration, name), err_msg=name
             )
+        # DuckDB's threads may add a customer's day totals in another order: the copied log
+        # itself differs from run to run in the last bit of a mean spend.
+        np.testing.assert_allclose(
+            a.calibration.monetary_value, b.calibration.monetary_value, rtol=1e-14, atol=0
+        )
         np.testing.assert_array_equal(a.holdout_purchases, b.holdout_purchases)
         assert a.holdout_days == b.holdout_days
     assert copied.first_day(moment) == viewed.first_day(moment)
