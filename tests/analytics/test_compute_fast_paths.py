@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from patron.analytics import churn, occasions
+from patron.analytics import churn, fitting, occasions
 from patron.analytics.pipeline import _purchase_log
 from patron.analytics.summary import OrderLog
 from patron.errors import InvalidInput
@@ -110,3 +110,34 @@ def test_lunar_birthdays_equal_one_conversion_per_customer() -> None:
     assert np.isnan(
         occasions.lunar_birthdays_until(np.array([None, ""], dtype=object), today)
     ).all()
+
+
+def test_newton_finish_stops_at_a_bound_like_lbfgsb() -> None:
+    """A parameter whose optimum lies beyond LOG_BOUND: the Newton steps hold it at the bound
+    and converge on the others, instead of handing every pass back to L-BFGS-B."""
+    centre = np.array([0.3, fitting.LOG_BOUND + 5.0, -1.0])
+    weights = np.array([1.0, 2.0, 0.5])
+    calls = {"full": 0}
+
+    def objective(theta: np.ndarray, size: float) -> tuple[float, np.ndarray]:
+        gap = theta - centre
+        # A cross term so the curvature is not diagonal.
+        value = -(weights @ gap**2 + 0.3 * gap[0] * gap[2]) * size
+        gradient = -(2 * weights * gap + 0.3 * np.array([gap[2], 0.0, gap[0]])) * size
+        return float(value), gradient
+
+    def full(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        calls["full"] += 1
+        return objective(theta, 1000.0)
+
+    theta = fitting.maximise_warm(
+        full,
+        lambda t: objective(t, 10.0),
+        np.zeros(3),
+        model="test",
+        size=1000.0,
+        sample_size=10.0,
+    )
+    assert theta[1] == fitting.LOG_BOUND
+    np.testing.assert_allclose(theta[[0, 2]], centre[[0, 2]], atol=1e-9)
+    assert calls["full"] <= 3

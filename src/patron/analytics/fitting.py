@@ -143,7 +143,8 @@ def maximise_warm(
     the curvature as it goes, needs twenty. If they do not converge, L-BFGS-B finishes.
     """
     theta = maximise(sample, start, model=model, size=sample_size)
-    inverse = _inverse_curvature(sample, theta, sample_size)
+    hessian = _curvature(sample, theta, sample_size)
+    inverse = np.linalg.inv(hessian)
     best, best_value = theta, -np.inf
     with single_threaded_blas():
         for _ in range(NEWTON_STEPS):
@@ -152,16 +153,30 @@ def maximise_warm(
             # A step that loses more than rounding noise means the curvature misled it.
             if not finite or value < best_value - 1e-13 * abs(best_value):
                 break
-            if np.abs(gradient).max() <= GRADIENT_TOLERANCE * size:
+            # A parameter held at its bound with the gradient pushing outwards is done, as
+            # in L-BFGS-B's projected gradient; the step moves the others only.
+            free = _free(theta, gradient)
+            if np.abs(gradient[free]).max(initial=0.0) <= GRADIENT_TOLERANCE * size:
                 return theta
             best, best_value = theta, value
-            theta = np.clip(theta + inverse @ (gradient / size), -LOG_BOUND, LOG_BOUND)
+            if free.all():
+                step = inverse @ (gradient / size)
+            else:
+                step = np.zeros_like(theta)
+                step[free] = np.linalg.solve(hessian[np.ix_(free, free)], gradient[free] / size)
+            theta = np.clip(theta + step, -LOG_BOUND, LOG_BOUND)
     return maximise(objective, best, model=model, size=size)
 
 
-def _inverse_curvature(objective: Objective, theta: FloatArray, size: float) -> FloatArray:
-    """The inverse of minus the per-customer log-likelihood's Hessian at theta (central
-    differences of the analytic gradient)."""
+def _free(theta: FloatArray, gradient: FloatArray) -> NDArray[np.bool_]:
+    """The log-parameters not held at a bound by a gradient pushing beyond it."""
+    held = ((theta >= LOG_BOUND) & (gradient > 0)) | ((theta <= -LOG_BOUND) & (gradient < 0))
+    return np.asarray(~held)
+
+
+def _curvature(objective: Objective, theta: FloatArray, size: float) -> FloatArray:
+    """Minus the per-customer log-likelihood's Hessian at theta (central differences of the
+    analytic gradient); the identity where that is not a maximum."""
     step = 1e-5
     hessian = np.empty((len(theta), len(theta)))
     for i in range(len(theta)):
@@ -174,7 +189,7 @@ def _inverse_curvature(objective: Objective, theta: FloatArray, size: float) -> 
         # Not a maximum of the sample's likelihood: plain gradient steps, which the check on
         # each step's value and the L-BFGS-B fallback make safe.
         return np.eye(len(theta))
-    return np.asarray(np.linalg.inv(hessian))
+    return hessian
 
 
 def single_threaded_blas() -> threadpool_limits:
