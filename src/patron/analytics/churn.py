@@ -19,7 +19,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from patron.analytics.features import as_of_moment, compute_features, day_number
+from patron.analytics.features import FEATURES_SQL, as_of_moment, day_number, feature_params
 
 MIN_CUSTOMERS = 200
 MIN_PER_CLASS = 20
@@ -60,6 +60,24 @@ class ChurnResult:
 def _design(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray[Any, Any]:
     select = ", ".join(f"CAST({sql} AS DOUBLE)" for _, sql in MODEL_INPUTS)
     rows = con.execute(f"SELECT {select} FROM {table} ORDER BY customer_id").fetchnumpy()
+    return np.column_stack([np.asarray(column, dtype=np.float64) for column in rows.values()])
+
+
+def _past_design(con: duckdb.DuckDBPyConnection, as_of: datetime, table: str) -> None:
+    """The model inputs as of an earlier moment, as `table` (customer_id and one column per
+    input, named after it): the feature query with only these columns kept, so DuckDB
+    leaves out the tag lists, channels, points and tiers nobody reads here."""
+    select = ", ".join(f"CAST({sql} AS DOUBLE) AS {name}" for name, sql in MODEL_INPUTS)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT customer_id, {select} FROM ({FEATURES_SQL})",
+        feature_params(as_of),
+    )
+
+
+def _stored_design(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray[Any, Any]:
+    rows = con.execute(
+        f"SELECT {', '.join(INPUT_NAMES)} FROM {table} ORDER BY customer_id"
+    ).fetchnumpy()
     return np.column_stack([np.asarray(column, dtype=np.float64) for column in rows.values()])
 
 
@@ -148,8 +166,8 @@ def churn_risk(
     moment = as_of_moment(as_of)
     train_cut = moment - timedelta(days=2 * horizon_days)
     valid_cut = moment - timedelta(days=horizon_days)
-    compute_features(con, train_cut, table="churn_train")
-    compute_features(con, valid_cut, table="churn_valid")
+    _past_design(con, train_cut, "churn_train")
+    _past_design(con, valid_cut, "churn_valid")
     y_train = _labels(con, "churn_train", day_number(train_cut), horizon_days)
     y_valid = _labels(con, "churn_valid", day_number(valid_cut), horizon_days)
     if not (_enough(y_train) and _enough(y_valid)):
@@ -158,7 +176,7 @@ def churn_risk(
             f"{MIN_PER_CLASS} of each outcome in both of the last two {horizon_days}-day periods"
         )
         return _heuristic(expected_purchases, reason, rows)
-    x_train, x_valid = _design(con, "churn_train"), _design(con, "churn_valid")
+    x_train, x_valid = _stored_design(con, "churn_train"), _stored_design(con, "churn_valid")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     model.fit(x_train, y_train)
     predicted = model.predict_proba(x_valid)[:, 1]
