@@ -143,11 +143,20 @@ def update_customers(
         given = ", ".join(
             "s.clv::numeric(16, 2)" if name == "clv" else f"s.{name}" for name in CUSTOMER_COLUMNS
         )
+        # The GIN indexes' pending lists are merged with work_mem as their sort space: the
+        # default 4 MB made the merges of a million new entries per index about a quarter of
+        # the update (measured at 100k rows: 16.0 s, 12.7 s with 128 MB).
+        previous = connection.exec_driver_sql(
+            "SELECT current_setting('work_mem'), set_config('work_mem', '128MB', true)"
+        ).scalar_one()
         connection.exec_driver_sql(
             f"UPDATE customers c SET {', '.join(assignments)}, scored_at = %(stamp)s "
             f"FROM latest_scores s WHERE c.id = s.customer_id "
             f"AND ({stored}) IS DISTINCT FROM ({given}, %(stamp)s::timestamp)",
             {"stamp": scored_at},
+        )
+        connection.exec_driver_sql(
+            "SELECT set_config('work_mem', %(previous)s, true)", {"previous": previous}
         )
         return
     stamp = scored_at.strftime("%Y-%m-%d %H:%M:%S.%f")
