@@ -188,11 +188,11 @@ def test_a_failing_query_or_copy_raises_instead_of_hanging(db: Engine) -> None:
     with db.connect() as connection:
         connection.exec_driver_sql("CREATE TEMP TABLE one_column (n BIGINT)")
         with pytest.raises(duckdb.Error, match="boom"):
-            snapshots._copy(connection, con, "SELECT error('boom') AS n", "one_column")
+            snapshots.copy_query(connection, con, "SELECT error('boom') AS n", "one_column")
         connection.rollback()
         connection.exec_driver_sql("CREATE TEMP TABLE one_column (n BIGINT)")
         # Two columns for one: the server refuses the rows.
         with pytest.raises(psycopg.Error, match="extra data"):
-            snapshots._copy(
+            snapshots.copy_query(
                 connection, con, "SELECT range AS a, range AS b FROM range(2000000)", "one_column"
             )

@@ -70,7 +70,9 @@ def insert_run(connection: Connection, **values: Any) -> int:
     )
 
 
-def _copy(connection: Connection, con: duckdb.DuckDBPyConnection, query: str, target: str) -> None:
+def copy_query(
+    connection: Connection, con: duckdb.DuckDBPyConnection, query: str, target: str
+) -> None:
     """COPY the query's rows into `target` (a table and its column list) on PostgreSQL.
 
     DuckDB writes the whole CSV to a file first. Streaming it through a pipe while DuckDB
@@ -109,7 +111,7 @@ def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, que
             "SELECT current_setting('default_toast_compression'), "
             "set_config('default_toast_compression', 'lz4', true)"
         ).scalar_one()
-        _copy(connection, con, query, f"{table} ({names})")
+        copy_query(connection, con, query, f"{table} ({names})")
         connection.exec_driver_sql(
             "SELECT set_config('default_toast_compression', %(previous)s, true)",
             {"previous": previous},
@@ -133,7 +135,7 @@ def update_customers(
         connection.exec_driver_sql(
             f"CREATE TEMP TABLE latest_scores ({_CUSTOMER_TYPES}) ON COMMIT DROP"
         )
-        _copy(connection, con, query, "latest_scores")
+        copy_query(connection, con, query, "latest_scores")
         assignments = [f"{name} = s.{name}" for name in CUSTOMER_COLUMNS]
         # Every changed row is a new row version with an entry in each of the customers'
         # twenty indexes (three GIN), so a row whose scores and stamp are already these is

@@ -7,18 +7,17 @@ query and reach the store as one COPY on PostgreSQL and as chunked executemany o
 
 from __future__ import annotations
 
-import tempfile
 from collections.abc import Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import duckdb
 import pyarrow as pa
 from sqlalchemy import Connection, text
 
-# Bytes per write of a COPY, and rows per executemany on SQLite.
-COPY_BLOCK = 1 << 20
+from patron.analytics.snapshots import copy_query
+
+# Rows per executemany on SQLite.
 CHUNK_ROWS = 10_000
 # How SQLAlchemy stores a datetime on SQLite (text); PostgreSQL parses the same text.
 STAMP_FORMAT = "%Y-%m-%d %H:%M:%S.%f"
@@ -42,23 +41,6 @@ def moment_value(connection: Connection, moment: datetime) -> datetime | str:
 def typed(connection: Connection, name: str, pg_type: str) -> str:
     """A bound parameter; typed on PostgreSQL, where `INSERT … SELECT :p` cannot infer it."""
     return f"CAST(:{name} AS {pg_type})" if is_postgres(connection) else f":{name}"
-
-
-def copy_query(
-    connection: Connection, con: duckdb.DuckDBPyConnection, query: str, target: str
-) -> None:
-    """COPY the DuckDB query's rows into `target` (a table and its column list) on PostgreSQL."""
-    raw: Any = connection.connection.driver_connection
-    with tempfile.TemporaryDirectory(prefix="patron-copy-") as folder:
-        path = Path(folder) / "rows.csv"
-        con.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false)")
-        with (
-            path.open("rb") as rows,
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
-        ):
-            while block := rows.read(COPY_BLOCK):
-                copy.write(block)
 
 
 def insert_query(
