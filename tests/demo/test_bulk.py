@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import pytest
 from sqlalchemy import Engine, func, insert, inspect, select, text
+from sqlalchemy.dialects import sqlite
+from sqlalchemy.schema import CreateTable
 
 from patron.demo import generator
 from patron.demo.bulk import table
@@ -169,3 +171,15 @@ def test_stored_values_read_back_as_generated(db: Engine) -> None:
     assert customer.custom_fields == {"demo_profile": str(first.customers["profile"][0])}
     assert customer.external_id == "DEMO-C00000001"
     assert np.datetime64(customer.created_at) == first.customers["created_at"][0]
+
+
+def test_a_load_leaves_the_schema_objects_whole_for_later_databases(db: Engine) -> None:
+    """Dropping and re-adding keys by ALTER must not strip them from the shared table objects:
+    a database created later in the same process (a SQLite file) needs its primary keys inline."""
+    load(db, SPEC)
+    for name in ("customers", "orders"):
+        ddl = str(CreateTable(table(name)).compile(dialect=sqlite.dialect()))
+        assert "PRIMARY KEY (id)" in ddl, ddl
+    assert "FOREIGN KEY(customer_id) REFERENCES customers (id)" in str(
+        CreateTable(table("orders")).compile(dialect=sqlite.dialect())
+    )

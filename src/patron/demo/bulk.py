@@ -327,10 +327,13 @@ def bulk_load(connection: Connection, names: list[str]) -> Iterator[None]:
     """
     indexes = _secondary_indexes(connection, names)
     unique, keys = _constraints(connection, names)
+    # isolate_from_table=False: by default SQLAlchemy marks a constraint added or dropped by
+    # ALTER as no longer part of its table, and every later CREATE TABLE of this process
+    # (another database's schema) would then leave the primary key out.
     for key in keys:
-        connection.execute(DropConstraint(key))
+        connection.execute(DropConstraint(key, isolate_from_table=False))
     for constraint in unique:
-        connection.execute(DropConstraint(constraint))
+        connection.execute(DropConstraint(constraint, isolate_from_table=False))
     for index in indexes:
         index.drop(connection)
     sqlite = connection.dialect.name == "sqlite"
@@ -345,11 +348,11 @@ def bulk_load(connection: Connection, names: list[str]) -> Iterator[None]:
     try:
         yield
         for constraint in unique:
-            connection.execute(AddConstraint(constraint))
+            connection.execute(AddConstraint(constraint, isolate_from_table=False))
         for index in indexes:
             index.create(connection)
         for key in keys:
-            connection.execute(AddConstraint(key))
+            connection.execute(AddConstraint(key, isolate_from_table=False))
     finally:
         if sqlite:
             connection.exec_driver_sql(f"PRAGMA cache_size={cache}")
