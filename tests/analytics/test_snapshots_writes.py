@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.analytics import snapshots
 from patron.analytics.features import as_of_moment
+from patron.db import create_db_engine
 from patron.rules import runs, versions
 from tests.rules.scenario import AS_OF, shop
 
@@ -181,11 +182,11 @@ def test_a_rerun_restores_changed_scores_and_moves_every_stamp(
     assert {str(row[8])[:10] for row in moved} == {str(later)[:10]}
 
 
-def test_a_failing_query_or_copy_raises_instead_of_hanging(db: Engine) -> None:
-    if db.dialect.name != "postgresql":
-        pytest.skip("COPY is PostgreSQL's path")
+def test_a_failing_query_or_copy_raises_instead_of_hanging(postgres_url: str) -> None:
+    """COPY is PostgreSQL's path only, so this runs there alone (temporary tables, no schema)."""
+    engine = create_db_engine(postgres_url)
     con = duckdb.connect()
-    with db.connect() as connection:
+    with engine.connect() as connection:
         connection.exec_driver_sql("CREATE TEMP TABLE one_column (n BIGINT)")
         with pytest.raises(duckdb.Error, match="boom"):
             snapshots.copy_query(connection, con, "SELECT error('boom') AS n", "one_column")
@@ -196,3 +197,4 @@ def test_a_failing_query_or_copy_raises_instead_of_hanging(db: Engine) -> None:
             snapshots.copy_query(
                 connection, con, "SELECT range AS a, range AS b FROM range(2000000)", "one_column"
             )
+    engine.dispose()
