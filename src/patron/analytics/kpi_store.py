@@ -125,7 +125,7 @@ POOL_KEY = 0
 # SQLite has one writer at a time).
 LOCK_KEY = 7_316_001
 # The last trigger created, named for the store's version: when it exists, so does the rest.
-_LAST_TRIGGER = "kpi_customers_owner_v5"
+_LAST_TRIGGER = "kpi_customers_owner_v6"
 
 _REFILL = (
     "DELETE FROM kpi_first_purchases",
@@ -206,11 +206,21 @@ CREATE OR REPLACE FUNCTION kpi_orders_changed() RETURNS trigger LANGUAGE plpgsql
 BEGIN
   IF TG_OP = 'INSERT' THEN
     -- New paid orders can only move first purchases earlier: no recount from the orders.
+    -- Most buyers have an earlier one stored: their rows are not written, only key-share
+    -- locked, so a recount's delete waits for this commit (and then sees these orders)
+    -- while other ingesting batches of the same buyers do not queue behind it.
+    WITH batch AS (
+      SELECT customer_id, min(ordered_at) AS first_paid_at FROM new_rows
+      WHERE status = 'paid' GROUP BY customer_id
+    ), kept AS MATERIALIZED (
+      SELECT k.customer_id FROM kpi_first_purchases k JOIN batch b USING (customer_id)
+      WHERE k.first_paid_at <= b.first_paid_at FOR KEY SHARE OF k
+    )
     INSERT INTO kpi_first_purchases (customer_id, first_paid_at)
-      SELECT customer_id, min(ordered_at) FROM new_rows WHERE status = 'paid'
-      GROUP BY customer_id
-    ON CONFLICT (customer_id) DO UPDATE
-      SET first_paid_at = least(kpi_first_purchases.first_paid_at, excluded.first_paid_at);
+      SELECT customer_id, first_paid_at FROM batch
+      WHERE customer_id NOT IN (SELECT customer_id FROM kept)
+    ON CONFLICT (customer_id) DO UPDATE SET first_paid_at = excluded.first_paid_at
+      WHERE excluded.first_paid_at < kpi_first_purchases.first_paid_at;
     PERFORM kpi_drop_periods((SELECT min(ordered_at) FROM new_rows WHERE status = 'paid'));
   ELSIF TG_OP = 'DELETE' THEN
     PERFORM kpi_recount(ARRAY(SELECT DISTINCT customer_id FROM old_rows),
@@ -296,7 +306,7 @@ _TRIGGERS = {
     **{f"kpi_orders_{op}": "orders" for op in ("ai", "ad", "au", "at")},
     **{f"kpi_snapshots_{op}": "score_snapshots" for op in ("ai", "ad", "au", "at")},
     **dict.fromkeys(("kpi_customers_keys", "kpi_customers_owner", "kpi_customers_owner_v2",
-                     "kpi_customers_owner_v3", "kpi_customers_owner_v4",
+                     "kpi_customers_owner_v3", "kpi_customers_owner_v4", "kpi_customers_owner_v5",
                      _LAST_TRIGGER), "customers"),
 }  # fmt: skip
 
