@@ -1,4 +1,5 @@
-"""`patron serve [--host H] [--port P] [--workers N]`: the web app and REST API under uvicorn."""
+"""`patron serve [--host H] [--port P] [--workers N] [--no-access-log]`: the web app and REST API
+under uvicorn."""
 
 from __future__ import annotations
 
@@ -23,6 +24,13 @@ def serve(
             help="Server processes sharing the port (one per core suits a busy PostgreSQL site).",
         ),
     ] = 1,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log a line per request (off where a proxy in front already logs them).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the web app and the REST API (the schema is brought up to date first)."""
     import uvicorn  # the web stack loads only for this command
@@ -36,7 +44,9 @@ def serve(
     if workers == 1:
         settings = get_settings().model_copy(update={"database_url": cli.url})
         app = create_app(settings, engine=cli.engine)
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(
+            app, host=host, port=port, log_level="info", proxy_headers=True, access_log=access_log
+        )
         return
     # Each worker process builds its own app and engine from the environment.
     cli.engine.dispose()
@@ -49,6 +59,7 @@ def serve(
         port=port,
         log_level="info",
         proxy_headers=True,
+        access_log=access_log,
     )
 
 
