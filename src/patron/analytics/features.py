@@ -21,6 +21,9 @@ from patron.analytics.store import StoreTable
 
 SECONDS_PER_DAY = 86_400
 
+# Paid amounts are added as decimals (to a millionth of the currency unit) and each sum is
+# converted to a double once: DuckDB's threads add doubles in no fixed order, which made the
+# last bits of spends and mean spends (and the scores computed from them) differ between runs.
 FEATURES_SQL = """
 WITH
 o AS (SELECT * FROM orders WHERE ts <= $cut),
@@ -29,7 +32,8 @@ tk AS (SELECT * FROM tickets WHERE ts <= $cut),
 rs AS (SELECT * FROM responses WHERE ts <= $cut),
 pt AS (SELECT * FROM points WHERE ts <= $cut),
 paid AS (
-    SELECT customer_id, ts // 86400 AS day, amount, channel FROM o WHERE status = 'paid'
+    SELECT customer_id, ts // 86400 AS day, CAST(amount AS DECIMAL(38, 6)) AS amount, channel
+    FROM o WHERE status = 'paid'
 ),
 purchase_days AS (
     SELECT customer_id, day, amount,
@@ -42,22 +46,24 @@ purchases AS (
            max(day) AS last_day,
            count(*) - 1 AS frequency,
            arg_max(gap, day) AS last_gap_days,
-           coalesce((sum(amount) - arg_min(amount, day)) / nullif(count(*) - 1, 0), 0)
-               AS monetary_avg
+           coalesce(
+               CAST(sum(amount) - arg_min(amount, day) AS DOUBLE) / nullif(count(*) - 1, 0), 0
+           ) AS monetary_avg
     FROM purchase_days GROUP BY ALL
 ),
 order_windows AS (
     SELECT customer_id,
            count(*) AS orders_total,
-           sum(amount) AS monetary_total,
+           CAST(sum(amount) AS DOUBLE) AS monetary_total,
            count(*) FILTER (WHERE $d - day < 30) AS orders_30d,
            count(*) FILTER (WHERE $d - day < 90) AS orders_90d,
            count(*) FILTER (WHERE $d - day < 365) AS orders_365d,
            count(*) FILTER (WHERE $d - day >= 90 AND $d - day < 180) AS orders_prev_90d,
-           coalesce(sum(amount) FILTER (WHERE $d - day < 90), 0) AS spend_90d,
-           coalesce(sum(amount) FILTER (WHERE $d - day >= 90 AND $d - day < 180), 0)
-               AS spend_prev_90d,
-           coalesce(sum(amount) FILTER (WHERE $d - day < 365), 0) AS spend_365d
+           coalesce(CAST(sum(amount) FILTER (WHERE $d - day < 90) AS DOUBLE), 0) AS spend_90d,
+           coalesce(
+               CAST(sum(amount) FILTER (WHERE $d - day >= 90 AND $d - day < 180) AS DOUBLE), 0
+           ) AS spend_prev_90d,
+           coalesce(CAST(sum(amount) FILTER (WHERE $d - day < 365) AS DOUBLE), 0) AS spend_365d
     FROM paid GROUP BY ALL
 ),
 refunds AS (

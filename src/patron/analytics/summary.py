@@ -201,7 +201,8 @@ SUMMARY_TABLE = "customer_summary"
 # As `_SPLIT_SQL` with the cut on the as-of day, without the holdout's filters.
 _SUMMARY_SQL = """
 WITH daily AS (
-    SELECT customer_id, CAST(ordered_at AS DATE) AS day, sum(amount) AS spend
+    SELECT customer_id, CAST(ordered_at AS DATE) AS day,
+        sum(CAST(amount AS DECIMAL(38, 6))) AS spend
     FROM orders WHERE ordered_at < $until GROUP BY ALL
 )
 SELECT
@@ -209,7 +210,8 @@ SELECT
     count(*) - 1 AS frequency,
     date_diff('day', min(day), max(day)) AS recency,
     date_diff('day', min(day), $as_of) AS "T",
-    CASE WHEN count(*) > 1 THEN (sum(spend) - arg_min(spend, day)) / (count(*) - 1)
+    CASE WHEN count(*) > 1
+        THEN CAST(sum(spend) - arg_min(spend, day) AS DOUBLE) / (count(*) - 1)
         ELSE 0 END AS monetary_value
 FROM daily
 GROUP BY customer_id
@@ -217,10 +219,14 @@ GROUP BY customer_id
 
 # One pass over the orders: purchase days up to the cut make the summary, the days after it
 # (up to as-of) are the holdout purchases. Monetary value is the mean of the repeat purchase
-# days' totals, so the first day's spend is taken out.
+# days' totals, so the first day's spend is taken out. Spends are added as decimals (to a
+# millionth of the currency unit, finer than any money amount) and converted to a double once:
+# DuckDB's threads add doubles in no fixed order, which made the last bits of a mean spend,
+# and so the Gamma-Gamma fit, differ from run to run.
 _SPLIT_SQL = """
 WITH daily AS (
-    SELECT customer_id, CAST(ordered_at AS DATE) AS day, sum(amount) AS spend
+    SELECT customer_id, CAST(ordered_at AS DATE) AS day,
+        sum(CAST(amount AS DECIMAL(38, 6))) AS spend
     FROM orders WHERE ordered_at < $until GROUP BY ALL
 )
 SELECT
@@ -229,7 +235,7 @@ SELECT
     date_diff('day', min(day), max(day) FILTER (WHERE day <= $cut)) AS recency,
     date_diff('day', min(day), $cut) AS "T",
     CASE WHEN count(*) FILTER (WHERE day <= $cut) > 1
-        THEN (sum(spend) FILTER (WHERE day <= $cut) - arg_min(spend, day))
+        THEN CAST(sum(spend) FILTER (WHERE day <= $cut) - arg_min(spend, day) AS DOUBLE)
             / (count(*) FILTER (WHERE day <= $cut) - 1)
         ELSE 0 END AS monetary_value,
     count(*) FILTER (WHERE day > $cut) AS holdout
