@@ -25,9 +25,7 @@ from patron.analytics.fitting import (
     distinct_pairs,
     group_index,
     log_pochhammer,
-    maximise,
-    maximise_warm,
-    sample_step,
+    maximise_sampled,
     single_threaded_blas,
     stirling_rest,
     time_scale,
@@ -71,15 +69,13 @@ def fit(
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))
     start = _START + np.array([0.0, log_scale, 0.0, 0.0])
-    size = float(histories.weight.sum())
-    step = sample_step(len(histories.x))
-    if step is None:
-        theta = maximise(objective, start, model="BG/NBD", size=size)
-    else:
-        sample = _Objective(histories.every(step))
-        theta = maximise_warm(
-            objective, sample, start, model="BG/NBD", size=size, sample_size=sample.total
-        )
+    theta = maximise_sampled(
+        objective,
+        start,
+        lambda step: _Objective(histories.every(step)),
+        histories.weight,
+        model="BG/NBD",
+    )
     r, alpha, a, b = np.exp(theta)
     value, _ = objective(theta)
     return BgNbdParams(float(r), float(alpha), float(a), float(b), float(value))

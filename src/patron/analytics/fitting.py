@@ -126,6 +126,29 @@ def sample_step(size: int) -> int | None:
     return step if step >= 4 else None
 
 
+def maximise_sampled(
+    objective: Objective,
+    start: FloatArray,
+    sample: Callable[[int], Objective],
+    weight: FloatArray,
+    *,
+    model: str,
+) -> FloatArray:
+    """Maximise with L-BFGS-B, or, over many rows, on every n-th row first (`maximise_warm`).
+
+    `weight` counts the customers behind each row; `sample(step)` is the objective on every
+    step-th row.
+    """
+    size = float(weight.sum())
+    step = sample_step(len(weight))
+    if step is None:
+        return maximise(objective, start, model=model, size=size)
+    sample_size = float(weight[::step].sum())
+    return maximise_warm(
+        objective, sample(step), start, model=model, size=size, sample_size=sample_size
+    )
+
+
 def maximise_warm(
     objective: Objective,
     sample: Objective,

@@ -15,9 +15,7 @@ from scipy.special import digamma, gammaln
 from patron.analytics.fitting import (
     FloatArray,
     group_index,
-    maximise,
-    maximise_warm,
-    sample_step,
+    maximise_sampled,
 )
 from patron.errors import InvalidInput, ModelFitError
 
@@ -44,19 +42,13 @@ def fit(frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGammaParams:
     objective = _Objective(x, m)
     # Start with the population mean p*gamma/(q-1) at the data's mean spend.
     start = _START + np.array([0.0, 0.0, np.log(2.0 * float(m.mean()))])
-    step = sample_step(len(x))
-    if step is None:
-        theta = maximise(objective, start, model="Gamma-Gamma", size=float(len(x)))
-    else:
-        sample = _Objective(x[::step], m[::step])
-        theta = maximise_warm(
-            objective,
-            sample,
-            start,
-            model="Gamma-Gamma",
-            size=float(len(x)),
-            sample_size=float(len(sample.x)),
-        )
+    theta = maximise_sampled(
+        objective,
+        start,
+        lambda step: _Objective(x[::step], m[::step]),
+        np.ones(len(x)),
+        model="Gamma-Gamma",
+    )
     p, q, gamma = np.exp(theta)
     value, _ = objective(theta)
     if q <= 1.0:

@@ -30,9 +30,7 @@ from patron.analytics.fitting import (
     IntArray,
     as_histories,
     group_index,
-    maximise,
-    maximise_warm,
-    sample_step,
+    maximise_sampled,
     time_scale,
     unique_rows,
 )
@@ -76,21 +74,13 @@ def fit(
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))
     start = _START + np.array([0.0, log_scale, 0.0, log_scale])
-    size = float(histories.weight.sum())
-    step = sample_step(len(histories.x))
-    if step is None:
-        theta = maximise(objective, start, model="Pareto/NBD", size=size)
-    else:
-        # As BG/NBD: fitted on a sample, finished by Newton steps on all the histories.
-        sample = _Objective(histories.every(step))
-        theta = maximise_warm(
-            objective,
-            sample,
-            start,
-            model="Pareto/NBD",
-            size=size,
-            sample_size=float(sample.h.weight.sum()),
-        )
+    theta = maximise_sampled(
+        objective,
+        start,
+        lambda step: _Objective(histories.every(step)),
+        histories.weight,
+        model="Pareto/NBD",
+    )
     r, alpha, s, beta = np.exp(theta)
     value, _ = objective(theta)
     return ParetoNbdParams(float(r), float(alpha), float(s), float(beta), float(value))
