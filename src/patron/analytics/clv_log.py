@@ -10,6 +10,7 @@ Gamma-Gamma fit needs one by one, come into Python per customer.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -19,7 +20,7 @@ import duckdb
 import numpy as np
 
 from patron.analytics import clv, gamma_gamma
-from patron.analytics.fitting import FloatArray
+from patron.analytics.fitting import FloatArray, single_threaded_blas
 from patron.analytics.summary import OrderLog
 from patron.errors import FileUnreadable, InvalidInput
 
@@ -69,9 +70,16 @@ def score_log_to_csv(
     chosen, comparison = clv.choose_model(model, holdout)
     x, t_x, big_t = histories["frequency"], histories["recency"], histories["T"]
     customers = histories["customers"]
-    purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers)
-    spend = gamma_gamma.fit(*_repeat_spends(log.connection, summary))
-    outlook = clv.purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
+    repeat_spends = _repeat_spends(log.connection, summary)
+    # The spend model is fitted on another thread meanwhile: NumPy and SciPy release the
+    # interpreter in their loops over large arrays, so the two fits share two cores. BLAS stays
+    # on one thread throughout, whichever fit ends first (its sums' order, so their last bits,
+    # would change with its thread count).
+    with ThreadPoolExecutor(max_workers=1) as pool, single_threaded_blas():
+        spend_fit = pool.submit(gamma_gamma.fit, *repeat_spends)
+        purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers)
+        outlook = clv.purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
+        spend = spend_fit.result()
     # Expected spend is linear in a customer's mean spend, so a history's total is the
     # expectation at its customers' mean spend times their number.
     spend_total = customers * gamma_gamma.expected_average_value(

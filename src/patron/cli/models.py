@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import importlib
 import math
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -72,12 +74,18 @@ def clv_command(
         raise InvalidInput(f"--horizon-days must be a positive number of days, not {horizon_days}")
     _keep_freed_memory()
     with _status(f"reading {log}"):
-        from patron.analytics.clv_log import score_log_to_csv
         from patron.analytics.summary import OrderLog
 
+        # The models' modules (SciPy: about half a CPU second) load on another thread while
+        # DuckDB, which releases the interpreter, reads the log.
+        models = threading.Thread(target=importlib.import_module, args=(_MODELS,), daemon=True)
+        models.start()
         orders = OrderLog.from_csv(log)
     cutoff = parse_as_of(as_of) if as_of else orders.latest_day()
     with _status(f"scoring the customers of {len(orders):,} orders into {out}"):
+        models.join()
+        from patron.analytics.clv_log import score_log_to_csv
+
         scores = score_log_to_csv(
             orders, out, as_of=cutoff, horizon_days=horizon_days, model=model.value
         )
@@ -91,6 +99,8 @@ def clv_command(
     }
     emit(report, as_json=as_json, human=lambda: _print_clv(report, scores.total_clv))
 
+
+_MODELS = "patron.analytics.clv_log"
 
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
