@@ -39,6 +39,7 @@ from patron.db import now
 from patron.errors import Conflict, InvalidInput, NotFound, RuleError
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
 from patron.orders.models import Order, OrderStatus
+from patron.orders.repository import copy_rows
 from patron.rules import versions
 from patron.rules.rulebook import Loyalty, Tier
 
@@ -335,7 +336,8 @@ def earn_for_new_orders(
             "order_id": row.id, "occurred_at": moment, "idempotency_key": f"earn:order:{row.id}",
             "expires_at": add_months(moment, months) if months else None,
         })  # fmt: skip
-    conn.execute(insert(PointsEntry), entries[::-1])
+    if not copy_rows(conn, PointsEntry.__tablename__, entries[::-1]):
+        conn.execute(insert(PointsEntry), entries[::-1])
     return sum(points for _, points in earned)
 
 

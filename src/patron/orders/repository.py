@@ -250,17 +250,23 @@ def insert_orders(conn: Connection, rows: list[dict[str, Any]]) -> dict[str, int
     return _insert_new(conn, Order, rows, returning=True)
 
 
+def copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> bool:
+    """On PostgreSQL, INSERT the rows (each with the same keys) through one COPY and return
+    True; elsewhere return False and leave them to the caller. A batch's thousands of rows
+    cost the server one statement, not one execution each."""
+    driver = _driver(conn)
+    if driver is None:
+        return False
+    if rows:
+        with driver.cursor() as cursor:
+            columns = _pg_stage(cursor, table, rows)
+            cursor.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM staging_{table}")
+    return True
+
+
 def insert_lines(conn: Connection, rows: list[dict[str, Any]]) -> None:
     """INSERT order lines (one COPY on PostgreSQL, a thousand per statement on SQLite)."""
-    if not rows:
-        return
-    driver = _driver(conn)
-    if driver is not None:
-        with driver.cursor() as cursor:
-            columns = _pg_stage(cursor, "order_lines", rows)
-            cursor.execute(
-                f"INSERT INTO order_lines ({columns}) SELECT {columns} FROM staging_order_lines"
-            )
+    if not rows or copy_rows(conn, OrderLine.__tablename__, rows):
         return
     for part in _chunks(rows):
         conn.execute(insert(OrderLine), list(part))
