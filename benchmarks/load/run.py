@@ -23,7 +23,9 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -40,6 +42,7 @@ sys.path.insert(0, str(HERE.parent))
 from pages import PATRON, SERVER, catch_up, log  # noqa: E402
 from pages_data import generate  # noqa: E402
 
+from patron.analytics.kpi_store import ensure_store  # noqa: E402
 from patron.api.security import issue_token  # noqa: E402
 from patron.auth.models import ApiToken, User  # noqa: E402
 from patron.db import create_db_engine, now, session_factory  # noqa: E402
@@ -95,6 +98,12 @@ def ensure_database(name: str, source: str, wait: float, customers: int = CUSTOM
         generate(f"{SERVER}/{name}", customers=customers, orders_per_customer=3.0, log=log)
     elif present < customers:
         sys.exit(f"{name} holds {present:,} customers, not {customers:,}: drop it and rerun")
+    # The KPI store at this version of Patron (a KPI request would rebuild an older one):
+    # its triggers run on every ingested batch.
+    engine = create_db_engine(url)
+    with engine.connect() as connection:
+        ensure_store(connection)
+    engine.dispose()
     return url
 
 
@@ -130,9 +139,12 @@ def issue_tokens(url: str, per_account: int) -> dict[str, Any]:
 
 
 @contextmanager
-def serving(url: str, log_file: Path, workers: int) -> Iterator[tuple[str, int]]:
-    """`patron serve --workers N` on a free loopback port, its log kept; stopped (killed if
-    need be). Yields the base URL and the server's process id."""
+def serving(
+    url: str, log_file: Path, workers: int, access_log: bool = False
+) -> Iterator[tuple[str, int]]:
+    """`patron serve --workers N` on a free loopback port, its log kept (without a line per
+    request unless `access_log`); stopped (killed if need be). Yields the base URL and the
+    server's process id."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
@@ -140,7 +152,7 @@ def serving(url: str, log_file: Path, workers: int) -> Iterator[tuple[str, int]]
     with log_file.open("w") as output:
         process = subprocess.Popen(
             [*PATRON, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
-             "--workers", str(workers)],
+             "--workers", str(workers), *([] if access_log else ["--no-access-log"])],
             stdout=output, stderr=subprocess.STDOUT, env=env,
         )  # fmt: skip
         base = f"http://127.0.0.1:{port}"
@@ -203,6 +215,57 @@ def sample(name: str, agents: list[dict[str, Any]]) -> dict[str, Any]:
         "cities": [row[0] for row in cities],
         "grades": ["A", "B", "C"],
     }
+
+
+_ACTIVITY = """
+SELECT a.state, coalesce(a.wait_event_type || ': ' || a.wait_event, 'CPU'),
+       left(regexp_replace(a.query, '\\s+', ' ', 'g'), 70),
+       (SELECT left(regexp_replace(b.query, '\\s+', ' ', 'g'), 70) FROM pg_stat_activity b
+        WHERE b.pid = (pg_blocking_pids(a.pid))[1])
+FROM pg_stat_activity a
+WHERE a.datname = %s AND a.pid <> pg_backend_pid() AND a.state <> 'idle'
+"""
+
+
+class WaitSampler(threading.Thread):
+    """What the load database's busy backends do, sampled every `every` seconds while the
+    load runs: on CPU, waiting for a lock (and what holds it), for I/O, or idle inside a
+    transaction while the server works, by statement. Where a batch's time goes, not what it
+    costs: a sample counts a backend, so the shares are of backend-time."""
+
+    def __init__(self, database: str, every: float) -> None:
+        super().__init__(daemon=True)
+        self.database, self.every = database, every
+        self.seen: Counter[tuple[str, str, str, str]] = Counter()
+        self.samples = 0
+        self.halt = threading.Event()
+
+    def run(self) -> None:
+        with psycopg.connect(f"{SERVER}/{self.database}", autocommit=True) as conn:
+            while not self.halt.wait(self.every):
+                rows = conn.execute(_ACTIVITY, (self.database,)).fetchall()
+                self.samples += 1
+                self.seen.update(
+                    (state, wait, query, blocker or "") for state, wait, query, blocker in rows
+                )
+
+    def table(self, top: int = 15) -> str:
+        """The most seen (state, wait, statement, blocker) and every lock wait, as Markdown
+        rows."""
+        seen = self.seen.most_common()
+        locks = [row for row in seen[top:] if row[0][1].startswith("Lock")]
+        lines = [
+            f"Busy backends, {self.samples} samples every {self.every} s (mean backends in "
+            f"each state and statement; the {top} most seen, then every other lock wait):",
+            "",
+            "| state | wait | statement | blocked by | mean backends |",
+            "|---|---|---|---|---:|",
+        ]
+        for (state, wait, query, blocker), count in seen[:top] + locks:
+            cells = [state, wait, f"`{query}`", f"`{blocker}`" if blocker else ""]
+            cells = [cell.replace("|", "\\|") for cell in cells]
+            lines.append(f"| {' | '.join(cells)} | {count / max(self.samples, 1):.2f} |")
+        return "\n".join(lines)
 
 
 def run_locust(args: argparse.Namespace, base: str, fixture: Path, out: Path) -> None:
@@ -276,6 +339,12 @@ def main() -> None:
     parser.add_argument(
         "--workers", type=int, default=1, help="Server processes (`patron serve --workers`)."
     )
+    parser.add_argument(
+        "--access-log", action="store_true", help="Keep the server's line per request."
+    )
+    parser.add_argument(
+        "--sample-waits", type=float, default=0.5, help="Seconds between activity samples."
+    )
     parser.add_argument("--out", type=Path, default=Path("/tmp/patron-load"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -289,11 +358,16 @@ def main() -> None:
     fixture_path.write_text(json.dumps(fixture))
     log(f"fixture: {len(fixture['agents'])} agents, {len(fixture['external_ids']):,} customers")
     before = os.getloadavg()[0]
-    with serving(url, args.out / "serve.log", args.workers) as (base, pid):
+    waits = WaitSampler(args.database, args.sample_waits)
+    with serving(url, args.out / "serve.log", args.workers, args.access_log) as (base, pid):
+        waits.start()
         run_locust(args, base, fixture_path, args.out)
+        waits.halt.set()
         server_cpu = cpu_seconds(pid)
+    waits.join()
     table = report(args.out, args.duration, (before, os.getloadavg()[0]))
-    table += f"\nServer CPU (all {args.workers} worker(s)): {server_cpu:.0f} s."
+    table += f"\nServer CPU (all {args.workers} worker(s)): {server_cpu:.0f} s.\n\n"
+    table += waits.table()
     (args.out / "report.md").write_text(table + "\n")
     print(table)
 
