@@ -26,6 +26,7 @@ from patron.analytics.fitting import (
     group_index,
     log_pochhammer,
     maximise_sampled,
+    remember_last,
     single_threaded_blas,
     stirling_rest,
     time_scale,
@@ -65,7 +66,7 @@ def fit(
     `weights` gives how many customers share each row when the histories come grouped.
     """
     histories = as_histories(frequency, recency, T, weights)
-    objective = _Objective(histories)
+    objective = remember_last(_Objective(histories))
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))
     start = _START + np.array([0.0, log_scale, 0.0, 0.0])

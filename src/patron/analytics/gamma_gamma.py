@@ -16,6 +16,7 @@ from patron.analytics.fitting import (
     FloatArray,
     group_index,
     maximise_sampled,
+    remember_last,
 )
 from patron.errors import InvalidInput, ModelFitError
 
@@ -39,7 +40,7 @@ class GammaGammaParams:
 def fit(frequency: ArrayLike, monetary_value: ArrayLike) -> GammaGammaParams:
     """Fit on the repeat buyers (frequency > 0); raise ModelFitError when q <= 1."""
     x, m = _repeat_buyers(frequency, monetary_value)
-    objective = _Objective(x, m)
+    objective = remember_last(_Objective(x, m))
     # Start with the population mean p*gamma/(q-1) at the data's mean spend.
     start = _START + np.array([0.0, 0.0, np.log(2.0 * float(m.mean()))])
     theta = maximise_sampled(

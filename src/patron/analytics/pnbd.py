@@ -31,6 +31,7 @@ from patron.analytics.fitting import (
     as_histories,
     group_index,
     maximise_sampled,
+    remember_last,
     time_scale,
     unique_rows,
 )
@@ -70,7 +71,7 @@ def fit(
     `weights` gives how many customers share each row when the histories come grouped.
     """
     histories = as_histories(frequency, recency, T, weights)
-    objective = _Objective(histories)
+    objective = remember_last(_Objective(histories))
     # Rates start near the data's own time scale, whatever unit the ages are in.
     log_scale = np.log(time_scale(histories))
     start = _START + np.array([0.0, log_scale, 0.0, log_scale])
