@@ -25,10 +25,13 @@ class Customer(Timestamped, Base):
     __table_args__ = (
         Index("ix_customers_owner_grade", "owner_id", "grade"),
         # "Customers of this owner" as ids only (the task and ticket scopes' IN lists): an
-        # index-only scan instead of reading every row of the owner's customers.
+        # index-only scan instead of reading every row of the owner's customers. It also
+        # serves every look-up by owner alone (and the users' foreign key), so `owner_id` has
+        # no index of its own: each index is one more entry per changed row when a run
+        # rewrites the scores of every customer. CLV filters and ranks on live customers use
+        # `ix_customers_live_clv_rank` below.
         Index("ix_customers_owner_id_id", "owner_id", "id"),
         Index("ix_customers_grade_stage", "grade", "stage"),
-        Index("ix_customers_live_clv", "deleted_at", "clv"),
         # Pinyin search is a prefix LIKE; under a non-C collation PostgreSQL can only serve it
         # from an index with the pattern operator class (docs/scale.md).
         Index(
@@ -75,7 +78,7 @@ class Customer(Timestamped, Base):
     company: Mapped[str | None] = mapped_column(String(200), index=True)
     credit_code: Mapped[str | None] = mapped_column(String(32), index=True)
     source: Mapped[str | None] = mapped_column(String(64))
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     owned_since: Mapped[datetime | None]
     locked: Mapped[bool] = mapped_column(default=False)
     consent: Mapped[dict[str, Any]] = mapped_column(default=dict)

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: c1959245eb02
+Revision ID: ec4cfe3e2ac0
 Revises: 
-Create Date: 2026-11-23 12:34:36.759810
+Create Date: 2026-11-23 19:34:38.043664
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = 'c1959245eb02'
+revision: str = 'ec4cfe3e2ac0'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -199,14 +199,12 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_email'), ['email'], unique=False)
         batch_op.create_index('ix_customers_grade_stage', ['grade', 'stage'], unique=False)
         batch_op.create_index('ix_customers_live_churn_risk_rank', ['churn_risk', 'id'], unique=False, postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
-        batch_op.create_index('ix_customers_live_clv', ['deleted_at', 'clv'], unique=False)
         batch_op.create_index('ix_customers_live_clv_rank', ['clv', 'id'], unique=False, postgresql_ops={'clv': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_initials'), ['name_initials'], unique=False)
         batch_op.create_index('ix_customers_name_initials_prefix', ['name_initials'], unique=False, postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.create_index('ix_customers_name_trgm', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.create_index('ix_customers_owner_grade', ['owner_id', 'grade'], unique=False)
-        batch_op.create_index(batch_op.f('ix_customers_owner_id'), ['owner_id'], unique=False)
         batch_op.create_index('ix_customers_owner_id_id', ['owner_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
         batch_op.create_index('ix_customers_phone_trgm', ['phone'], unique=False, postgresql_using='gin', postgresql_ops={'phone': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
@@ -957,14 +955,12 @@ def downgrade() -> None:
         batch_op.drop_index('ix_customers_phone_trgm', postgresql_using='gin', postgresql_ops={'phone': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
         batch_op.drop_index('ix_customers_owner_id_id')
-        batch_op.drop_index(batch_op.f('ix_customers_owner_id'))
         batch_op.drop_index('ix_customers_owner_grade')
         batch_op.drop_index('ix_customers_name_trgm', postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.drop_index('ix_customers_name_initials_prefix', postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_customers_name_initials'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
         batch_op.drop_index('ix_customers_live_clv_rank', postgresql_ops={'clv': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
-        batch_op.drop_index('ix_customers_live_clv')
         batch_op.drop_index('ix_customers_live_churn_risk_rank', postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
         batch_op.drop_index('ix_customers_grade_stage')
         batch_op.drop_index(batch_op.f('ix_customers_email'))
