@@ -125,9 +125,10 @@ def sqlite_peer(csv_path: Path, database: Path) -> dict[str, float]:
     """`sqlite3 .import` of the same file, unchecked, into a table with the same indexes."""
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    # The page cache Patron's import connection uses, so both keep their indexes in memory.
+    # The page cache Patron's import connection uses (PATRON_IMPORT_CACHE_MIB's default), so
+    # both keep their indexes in memory.
     script = (
-        f"PRAGMA cache_size=-524288;\n{PEER_TABLE}\n"
+        f"PRAGMA cache_size=-{2048 * 1024};\n{PEER_TABLE}\n"
         f".mode csv\n.import --skip 1 {csv_path} peer_orders\n"
     )
     return _timed(["sqlite3", str(database)], script.encode())[1]

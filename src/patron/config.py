@@ -26,6 +26,9 @@ class Settings(BaseSettings):
     timezone: str = "Asia/Shanghai"
     locale: Literal["zh_CN", "en"] = "zh_CN"
     import_batch_size: int = 100_000
+    # SQLite page cache of an import's connection, MiB: the index pages a batch writes into
+    # stay in memory (used as needed, given back when the import ends).
+    import_cache_mib: int = 2048
     # Files uploaded to /api/v1/imports and their rejects (default: the system's temp folder).
     import_dir: str | None = None
     import_max_bytes: int = 200 * 1024 * 1024

@@ -12,7 +12,7 @@ from patron.auth.models import Role, User
 from patron.config import Settings
 from patron.customers.models import Customer, CustomerTag
 from patron.engagement.models import Interaction
-from patron.errors import FileUnreadable
+from patron.errors import FileUnreadable, InvalidInput
 from patron.imports.service import import_file
 from patron.orders.models import Order, OrderStatus, Product
 from patron.service.models import SurveyResponse, Ticket
@@ -291,3 +291,16 @@ def test_interactions_tickets_and_responses(
     assert interaction.direction == "inbound" and interaction.is_follow_up
     assert ticket.kind == "complaint" and ticket.priority == "urgent"
     assert response.ticket_id == ticket.id and response.score == 9
+
+
+def test_an_import_cache_below_two_mib_is_refused_before_writing(
+    db: Engine, sessions: sessionmaker[Session], tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(5))
+    with pytest.raises(InvalidInput, match="PATRON_IMPORT_CACHE_MIB"):
+        import_file(engine=db, kind="orders", path=path, settings=Settings(import_cache_mib=1))
+    assert order_count(sessions) == 0
+    # The smallest cache allowed imports all the same.
+    small = Settings(import_batch_size=2, import_cache_mib=2)
+    assert import_file(engine=db, kind="orders", path=path, settings=small).counts.inserted == 5
+    assert order_count(sessions) == 5

@@ -39,10 +39,8 @@ from patron.notify import webhooks
 
 Progress = Callable[[int, int, int], None]
 _MASK64 = (1 << 64) - 1
-# A page cache that holds the dirty index pages of a 100,000-row batch into a large table
-# (SQLite's default is 2 MB; a smaller cache spills and rewrites pages mid-transaction), and
-# no per-row foreign key checks: every id written was looked up in the same transaction.
-_SQLITE_FAST = ("PRAGMA cache_size=-524288", "PRAGMA foreign_keys=OFF")
+# No per-row foreign key checks: every id written was looked up in the same transaction.
+_SQLITE_FAST = ("PRAGMA foreign_keys=OFF",)
 _SQLITE_RESTORE = ("PRAGMA cache_size=-2000", "PRAGMA foreign_keys=ON")
 _COLLECT_EVERY = 60.0
 
@@ -86,6 +84,8 @@ def import_file(
     settings = settings or get_settings()
     if settings.import_batch_size < 1:
         raise InvalidInput("PATRON_IMPORT_BATCH_SIZE must be at least 1")
+    if settings.import_cache_mib < 2:
+        raise InvalidInput("PATRON_IMPORT_CACHE_MIB must be at least 2")
     action = import_action(None if dedupe is None else str(dedupe))
     options = Options(settings.default_region, ZoneInfo(settings.timezone), action)
     spec = kind_named(kind, options)
@@ -109,6 +109,7 @@ def import_file(
                 _Outputs(rejects, report),
                 write=not dry_run,
                 progress=progress,
+                cache_mib=settings.import_cache_mib,
             )
         finally:
             rejects.close()
@@ -142,13 +143,14 @@ def _run(
     *,
     write: bool,
     progress: Progress | None,
+    cache_mib: int,
 ) -> Counts:
     total = Counts()
     identities = Identities()
     customers = CustomerIds()
     with engine.connect() as conn:
         sqlite = conn.dialect.name == "sqlite"
-        for pragma in _SQLITE_FAST if sqlite else ():
+        for pragma in _sqlite_fast(cache_mib) if sqlite else ():
             conn.exec_driver_sql(pragma)
         try:
             users = user_ids(conn)
@@ -177,6 +179,16 @@ def _run(
             for pragma in _SQLITE_RESTORE if sqlite else ():
                 conn.exec_driver_sql(pragma)
     return total
+
+
+def _sqlite_fast(cache_mib: int) -> tuple[str, ...]:
+    """The import connection's settings: a page cache that holds the index pages a batch
+    writes into (`PATRON_IMPORT_CACHE_MIB`). Each 100,000 orders land all over the
+    (customer, date) and date indexes, so a batch dirties most of their pages: at 10 million
+    orders they take 880 MiB, and a smaller cache spills pages to the WAL mid-batch and reads
+    them back again and again. SQLite allocates the cache as pages are used (a small database
+    takes little) and the import gives it back when it ends."""
+    return (f"PRAGMA cache_size=-{cache_mib * 1024}", *_SQLITE_FAST)
 
 
 def _collected_between(batches: Iterator[Numbered]) -> Iterator[Numbered]:
