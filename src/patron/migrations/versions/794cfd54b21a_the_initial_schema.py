@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: ec4cfe3e2ac0
+Revision ID: 794cfd54b21a
 Revises: 
-Create Date: 2026-11-23 19:34:38.043664
+Create Date: 2026-11-23 19:53:02.500233
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = 'ec4cfe3e2ac0'
+revision: str = '794cfd54b21a'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -348,7 +348,7 @@ def upgrade() -> None:
     )
     op.create_table('actions_taken',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
-    sa.Column('idempotency_key', sa.String(length=200), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=200).with_variant(sa.String(length=200, collation='C'), 'postgresql'), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('rule_id', sa.String(length=64), nullable=False),
     sa.Column('action', sa.String(length=32), nullable=False),
@@ -374,7 +374,7 @@ def upgrade() -> None:
     sa.Column('run_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
     sa.Column('rulebook_version', sa.Integer(), nullable=True),
     sa.Column('acknowledged_at', sa.DateTime(), nullable=True),
-    sa.Column('idempotency_key', sa.String(length=200), nullable=False),
+    sa.Column('idempotency_key', sa.String(length=200).with_variant(sa.String(length=200, collation='C'), 'postgresql'), nullable=False),
     sa.Column('evidence', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_alerts_customer_id_customers')),
     sa.ForeignKeyConstraint(['run_id'], ['scoring_runs.id'], name=op.f('fk_alerts_run_id_scoring_runs'), ondelete='SET NULL'),
