@@ -14,6 +14,12 @@ times `apply_decisions` (wall and CPU of this process, all threads) and rolls ev
 so the store is unchanged and the next run times the same first run again. `--reference` times
 the per-row step it replaced (`tests/rules/reference_actions.py`) instead. Prints one JSON
 object: the counts of what was applied, the seconds, the load average before and after.
+
+`--explain` (PostgreSQL) has the server's `auto_explain` print the plan of every statement of
+the step that takes longer than a quarter of a second, with its timings, buffers, WAL and
+trigger (foreign key) times, and the wall seconds of every statement over that (COPY is not
+among them); the instrumentation inflates the timings, so a run with `--explain` is for
+finding where the time goes, not for its figures.
 """
 
 from __future__ import annotations
@@ -28,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, event, func, select
 
 from patron.analytics.features import as_of_moment
 from patron.analytics.snapshots import insert_run
@@ -71,7 +77,37 @@ def _size(engine: Engine) -> tuple[int, int]:
     return int(customers), int(orders)
 
 
-def _timed(engine: Engine, moment: Any, saved: Path, reference: bool) -> dict[str, Any]:
+def _explain(connection: Connection) -> None:
+    """Print the plans of the step's slow statements as the server logs them, and their
+    seconds as this process waited for them."""
+    raw: Any = connection.connection.driver_connection
+    raw.add_notice_handler(lambda notice: print(notice.message_primary, file=sys.stderr))
+    for setting in (
+        "LOAD 'auto_explain'",
+        "SET auto_explain.log_min_duration = 250",
+        "SET auto_explain.log_analyze = on",
+        "SET auto_explain.log_buffers = on",
+        "SET auto_explain.log_wal = on",
+        "SET auto_explain.log_triggers = on",
+        "SET auto_explain.log_nested_statements = on",
+        "SET client_min_messages = log",
+    ):
+        connection.exec_driver_sql(setting)
+
+    @event.listens_for(connection, "before_cursor_execute")
+    def started(*args: Any) -> None:
+        connection.info["started"] = time.perf_counter()
+
+    @event.listens_for(connection, "after_cursor_execute")
+    def finished(_c: Any, _cursor: Any, statement: str, *args: Any) -> None:
+        seconds = time.perf_counter() - connection.info["started"]
+        if seconds > 0.25:
+            print(f"-- {seconds:.1f} s: {' '.join(statement.split())[:160]}", file=sys.stderr)
+
+
+def _timed(
+    engine: Engine, moment: Any, saved: Path, reference: bool, explain: bool
+) -> dict[str, Any]:
     from patron.rules import actions
 
     step: Any = actions.apply_decisions
@@ -97,6 +133,8 @@ def _timed(engine: Engine, moment: Any, saved: Path, reference: bool) -> dict[st
             models={},
             customers=0,
         )
+        if explain:
+            _explain(connection)
         load_before = os.getloadavg()[0]
         started, cpu = time.perf_counter(), time.process_time()
         applied = step(rulebook, con, connection, run_id=run_id, version=version, moment=moment)
@@ -119,6 +157,7 @@ def main() -> None:
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 6, 30))
     parser.add_argument("--prepare", action="store_true", help="score up to the decisions")
     parser.add_argument("--reference", action="store_true", help="time the per-row step")
+    parser.add_argument("--explain", action="store_true", help="print the slow statements' plans")
     args = parser.parse_args()
     engine = create_db_engine(args.url)
     moment = as_of_moment(args.as_of)
@@ -130,7 +169,7 @@ def main() -> None:
         "database": engine.dialect.name,
         "customers": customers,
         "orders": orders,
-        **_timed(engine, moment, args.saved, args.reference),
+        **_timed(engine, moment, args.saved, args.reference, args.explain),
     }
     print(json.dumps(result))
     print(
