@@ -152,18 +152,14 @@ def _pg_insert(
 ) -> dict[str, int]:
     with driver.cursor() as cursor:
         columns = _pg_stage(cursor, table, rows)
+        # RETURNING gives the rows this statement wrote, not those another batch stored
+        # meanwhile (skipped), without looking the batch's keys up again.
         cursor.execute(
             f"INSERT INTO {table} ({columns}) SELECT {columns} FROM staging_{table} "
             "ORDER BY external_id ON CONFLICT (external_id) DO NOTHING"
+            + (" RETURNING external_id, id" if returning else "")
         )
-        if not returning:
-            return {}
-        # The rows this transaction wrote, not those another batch stored meanwhile.
-        mine = (
-            f"SELECT external_id, id FROM {table} WHERE external_id = ANY(%s) "
-            "AND xmin = pg_current_xact_id()::xid"
-        )
-        return dict(cursor.execute(mine, ([row["external_id"] for row in rows],)).fetchall())
+        return dict(cursor.fetchall()) if returning else {}
 
 
 def _insert_new(
