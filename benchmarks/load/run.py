@@ -11,7 +11,9 @@ twenty agents, the manager and the admin (ingestion), a sample of customers and 
 goes into a fixture file, then a real `patron serve` on 127.0.0.1 answers locust
 (benchmarks/load/locustfile.py, headless) for `--duration` seconds. Everything stops by
 itself. Prints requests/s and p50/p95/p99 per request kind, the errors, orders/s and the load
-average as Markdown rows for docs/benchmarks.md ("Load test").
+average as Markdown rows for docs/benchmarks.md ("Load test"), and what the database's busy
+backends were doing meanwhile (sampled from `pg_stat_activity`: on CPU, waiting for a lock and
+for whom, or idle in a transaction while the server works).
 """
 
 from __future__ import annotations
