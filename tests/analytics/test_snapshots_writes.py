@@ -10,7 +10,6 @@ every column, JSON included, on both databases.
 from __future__ import annotations
 
 import tempfile
-import threading
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -128,17 +127,10 @@ def _run(connection: Connection) -> int:
     )
 
 
-@pytest.mark.parametrize("parts", [1, 2, 3, 8])
 def test_snapshot_rows_are_stored_as_the_plain_way_stored_them(
-    db: Engine,
-    prepared: tuple[duckdb.DuckDBPyConnection, int],
-    monkeypatch: pytest.MonkeyPatch,
-    parts: int,
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
 ) -> None:
-    """Sent in one part and in several (the shop has three customers: one a part, and more
-    parts than rows)."""
     con, version = prepared
-    monkeypatch.setattr(snapshots, "SNAPSHOT_PARTS", parts)
     with db.begin() as connection:
         fast, plain = _run(connection), _run(connection)
         snapshots.insert_snapshots(connection, con, runs._snapshot_query(con, fast, version))
@@ -205,47 +197,4 @@ def test_a_failing_query_or_copy_raises_instead_of_hanging(postgres_url: str) ->
             snapshots.copy_query(
                 connection, con, "SELECT range AS a, range AS b FROM range(2000000)", "one_column"
             )
-    engine.dispose()
-
-
-def test_parts_come_in_key_order_and_a_failing_part_raises(postgres_url: str) -> None:
-    engine = create_db_engine(postgres_url)
-    con = duckdb.connect()
-    with engine.connect() as connection:
-        connection.exec_driver_sql("CREATE TEMP TABLE numbers (n BIGINT, twice BIGINT)")
-        snapshots.copy_query_in_parts(
-            connection,
-            con,
-            "SELECT range AS n, 2 * range AS twice FROM range(10000) ORDER BY n",
-            "numbers",
-            key="n",
-            parts=4,
-        )
-        rows = connection.exec_driver_sql("SELECT n, twice FROM numbers").all()
-        assert rows == [(n, 2 * n) for n in range(10000)]  # in the table's insertion order
-        connection.rollback()
-        connection.exec_driver_sql("CREATE TEMP TABLE numbers (n BIGINT, m BIGINT)")
-        # The third part fails in DuckDB after two were sent: the error reaches the caller.
-        with pytest.raises(duckdb.Error, match="boom"):
-            snapshots.copy_query_in_parts(
-                connection,
-                con,
-                "SELECT range AS n, CASE WHEN range < 5000 THEN range ELSE error('boom') END "
-                "AS m FROM range(10000) ORDER BY n",
-                "numbers",
-                key="n",
-                parts=4,
-            )
-        connection.rollback()
-        connection.exec_driver_sql("CREATE TEMP TABLE numbers (n BIGINT)")
-        with pytest.raises(psycopg.Error, match="extra data"):
-            snapshots.copy_query_in_parts(
-                connection,
-                con,
-                "SELECT range AS n, range AS b FROM range(2000000)",
-                "numbers",
-                key="n",
-                parts=4,
-            )
-    assert not [t for t in threading.enumerate() if t.name == "patron-copy-parts"]
     engine.dispose()

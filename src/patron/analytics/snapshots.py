@@ -7,12 +7,8 @@ Rows go from DuckDB to the store without becoming dictionaries: PostgreSQL takes
 
 from __future__ import annotations
 
-import contextlib
-import itertools
 import math
-import queue
 import tempfile
-import threading
 from collections.abc import Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -25,9 +21,6 @@ from patron.analytics.models import ScoreSnapshot, ScoringRun
 
 CHUNK_ROWS = 20_000
 COPY_BLOCK = 1 << 20
-# The snapshots go to PostgreSQL in this many parts (split on customer id), so DuckDB writes
-# the JSON and CSV of one part while the server parses the one before.
-SNAPSHOT_PARTS = 8
 
 SNAPSHOT_COLUMNS = (
     "run_id",
@@ -107,82 +100,6 @@ def _execute_chunks(
         connection.exec_driver_sql(statement, chunk)
 
 
-def _part_bounds(con: duckdb.DuckDBPyConnection, query: str, key: str, parts: int) -> list[Any]:
-    """The key values that end each part but the last: about equal parts of the query's rows."""
-    if parts < 2:
-        return []
-    fractions = ", ".join(str(n / parts) for n in range(1, parts))
-    row = con.execute(f"SELECT quantile_disc({key}, [{fractions}]) FROM ({query})").fetchone()
-    return sorted(set(row[0])) if row is not None and row[0] is not None else []
-
-
-def copy_query_in_parts(
-    connection: Connection,
-    con: duckdb.DuckDBPyConnection,
-    query: str,
-    target: str,
-    *,
-    key: str,
-    parts: int,
-) -> None:
-    """COPY the query's rows into `target` as `copy_query` does, in one COPY statement, but
-    with DuckDB writing part n + 1 (key ranges, in key order) in a second thread while
-    PostgreSQL takes in part n: the JSON and CSV writing then overlaps the server's parse
-    instead of coming before it. At most three parts are on disk at a time (the one
-    being sent, one ready, one being written) instead of the whole CSV."""
-    bounds = _part_bounds(con, query, key, parts)
-    edges: list[Any] = [None, *bounds, None]
-    ready: queue.Queue[Path | BaseException | None] = queue.Queue(maxsize=1)
-    stop = threading.Event()
-    raw: Any = connection.connection.driver_connection
-    with tempfile.TemporaryDirectory(prefix="patron-copy-") as folder:
-
-        def produce() -> None:
-            cursor = con.cursor()
-            try:
-                for n, (low, high) in enumerate(itertools.pairwise(edges)):
-                    if stop.is_set():
-                        return
-                    where = " AND ".join(
-                        condition
-                        for condition in (
-                            None if low is None else f"{key} > {low!r}",
-                            None if high is None else f"{key} <= {high!r}",
-                        )
-                        if condition is not None
-                    )
-                    part = f"SELECT * FROM ({query})" + (f" WHERE {where}" if where else "")
-                    path = Path(folder) / f"part-{n}.csv"
-                    cursor.execute(f"COPY ({part}) TO '{path}' (FORMAT csv, HEADER false)")
-                    ready.put(path)
-                ready.put(None)
-            except BaseException as error:  # handed to the copying thread, which raises it
-                ready.put(error)
-            finally:
-                cursor.close()
-
-        producer = threading.Thread(target=produce, name="patron-copy-parts", daemon=True)
-        producer.start()
-        try:
-            with (
-                raw.cursor() as cursor,
-                cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
-            ):
-                while (path := ready.get()) is not None:
-                    if isinstance(path, BaseException):
-                        raise path
-                    with path.open("rb") as rows:
-                        while block := rows.read(COPY_BLOCK):
-                            copy.write(block)
-                    path.unlink()
-        finally:
-            stop.set()
-            while producer.is_alive():  # let a producer blocked on a full queue finish
-                with contextlib.suppress(queue.Empty):
-                    ready.get(timeout=0.1)
-            producer.join()
-
-
 def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, query: str) -> None:
     """Bulk-insert the snapshot rows the DuckDB query gives, in SNAPSHOT_COLUMNS order."""
     table = ScoreSnapshot.__tablename__
@@ -194,14 +111,7 @@ def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, que
             "SELECT current_setting('default_toast_compression'), "
             "set_config('default_toast_compression', 'lz4', true)"
         ).scalar_one()
-        copy_query_in_parts(
-            connection,
-            con,
-            query,
-            f"{table} ({names})",
-            key="customer_id",
-            parts=SNAPSHOT_PARTS,
-        )
+        copy_query(connection, con, query, f"{table} ({names})")
         connection.exec_driver_sql(
             "SELECT set_config('default_toast_compression', %(previous)s, true)",
             {"previous": previous},
