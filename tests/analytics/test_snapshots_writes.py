@@ -18,6 +18,7 @@ import duckdb
 import psycopg
 import pytest
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.analytics import snapshots
@@ -197,4 +198,30 @@ def test_a_failing_query_or_copy_raises_instead_of_hanging(postgres_url: str) ->
             snapshots.copy_query(
                 connection, con, "SELECT range AS a, range AS b FROM range(2000000)", "one_column"
             )
+    engine.dispose()
+
+
+def test_a_local_setting_holds_inside_the_block_and_is_put_back(postgres_url: str) -> None:
+    engine = create_db_engine(postgres_url)
+    show = "SELECT current_setting('work_mem')"
+    with engine.connect() as connection:
+        before = connection.exec_driver_sql(show).scalar_one()
+        with snapshots.local_setting(connection, "work_mem", "77MB"):
+            assert connection.exec_driver_sql(show).scalar_one() == "77MB"
+        assert connection.exec_driver_sql(show).scalar_one() == before
+        # A failing block: its own error comes out, and the rollback restores the setting.
+        with (
+            pytest.raises(DataError, match="division by zero"),
+            snapshots.local_setting(connection, "work_mem", "77MB"),
+        ):
+            connection.exec_driver_sql("SELECT 1 / 0")
+        connection.rollback()
+        assert connection.exec_driver_sql(show).scalar_one() == before
+    engine.dispose()
+
+
+def test_a_local_setting_on_sqlite_just_runs_the_block(tmp_path: Path) -> None:
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'plain.db'}")
+    with engine.connect() as connection, snapshots.local_setting(connection, "work_mem", "77MB"):
+        assert connection.exec_driver_sql("SELECT 1").scalar_one() == 1
     engine.dispose()

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -70,6 +71,26 @@ def insert_run(connection: Connection, **values: Any) -> int:
     )
 
 
+@contextmanager
+def local_setting(connection: Connection, name: str, value: str) -> Iterator[None]:
+    """Run the block with the PostgreSQL setting `name` at `value`, then put it back.
+
+    The setting is local to the transaction, so if the block fails the rollback restores it;
+    it is not put back in a `finally`, where the aborted transaction would refuse the
+    statement and hide the block's error. On SQLite the block just runs."""
+    if connection.dialect.name != "postgresql":
+        yield
+        return
+    previous = connection.exec_driver_sql(
+        "SELECT current_setting(%(name)s), set_config(%(name)s, %(value)s, true)",
+        {"name": name, "value": value},
+    ).scalar_one()
+    yield
+    connection.exec_driver_sql(
+        "SELECT set_config(%(name)s, %(previous)s, true)", {"name": name, "previous": previous}
+    )
+
+
 def copy_query(
     connection: Connection, con: duckdb.DuckDBPyConnection, query: str, target: str
 ) -> None:
@@ -107,15 +128,8 @@ def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, que
     if connection.dialect.name == "postgresql":
         # LZ4 compresses the JSON columns about as well as the default (pglz) and several
         # times faster, reads included; only for this COPY (the column keeps its default).
-        previous = connection.exec_driver_sql(
-            "SELECT current_setting('default_toast_compression'), "
-            "set_config('default_toast_compression', 'lz4', true)"
-        ).scalar_one()
-        copy_query(connection, con, query, f"{table} ({names})")
-        connection.exec_driver_sql(
-            "SELECT set_config('default_toast_compression', %(previous)s, true)",
-            {"previous": previous},
-        )
+        with local_setting(connection, "default_toast_compression", "lz4"):
+            copy_query(connection, con, query, f"{table} ({names})")
         return
     marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
     _execute_chunks(connection, con, query, f"INSERT INTO {table} ({names}) VALUES ({marks})")
@@ -148,18 +162,13 @@ def update_customers(
         # The GIN indexes' pending lists are merged with work_mem as their sort space: the
         # default 4 MB made the merges of a million new entries per index about a quarter of
         # the update (measured at 100k rows: 16.0 s, 12.7 s with 128 MB).
-        previous = connection.exec_driver_sql(
-            "SELECT current_setting('work_mem'), set_config('work_mem', '128MB', true)"
-        ).scalar_one()
-        connection.exec_driver_sql(
-            f"UPDATE customers c SET {', '.join(assignments)}, scored_at = %(stamp)s "
-            f"FROM latest_scores s WHERE c.id = s.customer_id "
-            f"AND ({stored}) IS DISTINCT FROM ({given}, %(stamp)s::timestamp)",
-            {"stamp": scored_at},
-        )
-        connection.exec_driver_sql(
-            "SELECT set_config('work_mem', %(previous)s, true)", {"previous": previous}
-        )
+        with local_setting(connection, "work_mem", "128MB"):
+            connection.exec_driver_sql(
+                f"UPDATE customers c SET {', '.join(assignments)}, scored_at = %(stamp)s "
+                f"FROM latest_scores s WHERE c.id = s.customer_id "
+                f"AND ({stored}) IS DISTINCT FROM ({given}, %(stamp)s::timestamp)",
+                {"stamp": scored_at},
+            )
         return
     stamp = scored_at.strftime("%Y-%m-%d %H:%M:%S.%f")
     assignments = [f"{name} = ?" for name in CUSTOMER_COLUMNS]

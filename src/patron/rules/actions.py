@@ -27,6 +27,7 @@ from sqlalchemy import BindParameter, Connection, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from patron.analytics.snapshots import local_setting
 from patron.auth.models import Role, User
 from patron.db import Base, now
 from patron.notify import webhooks
@@ -37,7 +38,6 @@ from patron.rules.bulk_write import (
     insert_query,
     is_postgres,
     moment_value,
-    sort_memory,
     stamp,
     temp_table,
     typed,
@@ -817,7 +817,7 @@ def _act(
     """Take the planned actions of the query whose keys are new."""
     if not _load_plan(connection, con, query):
         return {}
-    with sort_memory(connection, ACTIONS_WORK_MEM):
+    with local_setting(connection, "work_mem", ACTIONS_WORK_MEM):
         _take(connection, context)
         if is_postgres(connection):
             # After the keys: the plans that follow depend on how many actions are new.

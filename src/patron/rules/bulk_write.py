@@ -7,8 +7,7 @@ query and reach the store as one COPY on PostgreSQL and as chunked executemany o
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -82,26 +81,6 @@ def drop_temp(connection: Connection, name: str) -> None:
 def analyze(connection: Connection, name: str) -> None:
     """Statistics for a freshly loaded temporary table (autovacuum never sees one)."""
     connection.exec_driver_sql(f"ANALYZE {name}")
-
-
-@contextmanager
-def sort_memory(connection: Connection, size: str) -> Iterator[None]:
-    """Run the block with `work_mem` raised to `size` on PostgreSQL, then put it back.
-
-    Sorts, hashes and GIN pending-list merges over millions of planned rows spill to disk in
-    many passes with the default 4 MB. If the block fails, the rollback restores it (the
-    setting is local to the transaction)."""
-    if not is_postgres(connection):
-        yield
-        return
-    previous = connection.exec_driver_sql(
-        "SELECT current_setting('work_mem'), set_config('work_mem', %(size)s, true)",
-        {"size": size},
-    ).scalar_one()
-    yield
-    connection.exec_driver_sql(
-        "SELECT set_config('work_mem', %(previous)s, true)", {"previous": previous}
-    )
 
 
 def fetch_into_duckdb(
