@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 import numpy as np
 from sqlalchemy import Connection, Engine, delete, func, select
 
+from patron import background
 from patron.customers.normalise import initials
-from patron.demo import background, bulk, generator, points
+from patron.demo import bulk, generator, points
 from patron.demo.bulk import table
 from patron.demo.generator import (
     AGENTS,

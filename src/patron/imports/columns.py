@@ -24,6 +24,10 @@ class RowError(Exception):
         self.column = column
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[RowError], tuple[str, str]]:
+        # Pickled with the batch it belongs to, when a second process parses orders.
+        return RowError, (self.column, self.reason)
+
 
 @dataclass(frozen=True)
 class Field:

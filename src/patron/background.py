@@ -1,0 +1,99 @@
+"""Running an iterator in a second process, so producing the next item overlaps using this one.
+
+The demo load and the orders import are CPU-bound on both sides: one half makes rows (NumPy
+generating them, or a file parsed and hashed), the other writes them (sqlite3 in this process,
+or the PostgreSQL server). On two or more cores the two halves run side by side; the pipe holds
+one item, so the producer stays at most one item ahead and memory stays flat. The child is
+forked: it inherits the loaded modules (and a test's patched settings) without importing
+anything again, so only a process with no other threads of its own should ask for it.
+
+A Patron error raised while producing (a file that cannot be read past row 5,000,000, say)
+reaches the consumer as itself, with its message; anything else as `ProducerFailed` with the
+child's traceback. If the consumer dies (`kill -9`), the child's next send fails and it ends.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import pickle
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from multiprocessing.connection import Connection
+from typing import TypeVar
+
+from patron.errors import PatronError
+
+T = TypeVar("T")
+_DONE = "done"
+_FAILED = "failed"
+
+
+class ProducerFailed(RuntimeError):
+    """The producing process raised; the message holds its traceback."""
+
+
+def _produce(items: Iterator[object], receiver: Connection, sender: Connection) -> None:
+    """Child: send every item, then a marker saying how it ended."""
+    # The parent's end, inherited by the fork: left open here, the child would be a reader of
+    # its own pipe, and with the parent killed it would block on a full pipe for ever.
+    receiver.close()
+    try:
+        for item in items:
+            sender.send(item)
+        sender.send(_DONE)
+    except (BrokenPipeError, ConnectionResetError):
+        pass  # the parent is gone: there is no one left to tell
+    except BaseException as error:  # the parent re-raises it; the child only reports
+        with suppress(OSError):
+            sender.send((_FAILED, _portable(error)))
+    finally:
+        sender.close()
+
+
+def _portable(error: BaseException) -> PatronError | str:
+    """A Patron error as itself when it survives pickling; anything else as its traceback."""
+    if isinstance(error, PatronError):
+        with suppress(Exception):
+            pickle.loads(pickle.dumps(error))
+            return error
+    return traceback.format_exc()
+
+
+def _received(receiver: Connection) -> Iterator[T]:
+    """Parent: the items as they arrive; the child's failure raised here."""
+    while True:
+        try:
+            item = receiver.recv()
+        except EOFError:
+            raise ProducerFailed("the producing process ended without finishing") from None
+        if isinstance(item, str) and item == _DONE:
+            return
+        if isinstance(item, tuple) and len(item) == 2 and item[0] == _FAILED:
+            if isinstance(item[1], PatronError):
+                raise item[1]
+            raise ProducerFailed(f"the producing process failed:\n{item[1]}")
+        yield item
+
+
+@contextmanager
+def items(source: Iterator[T], separate: bool = True) -> Iterator[Iterator[T]]:
+    """The source's items, produced in a forked process when `separate` (and fork exists).
+
+    Leaving the block stops the producer, whether or not every item was taken.
+    """
+    if not separate or "fork" not in multiprocessing.get_all_start_methods():
+        yield source
+        return
+    context = multiprocessing.get_context("fork")
+    receiver, sender = context.Pipe(duplex=False)
+    process = context.Process(target=_produce, args=(source, receiver, sender), daemon=True)
+    process.start()
+    sender.close()
+    try:
+        yield _received(receiver)
+    finally:
+        receiver.close()
+        if process.is_alive():
+            process.terminate()
+        process.join()
