@@ -98,7 +98,13 @@ def test_two_characters_find_every_name_holding_them(
                     "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_customers_name_bigrams'"
                 )
             )
+            cost = connection.scalar(
+                text("SELECT procost FROM pg_proc WHERE proname = 'patron_bigrams'")
+            )
         assert made is not None and "USING gin (patron_bigrams(" in made
+        # Priced as what it is, so that a page of two-letter matches by id is looked up in the
+        # indexes, not tested name by name along the primary key (customers.bigrams).
+        assert cost == 1000
 
 
 def test_pages_follow_the_cursor_in_sort_order(
