@@ -71,14 +71,24 @@ def normalise_url(url: str) -> str:
     return url
 
 
-def create_db_engine(url: str) -> Engine:
-    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3)."""
+# Many short queries from many requests at once: PostgreSQL's parallel workers (two more
+# processes for one query) only add CPU the other requests wait for (docs/benchmarks.md,
+# "Load test"). Batch work (scoring, the CLI) keeps them.
+SERVING_OPTIONS = "-c max_parallel_workers_per_gather=0"
+
+
+def create_db_engine(url: str, *, serving: bool = False) -> Engine:
+    """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3); `serving`:
+    for the web server's requests, its PostgreSQL sessions planning without parallel workers."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    connect_args = {"options": SERVING_OPTIONS} if serving else {}
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args
+    )
 
 
 def check_connection(engine: Engine) -> None:

@@ -101,7 +101,7 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         redoc_url=None,
     )
     app.state.settings = settings
-    app.state.engine = engine or create_db_engine(settings.database_url)
+    app.state.engine = engine or create_db_engine(settings.database_url, serving=True)
     app.state.sessions = session_factory(app.state.engine)
     kpi_store.prepare(app.state.engine)
     app.state.login_limiter = LoginLimiter()

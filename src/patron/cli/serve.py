@@ -40,16 +40,17 @@ def serve(
 
     cli = state(ctx)
     migrate(cli.engine)
+    # The app opens its own engine, made for serving requests (patron.db.create_db_engine).
+    cli.engine.dispose()
     typer.echo(f"serving Patron on http://{host}:{port} (API docs at /docs)")
     if workers == 1:
         settings = get_settings().model_copy(update={"database_url": cli.url})
-        app = create_app(settings, engine=cli.engine)
+        app = create_app(settings)
         uvicorn.run(
             app, host=host, port=port, log_level="info", proxy_headers=True, access_log=access_log
         )
         return
     # Each worker process builds its own app and engine from the environment.
-    cli.engine.dispose()
     os.environ["PATRON_DATABASE_URL"] = cli.url
     uvicorn.run(
         "patron.api.app:create_app",
