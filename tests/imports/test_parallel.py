@@ -3,6 +3,7 @@ exactly what parsing in the importing process gives: counts, ids, hashes, reject
 
 from __future__ import annotations
 
+import gc
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,25 @@ def test_a_file_unreadable_past_its_first_batches_fails_the_same_way(
     # The whole batches before the bad line are stored; the import can be run again once the
     # file is fixed.
     assert 0 < len(_stored(db)) < 7000
+
+
+@pytest.mark.parametrize("parallel", [True, False])
+def test_the_garbage_collector_is_left_as_it_was_found(
+    db: Engine, tmp_path: Path, parallel: bool
+) -> None:
+    """Paused for the import, on again after it, whether it ends well or not."""
+    good = write_csv(tmp_path / "good.csv", ORDER_HEADER, orders(20))
+    assert gc.isenabled()
+    _import(db, good, parallel=parallel)
+    assert gc.isenabled()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,amount\nC1,10\n", encoding="utf-8")
+    with pytest.raises(FileUnreadable):
+        _import(db, bad, parallel=parallel)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _import(db, good, parallel=parallel)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()

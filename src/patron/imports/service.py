@@ -113,34 +113,35 @@ def import_file(
     action = import_action(None if dedupe is None else str(dedupe))
     options = Options(settings.default_region, ZoneInfo(settings.timezone), action)
     spec = kind_named(kind, options)
-    source = open_source(path)
-    try:
-        plan = plan_columns(spec.fields, source.headers, kind=spec.name)
-        batches = _data_batches(source, path, settings.import_batch_size)
-        rejects = RejectsFile(
-            rejects_path or default_path(path), source.headers, always=rejects_path is not None
-        )
-        report = DuplicatesFile(
-            duplicates_path or duplicates_default(path), always=duplicates_path is not None
-        )
+    with _collector_paused():
+        source = open_source(path)
         try:
-            counts = _run(
-                engine,
-                spec,
-                plan,
-                source,
-                batches,
-                _Outputs(rejects, report),
-                write=not dry_run,
-                progress=progress,
-                cache_mib=settings.import_cache_mib,
-                parallel=parallel,
+            plan = plan_columns(spec.fields, source.headers, kind=spec.name)
+            batches = _data_batches(source, path, settings.import_batch_size)
+            rejects = RejectsFile(
+                rejects_path or default_path(path), source.headers, always=rejects_path is not None
             )
+            report = DuplicatesFile(
+                duplicates_path or duplicates_default(path), always=duplicates_path is not None
+            )
+            try:
+                counts = _run(
+                    engine,
+                    spec,
+                    plan,
+                    source,
+                    batches,
+                    _Outputs(rejects, report),
+                    write=not dry_run,
+                    progress=progress,
+                    cache_mib=settings.import_cache_mib,
+                    parallel=parallel,
+                )
+            finally:
+                rejects.close()
+                report.close()
         finally:
-            rejects.close()
-            report.close()
-    finally:
-        source.close()
+            source.close()
     return ImportResult(
         counts,
         rejects.path if rejects.written else None,
@@ -216,29 +217,36 @@ def _sqlite_fast(cache_mib: int) -> tuple[str, ...]:
     return (f"PRAGMA cache_size=-{cache_mib * 1024}", *_SQLITE_FAST)
 
 
-def _collected_between(batches: Iterator[T]) -> Iterator[T]:
-    """The batches, with Python's cyclic garbage collector run between them, not during.
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off for the import, reading the first batch included.
 
     A batch makes millions of short-lived objects (a list per row, tuples, match objects),
     none in a cycle: reference counting frees them. Left on, the collector walks them again
-    and again as they pile up, a third of an orders import's CPU time. A full collection
-    (about 0.1 s) between batches, once every `_COLLECT_EVERY` seconds, keeps what other
-    threads of a server leave in cycles from piling up during a long import.
+    and again as they pile up, a third of an orders import's CPU time. A process that parses
+    orders for this one (`background`) is forked with it off too.
     """
     enabled = gc.isenabled()
     gc.disable()
-    collected = time.monotonic()
     try:
-        for batch in batches:
-            yield batch
-            if time.monotonic() - collected >= _COLLECT_EVERY:
-                gc.collect()
-                collected = time.monotonic()
+        yield
     finally:
         # Another import running at the same time may have turned it off first: it is the
         # one that turns it back on (by then this one has too, if it started first).
         if enabled:
             gc.enable()
+
+
+def _collected_between(batches: Iterator[T]) -> Iterator[T]:
+    """The batches, with a full collection (about 0.1 s) between two of them once every
+    `_COLLECT_EVERY` seconds: it keeps what other threads of a server leave in cycles from
+    piling up during a long import."""
+    collected = time.monotonic()
+    for batch in batches:
+        yield batch
+        if time.monotonic() - collected >= _COLLECT_EVERY:
+            gc.collect()
+            collected = time.monotonic()
 
 
 def _one_batch(
@@ -310,7 +318,6 @@ def _prepared_orders(
     (`background`) while this one stores the batch before. The rows' cells stay behind: only
     rejected rows need them, and they carry their own.
     """
-    gc.disable()  # in that process too: only short-lived, acyclic objects are made here
     for numbers, cells in batches:
         orders, rejected = parse_orders(spec, plan, numbers, cells, textual=textual)
         hash_orders(plan, orders)
