@@ -57,6 +57,23 @@ def test_any_other_error_arrives_with_the_childs_traceback() -> None:
         list(items)
 
 
+def _refused() -> None:
+    raise ValueError("cannot be rebuilt")
+
+
+class _Unreadable:
+    def __reduce__(self) -> tuple[object, tuple[()]]:
+        return _refused, ()
+
+
+def test_an_item_that_cannot_be_rebuilt_fails_plainly() -> None:
+    with (
+        background.items(iter([_Unreadable()])) as items,
+        pytest.raises(background.ProducerFailed, match="unreadable: cannot be rebuilt"),
+    ):
+        list(items)
+
+
 def test_leaving_early_stops_the_producer() -> None:
     endless = _numbers(10**12)
     with background.items(endless) as items:

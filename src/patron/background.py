@@ -67,6 +67,9 @@ def _received(receiver: Connection) -> Iterator[T]:
             item = receiver.recv()
         except EOFError:
             raise ProducerFailed("the producing process ended without finishing") from None
+        except Exception as error:  # sent, but not rebuilt here: a fault in the item's class
+            message = f"an item from the producing process is unreadable: {error}"
+            raise ProducerFailed(message) from error
         if isinstance(item, str) and item == _DONE:
             return
         if isinstance(item, tuple) and len(item) == 2 and item[0] == _FAILED:
