@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     # SQLite page cache of an import's connection, MiB: the index pages a batch writes into
     # stay in memory (used as needed, given back when the import ends).
     import_cache_mib: int = 2048
+    # On SQLite, `patron import` commits batches together up to this many rows (or 10 s).
+    import_commit_rows: int = 1_000_000
     # Files uploaded to /api/v1/imports and their rejects (default: the system's temp folder).
     import_dir: str | None = None
     import_max_bytes: int = 200 * 1024 * 1024

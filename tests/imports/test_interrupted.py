@@ -45,7 +45,12 @@ def _count(engine: Engine) -> int:
 
 
 def _import(db_url: str, path: Path) -> subprocess.Popen[str]:
-    env = {**os.environ, "PATRON_IMPORT_BATCH_SIZE": str(BATCH)}
+    # Commits of five batches at a time on SQLite, so the kill finds some committed.
+    env = {
+        **os.environ,
+        "PATRON_IMPORT_BATCH_SIZE": str(BATCH),
+        "PATRON_IMPORT_COMMIT_ROWS": str(5 * BATCH),
+    }
     command = [
         sys.executable,
         "-m",

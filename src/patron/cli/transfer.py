@@ -62,7 +62,7 @@ def import_command(
             dry_run=dry_run,
             progress=progress,
             duplicates_path=duplicates,
-            parallel=True,
+            bulk=True,
         )
     emit(result.counts.as_dict(), as_json=as_json, human=lambda: _report(result))
 

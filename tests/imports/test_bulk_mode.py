@@ -1,0 +1,175 @@
+"""The command line's bulk mode: orders parsed in a second process give exactly what parsing in
+the importing process gives (counts, ids, hashes, rejects, errors), and on SQLite batches are
+committed together, whole."""
+
+from __future__ import annotations
+
+import gc
+import itertools
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, event, select
+
+from patron.config import Settings
+from patron.errors import FileUnreadable, InvalidInput
+from patron.imports import service
+from patron.imports.order_store import store_orders
+from patron.imports.readers import SAMPLE_BYTES
+from patron.imports.service import import_file
+from patron.imports.writer import Counts
+from patron.orders.models import Order
+from tests.imports.files import ORDER_HEADER, orders, write_csv
+
+SMALL_BATCHES = Settings(import_batch_size=50)
+LARGER = Settings(import_batch_size=1000)
+
+
+def _rows() -> list[list[str]]:
+    """Orders with and without ids, a repeated id, and bad cells in several batches."""
+    rows = orders(400, customers=40)
+    for n in range(0, 400, 3):
+        rows[n][0] = ""  # an id derived from content and occurrence
+    rows[120] = list(rows[9])  # the same order again, without an id: a second occurrence
+    rows[250][0] = rows[251][0] = "O999999"  # the second is refused
+    rows[77][3] = "twelve"
+    rows[333][2] = "31/31/2024"
+    return rows
+
+
+def _import(engine: Engine, path: Path, *, bulk: bool) -> dict[str, int]:
+    result = import_file(engine=engine, kind="orders", path=path, settings=SMALL_BATCHES, bulk=bulk)
+    return result.counts.as_dict()
+
+
+def _stored(engine: Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        return [
+            (row.external_id, row.import_hash)
+            for row in conn.execute(select(Order.external_id, Order.import_hash).order_by("id"))
+        ]
+
+
+def test_bulk_and_serial_imports_store_and_refuse_the_same(db: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, _rows())
+    rejects = tmp_path / "orders.rejects.csv"
+    assert _import(db, path, bulk=True) == {
+        "inserted": 397,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 3,
+    }
+    stored = _stored(db)
+    refused = rejects.read_bytes()
+    # The serial path finds every row the bulk one stored, by the same id and hash.
+    assert _import(db, path, bulk=False) == {
+        "inserted": 0,
+        "updated": 0,
+        "unchanged": 397,
+        "rejected": 3,
+    }
+    assert _stored(db) == stored
+    assert rejects.read_bytes() == refused
+    assert b"'O999999' appears in an earlier row" in refused
+    assert len({external_id for external_id, _ in stored}) == 397
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_a_file_unreadable_past_its_first_batches_fails_the_same_way(
+    db: Engine, tmp_path: Path, bulk: bool
+) -> None:
+    # Past the sample the encoding is judged by, so the file starts out as good UTF-8.
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(8000))
+    lines = path.read_bytes().splitlines(keepends=True)
+    assert sum(map(len, lines[:7000])) > SAMPLE_BYTES
+    lines[7000] = lines[7000].replace(b"paid", b"pa\xffid")
+    path.write_bytes(b"".join(lines))
+    with pytest.raises(FileUnreadable, match=r"^orders\.csv is not valid utf-8 text"):
+        import_file(engine=db, kind="orders", path=path, settings=LARGER, bulk=bulk)
+    # The whole batches before the bad line are stored; the import can be run again once the
+    # file is fixed.
+    assert 0 < len(_stored(db)) < 7000
+
+
+@pytest.mark.parametrize("bulk", [True, False])
+def test_the_garbage_collector_is_left_as_it_was_found(
+    db: Engine, tmp_path: Path, bulk: bool
+) -> None:
+    """Paused for the import, on again after it, whether it ends well or not."""
+    good = write_csv(tmp_path / "good.csv", ORDER_HEADER, orders(20))
+    assert gc.isenabled()
+    _import(db, good, bulk=bulk)
+    assert gc.isenabled()
+    bad = tmp_path / "bad.csv"
+    bad.write_text("customer_id,amount\nC1,10\n", encoding="utf-8")
+    with pytest.raises(FileUnreadable):
+        _import(db, bad, bulk=bulk)
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        _import(db, good, bulk=bulk)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+
+
+GROUPED = Settings(import_batch_size=50, import_commit_rows=200)
+
+
+def _commits(engine: Engine, path: Path, *, bulk: bool) -> int:
+    seen: list[object] = []
+
+    def count(connection: object) -> None:
+        seen.append(connection)
+
+    event.listen(engine, "commit", count)
+    try:
+        import_file(engine=engine, kind="orders", path=path, settings=GROUPED, bulk=bulk)
+    finally:
+        event.remove(engine, "commit", count)
+    return len(seen)
+
+
+def test_bulk_mode_on_sqlite_commits_batches_together(db: Engine, tmp_path: Path) -> None:
+    """Eight batches of 50: on SQLite two commits of 200 rows, elsewhere one per batch (each
+    import also commits once after reading its reference data)."""
+    first = write_csv(tmp_path / "first.csv", ORDER_HEADER, orders(400))
+    second = write_csv(tmp_path / "second.csv", ORDER_HEADER, orders(400, start=1000))
+    assert _commits(db, first, bulk=False) == 1 + 8
+    grouped = db.dialect.name == "sqlite"
+    assert _commits(db, second, bulk=True) == 1 + (2 if grouped else 8)
+    assert len(_stored(db)) == 800
+
+
+def test_a_failing_batch_rolls_back_its_group_only(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    calls = itertools.count(1)
+
+    def sixth_fails(*args: object) -> Counts:
+        if next(calls) == 6:
+            raise ConnectionError("the disk went away")
+        return store_orders(*args)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(service, "store_orders", sixth_fails)
+    with pytest.raises(ConnectionError):
+        import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True)
+    # SQLite: batches 1-4 were committed together, 5 and 6 rolled back; elsewhere 1-5 stand.
+    kept = 200 if db.dialect.name == "sqlite" else 250
+    assert len(_stored(db)) == kept
+    monkeypatch.undo()
+    rerun = import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True)
+    assert rerun.counts.as_dict() == {
+        "inserted": 400 - kept,
+        "updated": 0,
+        "unchanged": kept,
+        "rejected": 0,
+    }
+
+
+def test_a_commit_group_below_one_row_is_refused_before_writing(db: Engine, tmp_path: Path) -> None:
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(5))
+    with pytest.raises(InvalidInput, match="PATRON_IMPORT_COMMIT_ROWS must be at least 1"):
+        import_file(engine=db, kind="orders", path=path, settings=Settings(import_commit_rows=0))
+    assert _stored(db) == []
