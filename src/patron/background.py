@@ -5,7 +5,8 @@ generating them, or a file parsed and hashed), the other writes them (sqlite3 in
 or the PostgreSQL server). On two or more cores the two halves run side by side; the pipe holds
 one item, so the producer stays at most one item ahead and memory stays flat. The child is
 forked: it inherits the loaded modules (and a test's patched settings) without importing
-anything again, so only a process with no other threads of its own should ask for it.
+anything again, so only a process with no other threads at work should ask for it (a thread
+holding a lock at the fork leaves that lock held for ever in the child).
 
 A Patron error raised while producing (a file that cannot be read past row 5,000,000, say)
 reaches the consumer as itself, with its message; anything else as `ProducerFailed` with the
@@ -19,18 +20,28 @@ import pickle
 import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from multiprocessing.connection import Connection
 from typing import TypeVar
 
 from patron.errors import PatronError
 
 T = TypeVar("T")
-_DONE = "done"
-_FAILED = "failed"
 
 
 class ProducerFailed(RuntimeError):
     """The producing process raised; the message holds its traceback."""
+
+
+class _Done:
+    """The producer's last message: every item was sent."""
+
+
+@dataclass
+class _Failed:
+    """The producer's last message when it raised: the error itself, or its traceback."""
+
+    error: PatronError | str
 
 
 def _produce(items: Iterator[object], receiver: Connection, sender: Connection) -> None:
@@ -41,12 +52,12 @@ def _produce(items: Iterator[object], receiver: Connection, sender: Connection) 
     try:
         for item in items:
             sender.send(item)
-        sender.send(_DONE)
+        sender.send(_Done())
     except (BrokenPipeError, ConnectionResetError):
         pass  # the parent is gone: there is no one left to tell
     except BaseException as error:  # the parent re-raises it; the child only reports
         with suppress(OSError):
-            sender.send((_FAILED, _portable(error)))
+            sender.send(_Failed(_portable(error)))
     finally:
         sender.close()
 
@@ -70,12 +81,12 @@ def _received(receiver: Connection) -> Iterator[T]:
         except Exception as error:  # sent, but not rebuilt here: a fault in the item's class
             message = f"an item from the producing process is unreadable: {error}"
             raise ProducerFailed(message) from error
-        if isinstance(item, str) and item == _DONE:
+        if isinstance(item, _Done):
             return
-        if isinstance(item, tuple) and len(item) == 2 and item[0] == _FAILED:
-            if isinstance(item[1], PatronError):
-                raise item[1]
-            raise ProducerFailed(f"the producing process failed:\n{item[1]}")
+        if isinstance(item, _Failed):
+            if isinstance(item.error, PatronError):
+                raise item.error
+            raise ProducerFailed(f"the producing process failed:\n{item.error}")
         yield item
 
 

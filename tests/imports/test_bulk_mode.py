@@ -6,14 +6,18 @@ from __future__ import annotations
 
 import gc
 import itertools
+import os
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, event, select
+from sqlalchemy.exc import OperationalError
 
 from patron.config import Settings
 from patron.errors import FileUnreadable, InvalidInput
-from patron.imports import service
+from patron.imports import commits, service
+from patron.imports.order_columns import parse_orders
 from patron.imports.order_store import store_orders
 from patron.imports.readers import SAMPLE_BYTES
 from patron.imports.service import import_file
@@ -173,3 +177,59 @@ def test_a_commit_group_below_one_row_is_refused_before_writing(db: Engine, tmp_
     with pytest.raises(InvalidInput, match="PATRON_IMPORT_COMMIT_ROWS must be at least 1"):
         import_file(engine=db, kind="orders", path=path, settings=Settings(import_commit_rows=0))
     assert _stored(db) == []
+
+
+def test_bulk_mode_parses_in_another_process_with_the_collector_off(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen = tmp_path / "parsed.txt"
+
+    def recording(*args: Any, **kwargs: Any) -> Any:
+        with seen.open("a") as out:
+            out.write(f"{os.getpid()} {gc.isenabled()}\n")
+        return parse_orders(*args, **kwargs)
+
+    monkeypatch.setattr(service, "parse_orders", recording)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    for bulk in (True, False):
+        seen.unlink(missing_ok=True)
+        _import(db, path, bulk=bulk)
+        parsed = [line.split() for line in seen.read_text().splitlines()]
+        assert len(parsed) == 8
+        assert {enabled for _, enabled in parsed} == {"False"}
+        here = {pid for pid, _ in parsed} == {str(os.getpid())}
+        assert here is not bulk
+
+
+def test_a_group_is_committed_after_its_time_whatever_its_rows(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(commits, "GROUP_SECONDS", 0.0)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    assert _commits(db, path, bulk=True) == 1 + 8
+
+
+def test_a_failed_commit_reaches_the_user_and_leaves_the_connection_as_it_was(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The second commit (the first of the batches') fails, as a full disk makes it: that
+    error is the one raised, nothing of the batches stays, and the pooled connection has
+    its foreign key checks back."""
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    calls = itertools.count(1)
+    commit = db.dialect.do_commit
+
+    def second_fails(dbapi_connection: Any) -> None:
+        if next(calls) == 2:
+            raise db.dialect.loaded_dbapi.OperationalError("database or disk is full")
+        commit(dbapi_connection)
+
+    monkeypatch.setattr(db.dialect, "do_commit", second_fails)
+    with pytest.raises(OperationalError, match="database or disk is full"):
+        import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True)
+    monkeypatch.undo()
+    assert _stored(db) == []
+    if db.dialect.name == "sqlite":
+        with db.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+    assert _import(db, path, bulk=True)["inserted"] == 400

@@ -48,9 +48,16 @@ def _progress(total: int, label: str) -> Iterator[Callable[[int], None]]:
         MofNCompleteColumn(),
         TimeElapsedColumn(),
     )
-    with Progress(*columns, console=console, transient=True) as bar:
+    # No drawing thread: the demo load forks its generating process (`background`).
+    with Progress(*columns, console=console, transient=True, auto_refresh=False) as bar:
         task = bar.add_task(label, total=total)
-        yield lambda done: bar.advance(task, done)
+        bar.refresh()
+
+        def advance(done: int) -> None:
+            bar.advance(task, done)
+            bar.refresh()
+
+        yield advance
 
 
 def _scoring_function() -> Callable[..., Any] | None:

@@ -99,14 +99,21 @@ def _progress(*, enabled: bool, label: str) -> Iterator[ProgressCallback | None]
         TimeRemainingColumn(),
         console=console,
         transient=False,
+        # Redrawn on each update, with no thread of its own: `patron import` forks a process
+        # to parse orders (`background`), and a thread drawing at that moment could leave
+        # the console's lock held in the child.
+        auto_refresh=False,
     )
     started = time.monotonic()
     with bar:
         task = bar.add_task(label, total=None, rows=0, rate=0.0)
+        bar.refresh()
 
         def update(rows: int, position: int, total: int) -> None:
             rate = rows / max(time.monotonic() - started, 1e-6)
-            bar.update(task, completed=position, total=total or None, rows=rows, rate=rate)
+            bar.update(
+                task, completed=position, total=total or None, rows=rows, rate=rate, refresh=True
+            )
 
         yield update
 

@@ -175,11 +175,12 @@ def check(batch: Batch, records: list[Record], *, policy: DedupePolicy, action: 
     new = [record for record in records if record.external_id not in stored]
     if not new:
         return []
-    # A session on the batch's own connection and transaction: it only reads.
-    session = Session(bind=batch.conn, join_transaction_mode="rollback_only")
-    found = find_duplicates_batch(
-        session=session, candidates=[_keys(record) for record in new], policy=policy
-    )
+    # A session on the batch's own connection and transaction: it only reads; closing it
+    # leaves the transaction to the import.
+    with Session(bind=batch.conn, join_transaction_mode="rollback_only") as session:
+        found = find_duplicates_batch(
+            session=session, candidates=[_keys(record) for record in new], policy=policy
+        )
     findings = _findings(new, found)
     codes = _credit_codes(batch, new, findings)
     rejected: Rejected = []

@@ -1,14 +1,14 @@
-"""`patron import`: read a file in batches, refuse bad rows, store each batch in one transaction.
+"""`patron import`: read a file in batches, refuse bad rows, store the batches in transactions.
 
 A batch is parsed, given its identities, checked against the database with one lookup, and
-written with one bulk insert and one bulk update. Each batch commits on its own, so a killed
-import leaves only whole batches, and running it again finds those rows unchanged.
+written with one bulk insert and one bulk update. Each batch commits on its own, or on SQLite
+in the command line's bulk mode together with the next ones (`commits`), so a killed import
+leaves only whole batches, and running it again finds those rows unchanged.
 """
 
 from __future__ import annotations
 
 import gc
-import itertools
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -25,6 +25,7 @@ from patron.customers.schemas import Action
 from patron.db import now
 from patron.errors import FileUnreadable, InvalidInput
 from patron.imports.columns import Plan, Record, RowError, content_hash, plan_columns
+from patron.imports.commits import Commits
 from patron.imports.duplicates import DuplicatesFile, import_action
 from patron.imports.duplicates import default_path as duplicates_default
 from patron.imports.kinds import Kind, Options, kind_named
@@ -51,9 +52,6 @@ _MASK64 = (1 << 64) - 1
 _SQLITE_FAST = ("PRAGMA foreign_keys=OFF",)
 _SQLITE_RESTORE = ("PRAGMA cache_size=-2000", "PRAGMA foreign_keys=ON")
 _COLLECT_EVERY = 60.0
-# On SQLite, the command line's bulk import commits its batches together (`_Commits`) for
-# up to PATRON_IMPORT_COMMIT_ROWS rows or this many seconds.
-_GROUP_SECONDS = 10.0
 
 
 @dataclass
@@ -106,7 +104,7 @@ def import_file(
     does: block (rejected) or warn (imported, and listed in the duplicates report).
     `bulk` is the command line's mode: orders are parsed in a forked second process while
     this one stores them (for a process with no threads of its own that would be copied
-    mid-work, not for the server), and on SQLite batches are committed together (`_Commits`).
+    mid-work, not for the server), and on SQLite batches are committed together (`Commits`).
     """
     settings = settings or get_settings()
     if settings.import_batch_size < 1:
@@ -158,11 +156,15 @@ def import_file(
 
 
 def _data_batches(source: Source, path: Path, size: int) -> Iterator[Numbered]:
+    """The file's batches, read as they are taken (in the parsing process, in bulk mode); a
+    file with a header but no data rows is refused before anything is stored."""
     batches = source.batches(size)
     first = next(batches, None)
     if first is None:
         raise FileUnreadable(f"{path.name} has a header but no data rows")
-    return itertools.chain([first], batches)
+    yield first
+    del first  # taken: let it go with the batch
+    yield from batches
 
 
 def _run(
@@ -192,7 +194,7 @@ def _run(
             subscriptions = webhooks.subscribers_on(conn)
             conn.commit()
             prepared = _prepared(spec, plan, source, batches, identities)
-            commits = _Commits(conn, write=write, group_rows=group_rows if sqlite else 0)
+            commits = Commits(conn, write=write, group_rows=group_rows if sqlite else 0)
             with background.items(prepared, separate=bulk and orders) as steps:
                 try:
                     for position, step in _collected_between(steps):
@@ -213,9 +215,21 @@ def _run(
                     commits.finish()
         finally:
             # The connection goes back to the pool: leave it as every other user expects.
+            if sqlite:
+                _end_transaction(conn)
             for pragma in _SQLITE_RESTORE if sqlite else ():
                 conn.exec_driver_sql(pragma)
     return total
+
+
+def _end_transaction(conn: Connection) -> None:
+    """Roll back what is left open, SQLite's own transaction included: after a failed commit
+    SQLAlchemy lets go of its transaction while SQLite keeps it, and the connection's settings
+    cannot be changed inside one."""
+    conn.rollback()
+    driver = conn.connection.driver_connection
+    if driver is not None:
+        driver.rollback()
 
 
 def _sqlite_fast(cache_mib: int) -> tuple[str, ...]:
@@ -261,7 +275,7 @@ def _collected_between(batches: Iterator[T]) -> Iterator[T]:
 
 
 def _one_batch(
-    spec: Kind, batch: Batch, chunk: _Rows, identities: Identities, commits: _Commits
+    spec: Kind, batch: Batch, chunk: _Rows, identities: Identities, commits: Commits
 ) -> tuple[Counts, Rejected]:
     records, rejected = parse_records(spec, batch.plan, chunk)
     rejected += _identify(spec, batch.plan, records, identities)
@@ -278,69 +292,6 @@ def _one_batch(
     rejected += refused
     counts.rejected = len(rejected)
     return counts, rejected
-
-
-class _Commits:
-    """When the batches' writes are committed: each batch on its own, or on SQLite, in the
-    command line's bulk mode, several together.
-
-    A commit writes every page its batches changed to the write-ahead log, and 100,000 orders
-    land all over the (customer, date) and date indexes: in a large database each commit of
-    one batch rewrote most of those indexes (10 GB of writes for 3 million orders, 3.3 GB
-    with 500,000 rows a commit). Grouped, a commit comes once `group_rows` rows
-    (PATRON_IMPORT_COMMIT_ROWS) or `_GROUP_SECONDS` seconds have gone in, so other writers
-    wait at most about that plus one batch. A batch that fails rolls back the group it is
-    in; the whole batches waiting when something outside them fails (the file unreadable
-    further on) are committed. Either way the database holds whole batches only, as a
-    `kill -9` leaves it.
-    """
-
-    def __init__(self, conn: Connection, *, write: bool, group_rows: int) -> None:
-        self.conn = conn
-        self.write = write
-        self.group_rows = group_rows
-        self.pending = 0
-        self.opened = 0.0
-
-    @contextmanager
-    def batch(self, batch: Batch, rows: int) -> Iterator[None]:
-        """The batch's writes and its webhook events, in the open transaction; a dry run's
-        rolled back."""
-        transaction = self.conn.get_transaction()
-        if transaction is None:
-            transaction = self.conn.begin()
-            self.opened = time.monotonic()
-        try:
-            yield
-            batch.publish()
-        except BaseException:
-            transaction.rollback()
-            self.pending = 0
-            # Customers created since the last commit are gone again: forget their cached ids.
-            batch.customers.forget()
-            raise
-        self.pending += rows
-        if not self.write:
-            transaction.rollback()
-            self.pending = 0
-        elif self._due():
-            transaction.commit()
-            self.pending = 0
-
-    def _due(self) -> bool:
-        waited = time.monotonic() - self.opened
-        return self.pending >= self.group_rows or waited >= _GROUP_SECONDS
-
-    def finish(self) -> None:
-        """Commit the whole batches still waiting."""
-        transaction = self.conn.get_transaction()
-        if transaction is None:
-            return
-        if self.write and self.pending:
-            transaction.commit()
-        else:
-            transaction.rollback()
-        self.pending = 0
 
 
 def _prepared(
@@ -375,6 +326,7 @@ def _prepared_orders(
     """
     for numbers, cells in batches:
         orders, rejected = parse_orders(spec, plan, numbers, cells, textual=textual)
+        del numbers, cells  # not held while the next batch is read
         hash_orders(plan, orders)
         orders, repeated = identify_orders(plan, orders, identities)
         orders.cells = []
@@ -382,7 +334,7 @@ def _prepared_orders(
 
 
 def _order_batch(
-    spec: Kind, batch: Batch, parsed: _ParsedOrders, commits: _Commits
+    spec: Kind, batch: Batch, parsed: _ParsedOrders, commits: Commits
 ) -> tuple[Counts, Rejected]:
     """Orders, column by column: the same result as `_one_batch`, several times faster."""
     with commits.batch(batch, len(parsed.orders) + len(parsed.rejected)):
