@@ -65,8 +65,9 @@ class Commits:
         return self.conn.begin()
 
     def _abandon(self, transaction: RootTransaction, batch: Batch) -> None:
-        """Roll back what has not been committed, the failing batch and its group (after a
-        failed commit too: its transaction must still be rolled back)."""
+        """Roll back what has not been committed: the failing batch and its group. (After a
+        failed commit SQLAlchemy has already let go of the transaction; the import ends the
+        database's own before the connection goes back to the pool.)"""
         transaction.rollback()
         self.pending = 0
         # Customers created since the last commit are gone again: forget their cached ids.
@@ -81,9 +82,8 @@ class Commits:
         transaction = self.conn.get_transaction()
         if transaction is None:
             return
-        if self.write and self.pending and transaction.is_active:
-            self.pending = 0
+        waiting, self.pending = self.pending, 0
+        if self.write and waiting and transaction.is_active:
             transaction.commit()
         else:
-            self.pending = 0
             transaction.rollback()

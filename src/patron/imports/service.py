@@ -138,7 +138,7 @@ def import_file(
                     write=not dry_run,
                     progress=progress,
                     cache_mib=settings.import_cache_mib,
-                    group_rows=settings.import_commit_rows if bulk else 0,
+                    commit_rows=settings.import_commit_rows,
                     bulk=bulk,
                 )
             finally:
@@ -178,7 +178,7 @@ def _run(
     write: bool,
     progress: Progress | None,
     cache_mib: int,
-    group_rows: int,
+    commit_rows: int,
     bulk: bool,
 ) -> Counts:
     total = Counts()
@@ -194,7 +194,8 @@ def _run(
             subscriptions = webhooks.subscribers_on(conn)
             conn.commit()
             prepared = _prepared(spec, plan, source, batches, identities)
-            commits = Commits(conn, write=write, group_rows=group_rows if sqlite else 0)
+            grouped = bulk and sqlite
+            commits = Commits(conn, write=write, group_rows=commit_rows if grouped else 0)
             with background.items(prepared, separate=bulk and orders) as steps:
                 try:
                     for position, step in _collected_between(steps):
