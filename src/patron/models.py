@@ -16,7 +16,13 @@ from patron.notify.models import InAppNotification, OutboxMessage
 from patron.notify.webhooks_models import WebhookSubscription
 from patron.orders.models import Order, OrderLine, OrderStatus, Product
 from patron.pool.models import OwnershipChange
-from patron.rules.models import ActionTaken, Alert, RulebookVersion, StateChange
+from patron.rules.models import (
+    ActionTaken,
+    Alert,
+    RulebookVersion,
+    StateChange,
+    WarningRefresh,
+)
 from patron.service.models import Survey, SurveyKind, SurveyResponse, Ticket, TicketKind
 from patron.web.views import SavedView
 from patron.worker.models import JobLock
@@ -70,5 +76,6 @@ __all__ = [
     "TicketKind",
     "TierChange",
     "User",
+    "WarningRefresh",
     "WebhookSubscription",
 ]

@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from patron.db import now
 from patron.engagement.models import Interaction, Task, TaskStatus
+from patron.rules.models import WarningRefresh
 from patron.service.models import Priority, Ticket, TicketStatus
 from tests import builders
 from tests.api.conftest import World, build_world
@@ -92,6 +93,10 @@ def test_completing_a_task_needs_an_outcome_and_logs_the_contact(
             select(Interaction).where(Interaction.customer_id == task.customer_id)
         ).one()
     assert logged.kind.value == "wechat" and logged.is_follow_up
+    with sessions() as session:
+        # The refused try asked for nothing; the worker re-evaluates the warnings later.
+        queued = session.scalars(select(WarningRefresh)).one()
+    assert queued.customer_id == logged.customer_id and queued.requests == 1
     again = agent.post(path, {"outcome": "twice"})
     assert "only open or snoozed tasks change" in again.text
 

@@ -13,7 +13,7 @@ import enum
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import ColumnElement, Engine, select
 from sqlalchemy.orm import Session
 
@@ -194,18 +194,14 @@ def snooze_task(session: SessionDep, actor: Writer, task_id: int, data: SnoozeIn
 
 
 @router.post("/tasks/{task_id}/complete", summary="Complete a task", responses=responses(404, 409))
-def complete_task(
-    request: Request, background: BackgroundTasks, session: SessionDep, actor: Writer,
-    task_id: int, data: CompleteIn,
-) -> TaskView:  # fmt: skip
-    """Mark it done with its outcome; completing a follow-up logs the contact as an interaction."""
+def complete_task(session: SessionDep, actor: Writer, task_id: int, data: CompleteIn) -> TaskView:
+    """Mark it done with its outcome; completing a follow-up logs the contact as an interaction
+    and has the worker re-evaluate the customer's warnings after the commit."""
     task = _task(session, actor, task_id)
-    logged = service.complete(
+    service.complete(
         session=session, task=task, outcome=data.outcome, moment=now(), by_user_id=actor.user_id,
         interaction_kind=data.interaction_kind, summary=data.summary,
     )  # fmt: skip
-    if logged is not None:
-        background.add_task(refresh_warnings, request.app.state.engine, logged.customer_id)
     return _view(task)
 
 

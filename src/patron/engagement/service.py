@@ -26,6 +26,7 @@ from patron.engagement.models import (
 )
 from patron.errors import Conflict, InvalidInput, NotFound
 from patron.rules import versions
+from patron.rules.refresh import request_refresh
 
 LIVE = (TaskStatus.open, TaskStatus.snoozed)
 FOLLOW_UP = "follow_up"
@@ -100,7 +101,8 @@ def complete(
     interaction_kind: InteractionKind = InteractionKind.call,
     summary: str = "",
 ) -> Interaction | None:
-    """Mark the task done with its outcome; a follow-up also logs the contact as an interaction."""
+    """Mark the task done with its outcome; a follow-up also logs the contact as an interaction
+    and asks for the customer's warnings to be re-evaluated (by the worker, after the commit)."""
     _live(task)
     if not outcome.strip():
         raise InvalidInput("say what came of the task (outcome)")
@@ -120,6 +122,8 @@ def complete(
         )
         session.add(logged)
     session.flush()
+    if logged is not None:
+        request_refresh(session, logged.customer_id)
     return logged
 
 

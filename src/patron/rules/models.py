@@ -77,3 +77,26 @@ class ActionTaken(Base):
     run_id: Mapped[int | None] = mapped_column(ForeignKey("scoring_runs.id", ondelete="SET NULL"))
     rulebook_version: Mapped[int | None]
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class WarningRefresh(Base):
+    """A customer whose warnings are to be re-evaluated (`patron.rules.refresh`): written in
+    the transaction of the change that asks for it, removed once the worker has run it.
+
+    One row per customer, so changes made while a refresh waits are covered by that one run;
+    `requests` counts them, and a run removes the row only if no request came in meanwhile.
+    """
+
+    __tablename__ = "warning_refreshes"
+
+    customer_id: Mapped[int] = mapped_column(
+        ForeignKey("customers.id", ondelete="CASCADE"), primary_key=True
+    )
+    requests: Mapped[int] = mapped_column(default=1)
+    requested_at: Mapped[datetime] = mapped_column(default=now)
+    next_attempt_at: Mapped[datetime] = mapped_column(default=now, index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    # While claimed, the claim holds until here; a stopped worker's rows come back after it.
+    lease_until: Mapped[datetime | None]
+    claimed_by: Mapped[str | None] = mapped_column(String(100))
+    last_error: Mapped[str | None] = mapped_column(Text)

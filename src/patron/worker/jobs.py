@@ -1,5 +1,5 @@
 """The jobs the worker runs: nightly scoring, SLA checks, points expiry, planned follow-ups,
-the period-end tier review and outbox delivery.
+the period-end tier review, outbox delivery and the warning refreshes changes asked for.
 
 SLA checks and points expiry live in other domains; each is looked up when its job runs, and
 a job whose function is not installed reports itself unavailable instead of failing the worker.
@@ -111,6 +111,14 @@ def _outbox(engine: Engine, moment: datetime) -> JobRun:
     return JobRun("ok", drain(engine, max_batches=20, senders=webhooks.senders(engine)).as_dict())
 
 
+def _warnings(engine: Engine, moment: datetime) -> JobRun:
+    from patron.notify.worker import worker_name
+    from patron.rules.refresh import run_queued
+
+    # Bounded like the outbox: a burst of changes cannot starve the scheduled jobs.
+    return JobRun("ok", run_queued(engine, worker=worker_name(), max_batches=20).as_dict())
+
+
 def _follow_ups(engine: Engine, moment: datetime) -> JobRun:
     from patron.engagement.service import create_planned_follow_ups
 
@@ -127,6 +135,7 @@ def _tier_review(engine: Engine, moment: datetime) -> JobRun:
 
 JOBS: dict[str, Job] = {
     "outbox": Job("outbox", _outbox, exclusive=False),
+    "warnings": Job("warnings", _warnings, exclusive=False),
     "sla": Job(
         "sla",
         _optional(

@@ -18,6 +18,8 @@ from patron.errors import InvalidInput
 
 DEFAULT_SCHEDULE = {
     "outbox": "every 2s",
+    # Warning refreshes that changes asked for: seconds after the change, as users expect.
+    "warnings": "every 1s",
     "sla": "every 1m",
     "scoring": "daily 02:00",
     "points_expiry": "daily 03:00",

@@ -7,14 +7,14 @@ from collections.abc import Callable
 from datetime import date, datetime, time
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from patron.api.access import Actor, Permission
 from patron.api.deps import SessionDep, requires
 from patron.db import now
 from patron.engagement import service
-from patron.engagement.api import assignee_for, refresh_warnings
+from patron.engagement.api import assignee_for
 from patron.engagement.models import InteractionKind, Task
 from patron.errors import InvalidInput, NotFound, PatronError
 from patron.web import work_queries as work
@@ -102,28 +102,22 @@ def _interaction_kind(text: str) -> InteractionKind:
 @router.post("/tasks/{task_id}/complete")
 def complete_task(
     request: Request,
-    background: BackgroundTasks,
     session: SessionDep,
     actor: Writer,
     task_id: int,
     outcome: Annotated[str, Form(max_length=300)] = "",
     interaction_kind: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    """Mark the task done with what came of it; a follow-up logs the contact."""
-    logged: list[int] = []
+    """Mark the task done with what came of it; a follow-up logs the contact (the worker
+    re-evaluates the customer's warnings after the commit)."""
 
     def act(task: Task) -> None:
-        interaction = service.complete(
+        service.complete(
             session=session, task=task, outcome=outcome, moment=now(), by_user_id=actor.user_id,
             interaction_kind=_interaction_kind(interaction_kind),
         )  # fmt: skip
-        if interaction is not None:
-            logged.append(interaction.customer_id)
 
-    answer = _change(request, session, actor, task_id, "completed", act)
-    for customer_id in logged:
-        background.add_task(refresh_warnings, request.app.state.engine, customer_id)
-    return answer
+    return _change(request, session, actor, task_id, "completed", act)
 
 
 @router.post("/tasks/{task_id}/snooze")

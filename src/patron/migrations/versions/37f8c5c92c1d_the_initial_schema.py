@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 794cfd54b21a
+Revision ID: 37f8c5c92c1d
 Revises: 
-Create Date: 2026-11-23 19:53:02.500233
+Create Date: 2026-11-24 00:54:47.352841
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '794cfd54b21a'
+revision: str = '37f8c5c92c1d'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -668,6 +668,21 @@ def upgrade() -> None:
     with op.batch_alter_table('tier_changes', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_tier_changes_customer_id'), ['customer_id'], unique=False)
 
+    op.create_table('warning_refreshes',
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('requests', sa.Integer(), nullable=False),
+    sa.Column('requested_at', sa.DateTime(), nullable=False),
+    sa.Column('next_attempt_at', sa.DateTime(), nullable=False),
+    sa.Column('attempts', sa.Integer(), nullable=False),
+    sa.Column('lease_until', sa.DateTime(), nullable=True),
+    sa.Column('claimed_by', sa.String(length=100), nullable=True),
+    sa.Column('last_error', sa.Text(), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_warning_refreshes_customer_id_customers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_warning_refreshes'))
+    )
+    with op.batch_alter_table('warning_refreshes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_warning_refreshes_next_attempt_at'), ['next_attempt_at'], unique=False)
+
     op.create_table('campaign_recipients',
     sa.Column('campaign_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -842,6 +857,10 @@ def downgrade() -> None:
         batch_op.drop_index('ix_campaign_recipients_customer_group_decided')
 
     op.drop_table('campaign_recipients')
+    with op.batch_alter_table('warning_refreshes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_warning_refreshes_next_attempt_at'))
+
+    op.drop_table('warning_refreshes')
     with op.batch_alter_table('tier_changes', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_tier_changes_customer_id'))
 
