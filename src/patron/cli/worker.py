@@ -1,4 +1,5 @@
-"""`patron worker [--once] [--now] [--jobs a,b]`: scheduled jobs and outbox delivery."""
+"""`patron worker [--once] [--now] [--jobs a,b]`: scheduled jobs, outbox delivery and warning
+refreshes."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def worker(
     ] = False,
     jobs: Annotated[
         str | None,
-        typer.Option("--jobs", help="Comma-separated: outbox, sla, scoring, points_expiry."),
+        typer.Option(
+            "--jobs",
+            help="Comma-separated: outbox, warnings, sla, scoring, points_expiry, tier_review,"
+            " follow_ups.",
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
