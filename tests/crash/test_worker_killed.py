@@ -1,5 +1,6 @@
-"""`kill -9` the worker while it scores and while it delivers the outbox, then restart it:
-no half-written run, no duplicate action, no lost message."""
+"""`kill -9` the worker while it scores, while it delivers the outbox and while it refreshes
+warnings, then restart it: no half-written run, no duplicate action, no lost message or
+refresh."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -19,11 +21,14 @@ from sqlalchemy import Engine, func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.analytics.models import ScoreSnapshot, ScoringRun
+from patron.db import now
 from patron.demo.loader import load
 from patron.engagement.models import Task
 from patron.notify.models import OutboxMessage, OutboxStatus
 from patron.notify.outbox import enqueue
-from patron.rules.models import ActionTaken, Alert, StateChange
+from patron.rules.models import ActionTaken, Alert, StateChange, WarningRefresh
+from patron.rules.refresh import request_refresh
+from tests import builders
 from tests.demo.conftest import make_spec
 from tests.notify.receivers import Mailbox, smtp_server
 
@@ -172,3 +177,41 @@ def test_worker_killed_while_delivering_loses_no_message(
     # At-least-once: only a message in flight at the kill can arrive twice, and it keeps its
     # Message-ID, so the receiving side can tell the copy.
     assert sum(ids.values()) - total <= 1
+
+
+@pytest.mark.slow
+def test_worker_killed_while_refreshing_warnings_loses_none_and_acts_once(
+    db: Engine, db_url: str, sessions: sessionmaker[Session]
+) -> None:
+    total = 200
+    with sessions.begin() as session:
+        # Each customer's spend_drop warning holds (spent 120 days ago, nothing since) and
+        # each has a refresh waiting, as completed follow-ups leave them.
+        for n in range(total):
+            customer = builders.customer(session, f"客户{n}")
+            builders.order(session, customer, "100", now() - timedelta(days=120))
+            session.flush()
+            request_refresh(session, customer.id)
+    child = _worker(db_url, "--jobs", "warnings")
+    deadline = time.monotonic() + 300
+    while child.poll() is None and time.monotonic() < deadline:
+        with db.connect() as connection:
+            if (connection.scalar(select(func.count()).select_from(Alert)) or 0) >= 20:
+                break
+        time.sleep(0.01)
+    _kill(child)
+    with db.connect() as connection:
+        left = connection.scalar(select(func.count()).select_from(WarningRefresh)) or 0
+    assert 0 < left < total, "the kill came before or after the refreshes"
+
+    time.sleep(LEASE + 1)  # the refreshes the dead worker had claimed come back after its lease
+    restarted = _worker(db_url, "--once", "--now", "--jobs", "warnings", "--json")
+    out, err = restarted.communicate(timeout=300)
+    assert restarted.returncode == 0, err
+    assert json.loads(out)["jobs"]["warnings"]["status"] == "ok"
+    with sessions() as session:
+        assert session.scalar(select(func.count()).select_from(WarningRefresh)) == 0
+        raised = Counter(
+            session.scalars(select(Alert.customer_id).where(Alert.rule_id == "spend_drop"))
+        )
+    assert len(raised) == total and set(raised.values()) == {1}, "each raised once, none lost"

@@ -39,7 +39,9 @@ from patron.rules.models import WarningRefresh
 log = logging.getLogger("patron.rules")
 R = WarningRefresh
 BATCH = 20
-LEASE = timedelta(minutes=5)
+# How long a claim holds without its worker; the worker's job passes its own lease
+# (PATRON_WORKER_LEASE_SECONDS), the same for its refreshes as for its jobs.
+LEASE = timedelta(minutes=10)
 # A refresh that keeps failing is tried this often, waiting twice as long each time (from
 # BACKOFF up to BACKOFF_CAP), then left with its error until the customer's next change.
 MAX_ATTEMPTS = 5
@@ -104,13 +106,18 @@ def _due(moment: datetime) -> ColumnElement[bool]:
 
 
 def claim(
-    engine: Engine, *, worker: str, moment: datetime | None = None, limit: int = BATCH
+    engine: Engine,
+    *,
+    worker: str,
+    lease: timedelta = LEASE,
+    moment: datetime | None = None,
+    limit: int = BATCH,
 ) -> list[Claimed]:
     """Take up to `limit` due refreshes for `worker`, leased, one more attempt each."""
     moment = moment or now()
     due = _due(moment)
     claimed = update(R).values(
-        claimed_by=worker, lease_until=moment + LEASE, attempts=R.attempts + 1
+        claimed_by=worker, lease_until=moment + lease, attempts=R.attempts + 1
     )
     columns = (R.customer_id, R.requests, R.attempts)
     picked = select(R.customer_id).where(due).order_by(R.next_attempt_at).limit(limit)
@@ -179,11 +186,13 @@ def run_one(engine: Engine, refresh: Claimed, *, worker: str) -> str:
     return _finish(engine, worker, refresh)
 
 
-def run_queued(engine: Engine, *, worker: str, max_batches: int = 1_000) -> RefreshReport:
+def run_queued(
+    engine: Engine, *, worker: str, lease: timedelta = LEASE, max_batches: int = 1_000
+) -> RefreshReport:
     """Run batch after batch of due refreshes until none is due (or `max_batches` were taken)."""
     total = RefreshReport()
     for _ in range(max_batches):
-        batch = claim(engine, worker=worker)
+        batch = claim(engine, worker=worker, lease=lease)
         total.claimed += len(batch)
         for refresh in batch:
             outcome = run_one(engine, refresh, worker=worker)

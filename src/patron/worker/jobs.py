@@ -12,7 +12,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Engine
@@ -114,9 +114,12 @@ def _outbox(engine: Engine, moment: datetime) -> JobRun:
 def _warnings(engine: Engine, moment: datetime) -> JobRun:
     from patron.notify.worker import worker_name
     from patron.rules.refresh import run_queued
+    from patron.worker.schedule import get_worker_settings
 
+    lease = timedelta(seconds=get_worker_settings().lease_seconds)
     # Bounded like the outbox: a burst of changes cannot starve the scheduled jobs.
-    return JobRun("ok", run_queued(engine, worker=worker_name(), max_batches=20).as_dict())
+    report = run_queued(engine, worker=worker_name(), lease=lease, max_batches=20)
+    return JobRun("ok", report.as_dict())
 
 
 def _follow_ups(engine: Engine, moment: datetime) -> JobRun:
