@@ -1,9 +1,15 @@
-"""The engines Patron opens: the web server's PostgreSQL sessions plan without parallel workers."""
+"""The engines Patron opens: the web server's PostgreSQL sessions plan without parallel workers
+and test a pooled connection before use only after it sat idle."""
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, text
+import time
 
+import pytest
+from sqlalchemy import Connection, Engine, text
+from sqlalchemy.exc import OperationalError
+
+import patron.db
 from patron.api.app import create_app
 from patron.config import Settings
 from patron.db import create_db_engine
@@ -31,3 +37,60 @@ def test_the_app_serves_without_parallel_workers_and_batch_work_keeps_them(db_ur
         assert kept != "0"
     else:
         assert serving is None and kept is None
+
+
+def _terminate(postgres_url: str, *pids: int) -> None:
+    """Close server connections as a restart would, and wait until they are gone."""
+    admin = create_db_engine(postgres_url)
+    try:
+        with admin.connect() as connection:
+            for pid in pids:
+                connection.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            for _ in range(500):
+                alive = connection.scalar(
+                    text("SELECT count(*) FROM pg_stat_activity WHERE pid = ANY(:pids)"),
+                    {"pids": list(pids)},
+                )
+                if alive == 0:
+                    return
+                time.sleep(0.01)
+        raise AssertionError(f"backends {pids} did not stop")
+    finally:
+        admin.dispose()
+
+
+def _backend(connection: Connection) -> int:
+    return int(connection.scalar(text("SELECT pg_backend_pid()")) or 0)
+
+
+def test_the_serving_engine_replaces_a_connection_closed_while_it_sat_idle(
+    postgres_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(patron.db, "PING_AFTER_IDLE_SECONDS", 0.0)
+    serving = create_db_engine(postgres_url, serving=True)
+    try:
+        with serving.connect() as connection:
+            first = _backend(connection)
+        _terminate(postgres_url, first)
+        with serving.connect() as connection:
+            assert _backend(connection) != first
+    finally:
+        serving.dispose()
+
+
+def test_a_connection_closed_moments_after_use_fails_one_request_then_the_pool_reconnects(
+    postgres_url: str,
+) -> None:
+    """The price of not pinging busy connections: a restart under load fails the one request
+    per server process that meets a closed connection first; the pool then replaces them all."""
+    serving = create_db_engine(postgres_url, serving=True)
+    try:
+        with serving.connect() as one, serving.connect() as two:
+            pids = (_backend(one), _backend(two))
+        _terminate(postgres_url, *pids)
+        with pytest.raises(OperationalError), serving.connect() as connection:
+            _backend(connection)
+        with serving.connect() as one, serving.connect() as two:
+            assert {_backend(one), _backend(two)}.isdisjoint(pids)
+    finally:
+        serving.dispose()

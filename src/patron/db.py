@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -11,7 +12,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import BigInteger, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
 from patron.errors import DatabaseUnavailable, InvalidInput
@@ -75,20 +76,58 @@ def normalise_url(url: str) -> str:
 # processes for one query) only add CPU the other requests wait for (docs/benchmarks.md,
 # "Load test"). Batch work (scoring, the CLI) keeps them.
 SERVING_OPTIONS = "-c max_parallel_workers_per_gather=0"
+# The web server takes a pooled connection for every request, and one returned moments ago was
+# alive then: the `SELECT 1` round trip pool_pre_ping spends on each checkout tells nothing
+# new about it (5.7% of the task requests' server time in the load test). Its engine tests
+# only a connection that sat unused this long, the kind a restarted server, a pooler or a
+# firewall may have closed in the meantime (docs/scale.md, "Connection pooling").
+PING_AFTER_IDLE_SECONDS = 10.0
 
 
 def create_db_engine(url: str, *, serving: bool = False) -> Engine:
     """An engine for SQLite (WAL, foreign keys on) or PostgreSQL (psycopg 3); `serving`:
-    for the web server's requests, its PostgreSQL sessions planning without parallel workers."""
+    for the web server's requests, its PostgreSQL sessions planning without parallel workers
+    and its pooled connections tested before use only after sitting idle."""
     url = normalise_url(url)
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 30})
         event.listen(engine, "connect", _sqlite_pragmas)
         return engine
     connect_args = {"options": SERVING_OPTIONS} if serving else {}
-    return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, connect_args=connect_args
+    engine = create_engine(
+        url, pool_pre_ping=not serving, pool_size=10, max_overflow=20, connect_args=connect_args
     )
+    if serving:
+        ping_when_idle(engine, PING_AFTER_IDLE_SECONDS)
+    return engine
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float) -> None:
+    """Test a pooled connection before handing it out, as pool_pre_ping does, but only if it
+    sat unused for `idle_seconds`. A dead one makes the pool replace every connection it held
+    (a server restart closed them all) and retry the checkout on a new one.
+
+    A connection closed while in steady use (a restart under load) still fails the one
+    request that meets it first; SQLAlchemy then invalidates the pool the same way, so the
+    others reconnect."""
+    dialect = engine.dialect
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection: Any, record: Any) -> None:
+        record.info["idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _taken(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        # A new connection (the pool clears `info` when it connects) needs no test.
+        since = record.info.get("idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:
+            return
+        try:
+            dialect.do_ping(dbapi_connection)
+        except dialect.loaded_dbapi.Error as exc:
+            if not dialect.is_disconnect(exc, dbapi_connection, None):
+                raise
+            raise InvalidatePoolError(f"a pooled connection was closed: {exc}") from exc
 
 
 def check_connection(engine: Engine) -> None:
