@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.db import now, unit_of_work
@@ -13,6 +13,7 @@ from patron.loyalty.models import LoyaltyAccount, PointsEntry
 from patron.loyalty.service import earn_for_order, on_new_order
 from patron.orders.models import Order
 from patron.rules.models import Alert
+from patron.rules.refresh import run_queued
 from tests import builders
 from tests.api.conftest import World, app, bearer, client, world
 
@@ -42,6 +43,11 @@ def _account(sessions: sessionmaker[Session], customer_id: int) -> tuple[int, st
         return account.balance, account.tier, entries or 0
 
 
+def _raised(sessions: sessionmaker[Session], customer_id: int) -> list[str]:
+    with sessions() as session:
+        return list(session.scalars(select(Alert.rule_id).where(Alert.customer_id == customer_id)))
+
+
 def test_a_paid_order_earns_its_points_and_upgrades_the_tier_once(
     client: TestClient, world: World, sessions: sessionmaker[Session]
 ) -> None:
@@ -64,7 +70,7 @@ def test_a_refunded_order_earns_nothing(
 
 
 def test_a_late_recorded_order_raises_the_spend_drop_warning(
-    client: TestClient, world: World, sessions: sessionmaker[Session]
+    client: TestClient, world: World, db: Engine, sessions: sessionmaker[Session]
 ) -> None:
     """spend_drop: spend_prev_90d > 0 AND spend_90d <= spend_prev_90d * 0.5. With 100 spent
     120 days ago and 60 spent last month it does not hold; an order from 130 days ago,
@@ -77,11 +83,9 @@ def test_a_late_recorded_order_raises_the_spend_drop_warning(
         customer_id = customer.id
     late = (moment - timedelta(days=130)).isoformat()
     assert _post(client, world, customer_id, amount="100", ordered_at=late) == 201
-    with sessions() as session:
-        raised = session.scalars(
-            select(Alert.rule_id).where(Alert.customer_id == customer_id)
-        ).all()
-    assert "spend_drop" in raised
+    assert _raised(sessions, customer_id) == []  # the request only asked for a refresh
+    assert run_queued(db, worker="tests").done == 1  # the worker's warnings job
+    assert "spend_drop" in _raised(sessions, customer_id)
 
 
 def test_a_bulk_batch_earns_what_earn_for_order_would_and_once(

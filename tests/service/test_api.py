@@ -6,11 +6,12 @@ from __future__ import annotations
 from datetime import timedelta
 
 from fastapi.testclient import TestClient
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.db import now
 from patron.engagement.models import Task
+from patron.rules.refresh import run_queued
 from patron.service.models import SurveyInvitation
 from tests.api.conftest import World, app, bearer, client, world
 
@@ -138,7 +139,7 @@ def test_public_answer_is_single_use_and_expires(
 
 
 def test_a_detractor_answer_raises_the_detractor_warning(
-    client: TestClient, world: World, sessions: sessionmaker[Session]
+    client: TestClient, world: World, db: Engine, sessions: sessionmaker[Session]
 ) -> None:
     with sessions.begin() as session:
         own = world.customer(session, "own").id
@@ -149,6 +150,7 @@ def test_a_detractor_answer_raises_the_detractor_warning(
     ).json()
     answered = client.post(f"/api/v1/public/surveys/{made['token']}", json={"score": 2})
     assert answered.status_code == 201, answered.text
+    assert run_queued(db, worker="tests").done == 1  # the worker's warnings job
     with sessions() as session:
         warning_tasks = session.scalars(
             select(Task).where(Task.customer_id == own, Task.source_rule == "detractor")
@@ -157,7 +159,7 @@ def test_a_detractor_answer_raises_the_detractor_warning(
 
 
 def test_a_promoter_answer_raises_no_detractor_warning(
-    client: TestClient, world: World, sessions: sessionmaker[Session]
+    client: TestClient, world: World, db: Engine, sessions: sessionmaker[Session]
 ) -> None:
     with sessions.begin() as session:
         own = world.customer(session, "own").id
@@ -167,6 +169,7 @@ def test_a_promoter_answer_raises_no_detractor_warning(
         headers=bearer(world.tokens["agent"]),
     ).json()
     assert client.post(f"/api/v1/public/surveys/{made['token']}", json={"score": 10}).is_success
+    assert run_queued(db, worker="tests").done == 1
     with sessions() as session:
         assert session.scalars(select(Task).where(Task.source_rule == "detractor")).all() == []
 

@@ -3,14 +3,13 @@ without signing in, the answer is stored once, and a detractor's owner gets the 
 
 from __future__ import annotations
 
-import time
-
 import pytest
 from playwright.sync_api import Browser, expect
 from sqlalchemy import select
 
 from patron.db import create_db_engine, now, session_factory
 from patron.engagement.models import Task
+from patron.rules.refresh import run_queued
 from patron.service import surveys
 from patron.service.models import SurveyKind, SurveyResponse
 from tests.web.conftest import Server, new_page, screenshot
@@ -56,26 +55,21 @@ def test_a_customer_answers_an_nps_survey_on_a_phone(browser: Browser, server: S
 
 
 def _outcome(server: Server) -> tuple[list[SurveyResponse], int]:
-    """张三's stored answers and detractor follow-ups, waiting for the warning run that
-    follows the answer's commit (it runs after the thank-you page has been sent)."""
+    """张三's stored answers and detractor follow-ups once the worker's warnings job has run
+    the refresh the answer asked for."""
     engine = create_db_engine(server.db_url)
     try:
-        for _ in range(150):
-            with session_factory(engine)() as session:
-                customer = server.demo.zhang_san
-                stored = list(
-                    session.scalars(
-                        select(SurveyResponse).where(SurveyResponse.customer_id == customer)
-                    )
+        assert run_queued(engine, worker="tests").done == 1
+        with session_factory(engine)() as session:
+            customer = server.demo.zhang_san
+            stored = list(
+                session.scalars(
+                    select(SurveyResponse).where(SurveyResponse.customer_id == customer)
                 )
-                follow_ups = session.scalars(
-                    select(Task).where(
-                        Task.customer_id == customer, Task.source_rule == "detractor"
-                    )
-                ).all()
-            if follow_ups:
-                break
-            time.sleep(0.2)
+            )
+            follow_ups = session.scalars(
+                select(Task).where(Task.customer_id == customer, Task.source_rule == "detractor")
+            ).all()
         return stored, len(follow_ups)
     finally:
         engine.dispose()

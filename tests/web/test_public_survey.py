@@ -11,12 +11,13 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from httpx import Response
-from sqlalchemy import select, update
+from sqlalchemy import Engine, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.auth.models import Role
 from patron.db import now
 from patron.engagement.models import Task
+from patron.rules.refresh import run_queued
 from patron.service import csat, surveys
 from patron.service.models import SurveyInvitation, SurveyKind, SurveyResponse
 from tests import builders
@@ -69,7 +70,7 @@ def _responses(sessions: sessionmaker[Session]) -> list[SurveyResponse]:
 
 
 def test_an_nps_answer_is_stored_once_and_a_detractor_raises_the_warning(
-    client: TestClient, app: FastAPI, sessions: sessionmaker[Session]
+    client: TestClient, app: FastAPI, db: Engine, sessions: sessionmaker[Session]
 ) -> None:
     token, customer_id = _invite(app, sessions)
     page = client.get(f"/s/{token}", headers=EN)
@@ -83,6 +84,7 @@ def test_an_nps_answer_is_stored_once_and_a_detractor_raises_the_warning(
     [stored] = _responses(sessions)
     assert (stored.customer_id, stored.kind, stored.score) == (customer_id, SurveyKind.nps, 3)
     assert stored.comment == "slow delivery"
+    assert run_queued(db, worker="tests").done == 1  # the worker's warnings job
     with sessions() as session:
         tasks = session.scalars(
             select(Task).where(Task.customer_id == customer_id, Task.source_rule == "detractor")

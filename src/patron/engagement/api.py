@@ -10,11 +10,10 @@ see, admins and analysts all; analysts only read. Tokens need `customers:read` t
 from __future__ import annotations
 
 import enum
-import logging
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
-from sqlalchemy import ColumnElement, Engine, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
 from patron.api.access import (
@@ -44,9 +43,7 @@ from patron.engagement.schemas import (
 )
 from patron.engagement.timeline import SOURCES, timeline
 from patron.errors import Forbidden, InvalidInput
-from patron.rules.events import on_event
 
-log = logging.getLogger("patron.engagement")
 router = APIRouter(tags=["tasks"], responses=responses(401, 403, 422))
 Reader = Annotated[Actor, requires(Permission.customers_read)]
 Writer = Annotated[Actor, requires(Permission.customers_write)]
@@ -89,15 +86,6 @@ def assignee_for(session: Session, actor: Actor, user_id: int | None) -> User:
     if not may_assign(actor, user):
         raise Forbidden(f"you may not give work to {user.username}")
     return user
-
-
-def refresh_warnings(engine: Engine, customer_id: int) -> None:
-    """Re-evaluate a customer's warnings after the request committed."""
-    try:
-        on_event(engine=engine, customer_id=customer_id)
-    except Exception:
-        # The change itself is committed; the next batch run re-evaluates the customer anyway.
-        log.exception("re-evaluating the warnings of customer %s failed", customer_id)
 
 
 def tasks_in_scope(actor: Actor, scope: Scope) -> ColumnElement[bool]:

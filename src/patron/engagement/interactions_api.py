@@ -13,7 +13,7 @@ from datetime import date, datetime, time, timedelta
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import Select, select
 
@@ -30,8 +30,9 @@ from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_da
 from patron.config import get_settings
 from patron.customers.models import Customer
 from patron.db import now
-from patron.engagement.api import assignee_for, refresh_warnings
+from patron.engagement.api import assignee_for
 from patron.engagement.models import Direction, Interaction, InteractionKind
+from patron.rules.refresh import request_refresh
 from patron.wire import LocalDateTime
 
 router = APIRouter(tags=["interactions"], responses=responses(401, 403, 422))
@@ -174,15 +175,9 @@ def customer_interactions(
 @router.post(
     "/interactions", status_code=201, summary="Log an interaction", responses=responses(404)
 )
-def create_interaction(
-    request: Request,
-    background: BackgroundTasks,
-    session: SessionDep,
-    actor: Writer,
-    data: InteractionIn,
-) -> InteractionView:
+def create_interaction(session: SessionDep, actor: Writer, data: InteractionIn) -> InteractionView:
     """Log a contact with a customer the caller may change, by the caller or a colleague
-    they may give work to."""
+    they may give work to; the worker re-evaluates the customer's warnings after the commit."""
     customer = visible_customer(session, actor, data.customer_id)
     require_writable(session, actor, customer)
     who = assignee_for(session, actor, data.user_id)
@@ -192,5 +187,5 @@ def create_interaction(
     )  # fmt: skip
     session.add(interaction)
     session.flush()
-    background.add_task(refresh_warnings, request.app.state.engine, customer.id)
+    request_refresh(session, customer.id)
     return InteractionView.model_validate(interaction)

@@ -2,16 +2,15 @@
 
 Reading follows the customer record rules; earning and redeeming need write access to the
 customer (an agent: their own); adjusting is for managers and admins. After a points change
-commits, the customer's warnings are re-evaluated (a background task runs after the commit).
+commits, the worker re-evaluates the customer's warnings (`patron.rules.refresh`).
 """
 
 from __future__ import annotations
 
-import logging
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Query, Request
-from sqlalchemy import Engine, select
+from fastapi import APIRouter, Query
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from patron.api.access import Actor, Permission, require_writable, visible_customer
@@ -33,10 +32,9 @@ from patron.loyalty.schemas import (
     TierOut,
 )
 from patron.orders.models import Order
-from patron.rules.events import on_event
+from patron.rules.refresh import request_refresh
 from patron.rules.rulebook import Loyalty, Tier
 
-log = logging.getLogger("patron.loyalty")
 router = APIRouter(prefix="/loyalty", tags=["loyalty"], responses=responses(401, 403, 422))
 Reader = Annotated[Actor, requires(Permission.customers_read)]
 Writer = Annotated[Actor, requires(Permission.customers_write)]
@@ -51,14 +49,6 @@ def _tier_out(rules: Loyalty, tier: Tier | None) -> TierOut | None:
         return None
     threshold = next(t for t, step in service.ladder(rules) if step.id == tier.id)
     return TierOut(id=tier.id, label=tier.label, threshold=threshold, benefits=tier.benefits)
-
-
-def _reevaluate(engine: Engine, customer_id: int) -> None:
-    # Runs after the response's commit; a failure here must not undo the points change.
-    try:
-        on_event(engine=engine, customer_id=customer_id)
-    except Exception:
-        log.exception("re-evaluating customer %s after a points change failed", customer_id)
 
 
 def _writable(session: Session, actor: Actor, customer_id: int) -> None:
@@ -126,10 +116,7 @@ def ledger(
 
 
 @router.post("/accounts/{customer_id}/earn", summary="Earn points", responses=responses(404, 409))
-def earn(
-    request: Request, background: BackgroundTasks, session: SessionDep, actor: Writer,
-    customer_id: int, data: EarnIn,
-) -> EarnOut:  # fmt: skip
+def earn(session: SessionDep, actor: Writer, customer_id: int, data: EarnIn) -> EarnOut:
     """Points for one of the customer's paid orders (once per order) or a given number."""
     _writable(session, actor, customer_id)
     if data.order_id is not None:
@@ -144,7 +131,7 @@ def earn(
             idempotency_key=data.idempotency_key, by_user_id=actor.user_id,
         )  # fmt: skip
         service.refresh_tier(session=session, customer_id=customer_id)
-    background.add_task(_reevaluate, request.app.state.engine, customer_id)
+    request_refresh(session, customer_id)
     return EarnOut(
         entry=EntryOut.model_validate(entry) if entry else None,
         balance=service.balance_of(session, customer_id),
@@ -154,17 +141,14 @@ def earn(
 @router.post(
     "/accounts/{customer_id}/redeem", summary="Redeem points", responses=responses(404, 409)
 )
-def redeem(
-    request: Request, background: BackgroundTasks, session: SessionDep, actor: Writer,
-    customer_id: int, data: RedeemIn,
-) -> EntryOut:  # fmt: skip
+def redeem(session: SessionDep, actor: Writer, customer_id: int, data: RedeemIn) -> EntryOut:
     """Spend points; 409 `insufficient_points` when the balance does not cover them."""
     _writable(session, actor, customer_id)
     entry = service.redeem(
         session=session, customer_id=customer_id, points=data.points, reason=data.reason,
         idempotency_key=data.idempotency_key, by_user_id=actor.user_id,
     )  # fmt: skip
-    background.add_task(_reevaluate, request.app.state.engine, customer_id)
+    request_refresh(session, customer_id)
     return EntryOut.model_validate(entry)
 
 
@@ -173,10 +157,7 @@ def redeem(
     summary="Adjust points (managers)",
     responses=responses(404, 409),
 )
-def adjust(
-    request: Request, background: BackgroundTasks, session: SessionDep, actor: Writer,
-    customer_id: int, data: AdjustIn,
-) -> EntryOut:  # fmt: skip
+def adjust(session: SessionDep, actor: Writer, customer_id: int, data: AdjustIn) -> EntryOut:
     """A correction with a reason, by a manager or an admin; audited."""
     if actor.role not in (Role.admin, Role.manager):
         raise Forbidden(f"a {actor.role.value} may not adjust points: ask a manager")
@@ -185,5 +166,5 @@ def adjust(
         session=session, customer_id=customer_id, points=data.points, reason=data.reason,
         by_user_id=actor.user_id,
     )  # fmt: skip
-    background.add_task(_reevaluate, request.app.state.engine, customer_id)
+    request_refresh(session, customer_id)
     return EntryOut.model_validate(entry)

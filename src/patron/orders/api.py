@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import date, datetime, time, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, BackgroundTasks, Body, Query, Request
+from fastapi import APIRouter, Body, Query
 from pydantic import WithJsonSchema
 from sqlalchemy import select
 
@@ -20,12 +20,12 @@ from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
 from patron.customers.models import Customer
 from patron.db import now
-from patron.engagement.api import refresh_warnings
 from patron.errors import Conflict, NotFound
 from patron.loyalty.service import on_new_order
 from patron.orders import repository, service
 from patron.orders.models import Order, OrderStatus
 from patron.orders.schemas import MAX_BULK, BulkResult, OrderIn, OrderLineView, OrderView
+from patron.rules.refresh import request_refresh
 
 router = APIRouter(prefix="/orders", tags=["orders"], responses=responses(401, 403, 422))
 Reader = Annotated[Actor, requires(Permission.customers_read)]
@@ -103,13 +103,10 @@ def _customer_of(session: SessionDep, actor: Actor, data: OrderIn) -> int:
 
 
 @router.post("", status_code=201, summary="Create an order", responses=responses(404, 409))
-def create_order(
-    request: Request, background: BackgroundTasks, session: SessionDep, actor: Writer,
-    data: OrderIn,
-) -> OrderView:  # fmt: skip
+def create_order(session: SessionDep, actor: Writer, data: OrderIn) -> OrderView:
     """Record an order of a customer the caller may change; 409 if its external_id is taken.
     A paid order earns its points and upgrades the tier in the same transaction; the
-    customer's warnings are re-evaluated after the commit."""
+    customer's warnings are re-evaluated by the worker after the commit."""
     customer_id = _customer_of(session, actor, data)
     stored = service.store(session, [(data, customer_id)], moment=now())
     if data.external_id in stored.existing:
@@ -117,7 +114,7 @@ def create_order(
     order = session.get(Order, stored.inserted[data.external_id])
     assert order is not None
     on_new_order(session=session, order_id=order.id, by_user_id=actor.user_id)
-    background.add_task(refresh_warnings, request.app.state.engine, customer_id)
+    request_refresh(session, customer_id)
     return _with_lines(session, order)
 
 

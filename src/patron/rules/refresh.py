@@ -1,13 +1,14 @@
 """Warning refreshes outside the request: a change asks for one inside its own transaction,
 the worker (job `warnings`) runs it afterwards.
 
-Re-evaluating a customer's warnings (`rules.events.on_event`) reads the customer's store rows,
-decides the warnings and takes their actions: tens of milliseconds of CPU that a request
-which only completed a task should not wait for, nor spend beside the other requests of its
-server process. So the request writes one row to `warning_refreshes` in the same transaction
-as its change: the refresh is asked for if and only if the change is committed, and a server
-process that stops after the commit loses nothing (a refresh started after the response, in
-the process, would be lost with it).
+A new order, interaction, ticket, survey answer or points change and a completed follow-up
+each re-evaluate the customer's warnings (`rules.events.on_event`): the customer's store rows
+read, the warnings decided, their actions taken. That is tens of milliseconds of CPU which
+the request that made the change should not wait for, nor spend beside the other requests of
+its server process. So the request writes one row to `warning_refreshes` in the same
+transaction as its change: the refresh is asked for if and only if the change is committed,
+and a server process that stops after the commit loses nothing (a refresh started after the
+response, in the process, would be lost with it).
 
 The worker claims due rows under a lease (`FOR UPDATE SKIP LOCKED` on PostgreSQL, one UPDATE
 under SQLite's single writer, as the notification outbox does), runs each refresh and removes

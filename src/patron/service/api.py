@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request
+from fastapi import APIRouter, Depends, Query
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
@@ -26,8 +26,9 @@ from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_datetime, paginate
 from patron.auth.models import Role
 from patron.db import now
-from patron.engagement.api import assignee_for, refresh_warnings
+from patron.engagement.api import assignee_for
 from patron.errors import Forbidden, NotFound
+from patron.rules.refresh import request_refresh
 from patron.service import surveys, tickets
 from patron.service.models import (
     Priority,
@@ -117,11 +118,9 @@ def list_tickets(
 
 @router.post("/customers/{customer_id}/tickets", status_code=201, summary="Open a ticket",
              responses=responses(404))  # fmt: skip
-def open_ticket(
-    request: Request, background: BackgroundTasks, session: SessionDep, actor: Writer,
-    customer_id: int, data: TicketIn,
-) -> TicketView:  # fmt: skip
-    """A ticket about a customer the caller sees, with SLA due times from the rulebook."""
+def open_ticket(session: SessionDep, actor: Writer, customer_id: int, data: TicketIn) -> TicketView:
+    """A ticket about a customer the caller sees, with SLA due times from the rulebook; the
+    worker re-evaluates the customer's warnings after the commit."""
     visible_customer(session, actor, customer_id)
     assignee = assignee_for(session, actor, data.assignee_id) if data.assignee_id else None
     draft = tickets.TicketDraft(
@@ -130,7 +129,7 @@ def open_ticket(
         root_causes=tuple(data.root_causes), assignee_id=assignee.id if assignee else None,
     )  # fmt: skip
     ticket = tickets.open_ticket(session=session, draft=draft, moment=now())
-    background.add_task(refresh_warnings, request.app.state.engine, customer_id)
+    request_refresh(session, customer_id)
     return _view(ticket)
 
 
@@ -252,15 +251,15 @@ def read_survey(session: SessionDep, settings: SettingsDep, token: str) -> Publi
 
 @public.post("/{token}", status_code=201, summary="Answer a survey (no sign-in)")
 def answer_survey(
-    request: Request, background: BackgroundTasks, session: SessionDep, settings: SettingsDep,
-    token: str, data: AnswerIn,
-) -> AnswerOut:  # fmt: skip
-    """Store the answer once; the link stops working. Warnings are re-evaluated afterwards."""
+    session: SessionDep, settings: SettingsDep, token: str, data: AnswerIn
+) -> AnswerOut:
+    """Store the answer once; the link stops working. The worker re-evaluates the customer's
+    warnings afterwards."""
     response = surveys.answer(
         session=session, token=token, secret=settings.secret_key, moment=now(),
         reply=surveys.Answer(score=data.score, answers=data.answers, comment=data.comment),
     )  # fmt: skip
-    # After the request's commit, so the rules see the answer (a detractor raises its warning).
-    background.add_task(refresh_warnings, request.app.state.engine, response.customer_id)
+    # The worker re-evaluates the warnings after the commit (a detractor raises its warning).
+    request_refresh(session, response.customer_id)
     return AnswerOut(id=response.id, kind=response.kind, score=response.score,
                      answered_at=response.answered_at)  # fmt: skip

@@ -6,16 +6,16 @@ from __future__ import annotations
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, BackgroundTasks, Form, Query, Request, Response
+from fastapi import APIRouter, Form, Query, Request, Response
 from sqlalchemy.orm import Session
 
 from patron.api.access import Actor, Permission, visible_customer
 from patron.api.deps import SessionDep, requires
 from patron.auth.models import Role
-from patron.engagement.api import refresh_warnings
 from patron.errors import Forbidden, InvalidInput, PatronError
 from patron.loyalty import api as loyalty_api
 from patron.loyalty import service
+from patron.rules.refresh import request_refresh
 from patron.web import member_queries as members
 from patron.web.i18n import request_locale
 from patron.web.pages.base import PageRoute, render
@@ -109,7 +109,6 @@ def _points(text: str) -> int:
 @router.post("/loyalty/{customer_id}/adjust")
 def adjust_points(
     request: Request,
-    background: BackgroundTasks,
     session: SessionDep,
     actor: Writer,
     customer_id: int,
@@ -132,6 +131,6 @@ def adjust_points(
         session.rollback()
         values = _account(request, session, actor, customer_id, None)
         return render(request, "fragments/loyalty_panel.html", actor, message=exc.message, **values)
-    background.add_task(refresh_warnings, request.app.state.engine, customer_id)
+    request_refresh(session, customer_id)
     values = _account(request, session, actor, customer_id, None)
     return render(request, "fragments/loyalty_panel.html", actor, adjusted=entry, **values)

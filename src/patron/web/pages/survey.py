@@ -13,7 +13,7 @@ import hashlib
 from typing import Annotated, Any
 from urllib.parse import urlsplit
 
-from fastapi import APIRouter, BackgroundTasks, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.responses import HTMLResponse
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
@@ -21,9 +21,9 @@ from patron.api.deps import SessionDep, SettingsDep
 from patron.config import Settings
 from patron.customers.models import Customer
 from patron.db import now
-from patron.engagement.api import refresh_warnings
 from patron.errors import InvalidInput
 from patron.notify.settings import get_notify_settings
+from patron.rules.refresh import request_refresh
 from patron.service import surveys
 from patron.service.models import Survey, SurveyInvitation, SurveyKind, Ticket
 from patron.web.i18n import DEFAULT_LOCALE, html_lang, known, request_locale, translator
@@ -192,8 +192,8 @@ def _read_answers(survey: Survey, form: dict[str, str]) -> tuple[surveys.Answer,
 
 @router.post("/s/{token}")
 def answer_page(
-    request: Request, background: BackgroundTasks, session: SessionDep, settings: SettingsDep,
-    token: str, form: Annotated[dict[str, str], Depends(posted_form)], lang: Lang = "",
+    request: Request, session: SessionDep, settings: SettingsDep, token: str,
+    form: Annotated[dict[str, str], Depends(posted_form)], lang: Lang = "",
 ) -> Response:  # fmt: skip
     """Store the answer once and thank the customer; a detractor raises its warning."""
     locale = _locale(request, lang)
@@ -222,6 +222,6 @@ def answer_page(
         return _gone(request, locale, exc)
     except InvalidInput as exc:
         return _show(*shown, status=422, values=form, message=exc.message)
-    # After the request's commit, so the rules see the answer (a detractor raises its warning).
-    background.add_task(refresh_warnings, request.app.state.engine, response.customer_id)
+    # The worker re-evaluates the warnings after the commit (a detractor raises its warning).
+    request_refresh(session, response.customer_id)
     return _page(request, "survey_thanks.html", locale, score=response.score, kind=survey.kind)
