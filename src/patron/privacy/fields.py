@@ -84,6 +84,8 @@ KEPT: dict[str, frozenset[str]] = {
     "survey_responses": frozenset({"external_id", "kind", "import_hash"}),
     "survey_invitations": frozenset({"nonce", "not_sent_reason"}),
     "outbox_messages": frozenset({"channel", "dedupe_key", "status", "claimed_by", "last_error"}),
+    # A waiting warning refresh: which worker holds it and why its last run failed.
+    "warning_refreshes": frozenset({"claimed_by", "last_error"}),
     "alerts": frozenset({"rule_id", "severity", "idempotency_key"}),
     "actions_taken": frozenset({"idempotency_key", "rule_id", "action"}),
     "state_changes": frozenset({"kind", "from_value", "to_value", "rule_id"}),
