@@ -45,8 +45,7 @@ FROM generate_series(1, %(agents)s) AS a
 
 CUSTOMERS = """
 INSERT INTO customers (external_id, kind, name, name_initials, phone, gender, province, city,
-    owner_id, owned_since, locked, consent, custom_fields, grade, stage, rfm_segment,
-    value_class, clv, churn_risk, p_alive, scored_at, created_at, updated_at)
+    owner_id, owned_since, locked, consent, custom_fields, created_at, updated_at)
 SELECT 'BENCH' || lpad(g::text, 8, '0'), 'person',
     substr(%(surnames)s, 1 + g %% 24, 1) || substr(%(given)s, 1 + (g / 24) %% 40, 1)
         || substr(%(given)s, 1 + (g / 960) %% 40, 1),
@@ -57,14 +56,21 @@ SELECT 'BENCH' || lpad(g::text, 8, '0'), 'person',
     CASE WHEN g %% 2 = 0 THEN 'F' ELSE 'M' END, '省' || (g %% 30), '城市' || (g %% 300),
     CASE WHEN r1 < 0.7 THEN (%(agent_ids)s::bigint[])[1 + (g %% %(agents)s)] END,
     now() - interval '200 days', false, '{}', '{}',
-    (ARRAY['A','B','B','C','C','C','C','D'])[1 + floor(r2 * 8)::int],
-    (%(stages)s::text[])[1 + floor(r3 * 8)::int],
-    (%(segments)s::text[])[1 + floor(r1 * 11)::int],
-    (%(value_classes)s::text[])[1 + floor(r2 * 4)::int],
-    round((exp(r3 * 9))::numeric, 2), r4, 1 - r4, now(),
     now() - (g %% 1400) * interval '1 day', now()
-FROM (SELECT g, random() AS r1, random() AS r2, random() AS r3, random() AS r4
-      FROM generate_series(1, %(customers)s) AS g) AS drawn
+FROM (SELECT g, random() AS r1 FROM generate_series(1, %(customers)s) AS g) AS drawn
+"""
+
+# The database made each customer's empty score row; the scores go onto them.
+SCORES = """
+UPDATE customer_scores s SET
+    grade = (ARRAY['A','B','B','C','C','C','C','D'])[1 + floor(r2 * 8)::int],
+    stage = (%(stages)s::text[])[1 + floor(r3 * 8)::int],
+    rfm_segment = (%(segments)s::text[])[1 + floor(r1 * 11)::int],
+    value_class = (%(value_classes)s::text[])[1 + floor(r2 * 4)::int],
+    clv = round((exp(r3 * 9))::numeric, 2), churn_risk = r4, p_alive = 1 - r4, scored_at = now()
+FROM (SELECT id, random() AS r1, random() AS r2, random() AS r3, random() AS r4
+      FROM customers WHERE external_id LIKE 'BENCH%%') AS drawn
+WHERE s.customer_id = drawn.id
 """
 
 ORDERS = """
@@ -88,14 +94,16 @@ VALUES (now(), 90, 'finished', now(), now(), 'bgnbd', '{}', %(customers)s) RETUR
 SNAPSHOTS = """
 INSERT INTO score_snapshots (run_id, customer_id, grade, stage, rfm_segment, value_class, clv,
     p_alive, churn_risk, warnings, features, explain)
-SELECT %(run_id)s, id, grade, stage, rfm_segment, value_class, clv::float, p_alive, churn_risk,
+SELECT %(run_id)s, customer_id, grade, stage, rfm_segment, value_class, clv::float, p_alive,
+    churn_risk,
     CASE WHEN churn_risk > 0.85 THEN 'high_churn_risk' WHEN churn_risk > 0.75 THEN 'declining'
          ELSE '' END,
-    jsonb_build_object('r_score', 1 + id %% 5, 'f_score', 1 + (id / 5) %% 5,
-        'recency_days', id %% 700, 'frequency', id %% 9, 'monetary_total', clv),
+    jsonb_build_object('r_score', 1 + customer_id %% 5, 'f_score', 1 + (customer_id / 5) %% 5,
+        'recency_days', customer_id %% 700, 'frequency', customer_id %% 9,
+        'monetary_total', clv),
     jsonb_build_object('grade', jsonb_build_object('rule', grade, 'values',
         jsonb_build_object('clv', clv)))
-FROM customers
+FROM customer_scores
 """
 
 TASKS = """
@@ -172,6 +180,8 @@ def generate(conninfo: str, *, customers: int, orders_per_customer: float, log: 
         }  # fmt: skip
         _step(conn, log, "customers", CUSTOMERS, {
             **names, "agent_ids": agent_ids, "agents": AGENTS, "customers": customers,
+        })  # fmt: skip
+        _step(conn, log, "customer scores", SCORES, {
             "stages": list(STAGES), "segments": list(SEGMENTS),
             "value_classes": list(VALUE_CLASSES),
         })  # fmt: skip

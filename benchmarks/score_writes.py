@@ -13,7 +13,7 @@
 `prepare` runs `patron.rules.runs.prepare` (read, features, models, rules) as of the date and
 saves the DuckDB tables `features` and `decisions`. `time` opens them and, per repeat, in one
 transaction on the database: adds a run row, times `insert_snapshots` (the run's snapshot
-query) and `update_customers` (the latest scores), optionally digests what was written (a hash
+query) and `write_latest_scores` (the latest scores), optionally digests what was written (a hash
 of every snapshot row of the run and of every customer's score columns, as the database gives
 them back as text, so two versions of the code can show they store the same), then rolls back.
 `--prime` first commits the latest scores once, so the timed runs are reruns in which no
@@ -36,7 +36,7 @@ import duckdb
 from sqlalchemy import Connection, Engine
 
 from patron.analytics.features import as_of_moment
-from patron.analytics.snapshots import insert_run, insert_snapshots, update_customers
+from patron.analytics.snapshots import insert_run, insert_snapshots, write_latest_scores
 from patron.db import create_db_engine
 from patron.rules import versions
 from patron.rules.runs import _LATEST_SCORES, _snapshot_query, prepare
@@ -45,9 +45,11 @@ SNAPSHOT_DIGEST = (
     "SELECT customer_id, grade, stage, rfm_segment, value_class, clv, p_alive, churn_risk, "
     "warnings, features, explain FROM score_snapshots WHERE run_id = {run}"
 )
+# Written by the code before the narrow score table as "SELECT id, grade, … FROM customers":
+# the same rows as text, so digests of both compare.
 CUSTOMER_DIGEST = (
-    "SELECT id, grade, stage, rfm_segment, value_class, clv, churn_risk, p_alive, scored_at "
-    "FROM customers"
+    "SELECT customer_id, grade, stage, rfm_segment, value_class, clv, churn_risk, p_alive, "
+    "scored_at FROM customer_scores"
 )
 
 
@@ -116,7 +118,7 @@ def _once(
             insert_snapshots(connection, con, _snapshot_query(con, run_id, version))
             timings["snapshots"] = [time.perf_counter() - wall, time.process_time() - cpu]
         wall, cpu = time.perf_counter(), time.process_time()
-        update_customers(connection, con, _LATEST_SCORES, moment)
+        write_latest_scores(connection, con, _LATEST_SCORES, moment)
         timings["latest scores"] = [time.perf_counter() - wall, time.process_time() - cpu]
         if digest and not commit:
             timings["snapshot digest"] = _digest(connection, SNAPSHOT_DIGEST.format(run=run_id))

@@ -59,7 +59,11 @@ def test_ordered_indexes_have_their_order_on_postgresql(db: Engine) -> None:
     for name, index in ordered.items():
         ops = index.dialect_options["postgresql"]["ops"]
         columns = ", ".join(f"{column.name} {ops[column.name]}" for column in index.columns)
-        where = db.dialect.statement_compiler(db.dialect, None).process(
-            index.dialect_options["postgresql"]["where"], include_table=False
-        )
-        assert f"({columns}) WHERE ({where})" in definitions[name], definitions.get(name)
+        expected = f"({columns})"
+        partial = index.dialect_options["postgresql"]["where"]
+        if partial is not None:
+            where = db.dialect.statement_compiler(db.dialect, None).process(
+                partial, include_table=False
+            )
+            expected += f" WHERE ({where})"
+        assert definitions[name].endswith(expected), definitions.get(name)

@@ -6,7 +6,7 @@ from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.audit.models import AuditEntry
 from patron.auth.models import ApiToken, Role, User
 from patron.campaigns.models import Campaign, CampaignRecipient, OptOut, Segment
-from patron.customers.models import Contact, Customer, CustomerKind, CustomerTag
+from patron.customers.models import Contact, Customer, CustomerKind, CustomerScore, CustomerTag
 from patron.db import Base
 from patron.engagement.models import Interaction, InteractionKind, Task, TaskStatus
 from patron.imports.models import ImportJob
@@ -41,6 +41,7 @@ __all__ = [
     "Contact",
     "Customer",
     "CustomerKind",
+    "CustomerScore",
     "CustomerTag",
     "DashboardFigures",
     "DashboardTrends",

@@ -26,7 +26,7 @@ from patron.analytics.kpi_stored import (
 )
 from patron.api.access import Actor, customer_scope
 from patron.auth.models import Role, User
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.orders.models import Order, OrderStatus
 from patron.web.queries import owners_seen
 from patron.web.report_queries import calendar_periods, months_up_to
@@ -235,7 +235,9 @@ def test_average_clv_by_grade_and_owner_follows_grades_and_owners(
         others = Customer.owner_id.is_not(None) & (Customer.owner_id != agent.user_id)
         graded = select(Customer.id).where(Customer.grade == "A", others).limit(3)
         regraded = list(session.scalars(graded))
-        session.execute(update(Customer).where(Customer.id.in_(regraded)).values(grade="B"))
+        session.execute(
+            update(CustomerScore).where(CustomerScore.customer_id.in_(regraded)).values(grade="B")
+        )
     _check_clv(sessions, shop)
 
 

@@ -2,9 +2,10 @@
 
 The plain way is the earlier code, kept here as the reference: on PostgreSQL DuckDB wrote
 the whole CSV to a file that was then sent by COPY with the default TOAST compression, and
-every customer row was updated; on SQLite rows went by executemany. The current path (LZ4
-for the snapshot JSON, unchanged customers left alone) must give back the same text for
-every column, JSON included, on both databases.
+every customer's score row was updated in place; on SQLite rows went by executemany. The
+current path (LZ4 for the snapshot JSON; on PostgreSQL a fresh scores table swapped in, on
+SQLite an upsert) must give back the same text for every column, JSON included, on both
+databases.
 """
 
 from __future__ import annotations
@@ -17,12 +18,13 @@ from typing import Any
 import duckdb
 import psycopg
 import pytest
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, func, insert, inspect, select
 from sqlalchemy.exc import DataError
 from sqlalchemy.orm import Session, sessionmaker
 
-from patron.analytics import snapshots
+from patron.analytics import kpi_store, snapshots
 from patron.analytics.features import as_of_moment
+from patron.customers.models import Customer, CustomerScore
 from patron.db import create_db_engine
 from patron.rules import runs, versions
 from tests.rules.scenario import AS_OF, shop
@@ -33,8 +35,13 @@ SNAPSHOT_ROWS = (
     "WHERE run_id = {run} ORDER BY customer_id"
 )
 CUSTOMER_ROWS = (
-    "SELECT id, grade, stage, rfm_segment, value_class, clv, churn_risk, p_alive, scored_at "
-    "FROM customers ORDER BY id"
+    "SELECT customer_id, grade, stage, rfm_segment, value_class, clv, churn_risk, p_alive, "
+    "scored_at FROM customer_scores ORDER BY customer_id"
+)
+SCORE_TYPES = (
+    "customer_id BIGINT, grade VARCHAR(32), stage VARCHAR(32), rfm_segment VARCHAR(32), "
+    "value_class VARCHAR(32), clv DOUBLE PRECISION, churn_risk DOUBLE PRECISION, "
+    "p_alive DOUBLE PRECISION"
 )
 MOMENT = as_of_moment(AS_OF)
 
@@ -68,21 +75,19 @@ def _reference_customers(
     columns = snapshots.CUSTOMER_COLUMNS
     if connection.dialect.name == "postgresql":
         connection.exec_driver_sql("DROP TABLE IF EXISTS reference_scores")
-        connection.exec_driver_sql(
-            f"CREATE TEMP TABLE reference_scores ({snapshots._CUSTOMER_TYPES})"
-        )
+        connection.exec_driver_sql(f"CREATE TEMP TABLE reference_scores ({SCORE_TYPES})")
         _reference_copy(connection, con, query, "reference_scores")
         connection.exec_driver_sql(
-            f"UPDATE customers c SET {', '.join(f'{n} = s.{n}' for n in columns)}, "
-            "scored_at = %(stamp)s FROM reference_scores s WHERE c.id = s.customer_id",
+            f"UPDATE customer_scores c SET {', '.join(f'{n} = s.{n}' for n in columns)}, "
+            "scored_at = %(stamp)s FROM reference_scores s WHERE c.customer_id = s.customer_id",
             {"stamp": stamp},
         )
         return
     text = stamp.strftime("%Y-%m-%d %H:%M:%S.%f")
     rows = con.execute(f"SELECT {', '.join(columns)}, '{text}', customer_id FROM ({query})")
     connection.exec_driver_sql(
-        f"UPDATE customers SET {', '.join(f'{n} = ?' for n in columns)}, scored_at = ? "
-        "WHERE id = ?",
+        f"UPDATE customer_scores SET {', '.join(f'{n} = ?' for n in columns)}, scored_at = ? "
+        "WHERE customer_id = ?",
         rows.fetchall(),
     )
 
@@ -152,10 +157,10 @@ def test_latest_scores_are_stored_as_the_plain_way_stored_them(
         _reference_customers(connection, con, runs._LATEST_SCORES, MOMENT)
         expected = connection.exec_driver_sql(CUSTOMER_ROWS).all()
         connection.exec_driver_sql(
-            "UPDATE customers SET grade = NULL, stage = NULL, rfm_segment = NULL, "
+            "UPDATE customer_scores SET grade = NULL, stage = NULL, rfm_segment = NULL, "
             "value_class = NULL, clv = NULL, churn_risk = NULL, p_alive = NULL, scored_at = NULL"
         )
-        snapshots.update_customers(connection, con, runs._LATEST_SCORES, MOMENT)
+        snapshots.write_latest_scores(connection, con, runs._LATEST_SCORES, MOMENT)
         stored = connection.exec_driver_sql(CUSTOMER_ROWS).all()
     assert len(stored) == 3 and all(row[1] is not None for row in stored)
     assert stored == expected
@@ -167,20 +172,102 @@ def test_a_rerun_restores_changed_scores_and_moves_every_stamp(
     con, _version = prepared
     later = MOMENT + timedelta(days=1)
     with db.begin() as connection:
-        snapshots.update_customers(connection, con, runs._LATEST_SCORES, MOMENT)
+        snapshots.write_latest_scores(connection, con, runs._LATEST_SCORES, MOMENT)
         first = connection.exec_driver_sql(CUSTOMER_ROWS).all()
         changed = first[0][0]
         connection.exec_driver_sql(
-            f"UPDATE customers SET grade = 'Z', clv = 9, p_alive = NULL WHERE id = {changed}"
+            f"UPDATE customer_scores SET grade = 'Z', clv = 9, p_alive = NULL "
+            f"WHERE customer_id = {changed}"
         )
     with db.begin() as connection:  # a rerun of the same date: only the changed row differs
-        snapshots.update_customers(connection, con, runs._LATEST_SCORES, MOMENT)
+        snapshots.write_latest_scores(connection, con, runs._LATEST_SCORES, MOMENT)
         assert connection.exec_driver_sql(CUSTOMER_ROWS).all() == first
     with db.begin() as connection:  # the next day: every stamp moves, scores stay
-        snapshots.update_customers(connection, con, runs._LATEST_SCORES, later)
+        snapshots.write_latest_scores(connection, con, runs._LATEST_SCORES, later)
         moved = connection.exec_driver_sql(CUSTOMER_ROWS).all()
     assert [row[:8] for row in moved] == [row[:8] for row in first]
     assert {str(row[8])[:10] for row in moved} == {str(later)[:10]}
+
+
+def _new_customer(connection: Connection, external_id: str) -> int:
+    with Session(bind=connection) as session:
+        customer = Customer(external_id=external_id, name=external_id, grade="B", clv=5)
+        session.add(customer)
+        session.flush()
+        return customer.id
+
+
+def test_customers_the_run_leaves_out_keep_their_scores_and_new_ones_get_a_row(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
+) -> None:
+    con, _version = prepared
+    with db.begin() as connection:
+        kept = _new_customer(connection, "not-in-the-run")
+        snapshots.write_latest_scores(connection, con, runs._LATEST_SCORES, MOMENT)
+        rows = {row[0]: row for row in connection.exec_driver_sql(CUSTOMER_ROWS)}
+        # After the swap the database still gives each new customer its score row.
+        added = _new_customer(connection, "after-the-run")
+        scored = connection.execute(
+            select(CustomerScore.grade).where(CustomerScore.customer_id == added)
+        ).scalar_one()
+    assert len(rows) == 4
+    assert rows[kept][1] == "B" and rows[kept][8] is None
+    assert scored == "B"
+
+
+def test_the_scores_table_keeps_its_indexes_and_triggers(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
+) -> None:
+    """The swapped-in table (PostgreSQL) has the model's indexes and foreign key, and the
+    KPI store's trigger on it: a later edit of a grade still drops the totals per grade."""
+    con, _version = prepared
+    with db.begin() as connection:
+        kpi_store.ensure_store(connection)
+        connection.execute(
+            insert(kpi_store.run_clv_by).values(
+                run_id=1, dimension="grade", owner_key=0, known=True, value="A", total=1.0,
+                customers=1,
+            )
+        )  # fmt: skip
+        snapshots.write_latest_scores(connection, con, runs._LATEST_SCORES, MOMENT)
+        # The run's new grades drop the totals per grade: a swap (PostgreSQL) or the keys
+        # trigger on the upserted rows (SQLite).
+        replaced = connection.execute(select(func.count()).select_from(kpi_store.run_clv_by))
+        assert replaced.scalar() == 0
+        connection.execute(
+            insert(kpi_store.run_clv_by).values(
+                run_id=2, dimension="grade", owner_key=0, known=True, value="B", total=1.0,
+                customers=1,
+            )
+        )  # fmt: skip
+        connection.exec_driver_sql("UPDATE customer_scores SET grade = 'Z'")
+        left = connection.execute(select(func.count()).select_from(kpi_store.run_clv_by)).scalar()
+        found = inspect(connection)
+        indexes = {index["name"] for index in found.get_indexes("customer_scores")}
+        keys = found.get_foreign_keys("customer_scores")
+        primary = found.get_pk_constraint("customer_scores")
+    assert left == 0
+    assert indexes == {index.name for index in CustomerScore.__table__.indexes}
+    assert [(key["name"], key["referred_table"]) for key in keys] == [
+        ("fk_customer_scores_customer_id_customers", "customers")
+    ]
+    assert primary["constrained_columns"] == ["customer_id"]
+
+
+def test_a_failed_run_leaves_the_old_scores(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
+) -> None:
+    con, _version = prepared
+    with db.connect() as connection:
+        before = connection.exec_driver_sql(CUSTOMER_ROWS).all()
+        connection.rollback()
+        transaction = connection.begin()
+        snapshots.write_latest_scores(connection, con, runs._LATEST_SCORES, MOMENT)
+        assert connection.exec_driver_sql(CUSTOMER_ROWS).all() != before
+        transaction.rollback()
+        assert connection.exec_driver_sql(CUSTOMER_ROWS).all() == before
+        names = {index["name"] for index in inspect(connection).get_indexes("customer_scores")}
+    assert names == {index.name for index in CustomerScore.__table__.indexes}
 
 
 def test_a_failing_query_or_copy_raises_instead_of_hanging(postgres_url: str) -> None:

@@ -66,13 +66,35 @@ def _canonical(value: Any) -> str:
     return repr(value)
 
 
+def _customer_columns() -> list[Any]:
+    """The customers' columns as they were when the digests were taken: the score columns,
+    since moved to `customer_scores`, stood before the creation and update times."""
+    customers, scores = table("customers"), table("customer_scores")
+    own = [
+        column for column in customers.columns if column.name not in ("created_at", "updated_at")
+    ]
+    moved = [column for column in scores.columns if column.name != "customer_id"]
+    return [*own, *moved, customers.c.created_at, customers.c.updated_at]
+
+
+def _rows(name: str) -> Any:
+    target = table(name)
+    if name != "customers":
+        return select(target).order_by(*target.primary_key.columns)
+    scores = table("customer_scores")
+    return (
+        select(*_customer_columns())
+        .join_from(target, scores, scores.c.customer_id == target.c.id)
+        .order_by(target.c.id)
+    )
+
+
 def _table_digests(db: Engine) -> dict[str, str]:
     """A digest of every loaded table's rows in key order."""
     digests = {}
     with db.connect() as connection:
         for name in LOADED:
-            target = table(name)
-            rows = connection.execute(select(target).order_by(*target.primary_key.columns))
+            rows = connection.execute(_rows(name))
             text = "\n".join("|".join(_canonical(v) for v in row) for row in rows)
             digests[name] = hashlib.sha256(text.encode()).hexdigest()
     return digests
@@ -84,7 +106,14 @@ def _stored_digests(db: Engine) -> dict[str, str]:
     with db.connect() as connection:
         for name in LOADED:
             keys = ", ".join(c.name for c in table(name).primary_key.columns)
-            rows = connection.exec_driver_sql(f"SELECT * FROM {name} ORDER BY {keys}")
+            query = f"SELECT * FROM {name} ORDER BY {keys}"
+            if name == "customers":
+                columns = ", ".join(f"{c.table.name}.{c.name}" for c in _customer_columns())
+                query = (
+                    f"SELECT {columns} FROM customers JOIN customer_scores "
+                    "ON customer_scores.customer_id = customers.id ORDER BY customers.id"
+                )
+            rows = connection.exec_driver_sql(query)
             text = "\n".join(repr(tuple(row)) for row in rows)
             digests[name] = hashlib.sha256(text.encode()).hexdigest()
     return digests

@@ -12,17 +12,28 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 
 from patron.db import create_db_engine
-from patron.scale.postgres import HOT_QUERIES, HotQuery, explain, fill, scan_kinds
+from patron.scale.postgres import (
+    HOT_QUERIES,
+    LOADED_TABLES,
+    HotQuery,
+    explain,
+    fill,
+    scan_kinds,
+)
 from patron.schema import migrate
 
 pytestmark = pytest.mark.slow
 
 CUSTOMERS = 200_000
-BIG_TABLES = {"customers", "orders", "tasks", "tickets", "outbox_messages", "customer_tags"}
+# Every table the fill loads is big (the job locks are 20 rows).
+BIG_TABLES = set(LOADED_TABLES)
 # The index each query must read (by name).
 EXPECTED = {
-    "customer list: everyone's, by CLV (manager)": "ix_customers_live_clv_rank",
-    "customer list: an agent's C/D customers by CLV": "ix_customers_owner_grade",
+    # The scores' rank index, each customer then read by its primary key.
+    "customer list: everyone's, by CLV (manager)": "ix_customer_scores_clv_rank",
+    # The same rank index, each customer's owner checked by its primary key: about 15,000
+    # probes for an agent holding 1 in 200 customers (95 ms at 200k customers, measured).
+    "customer list: an agent's C/D customers by CLV": "ix_customer_scores_clv_rank",
     "customer list: one stage, filtered by tag": "pk_customers",
     "name search: text or pinyin initials": "ix_customers_name_trgm",
     "pinyin search: initials prefix": "ix_customers_name_initials_prefix",

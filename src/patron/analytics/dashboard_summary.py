@@ -29,7 +29,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.analytics.dashboard_trends import write_trends
 from patron.analytics.models import ScoreSnapshot
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.db import Base, Id
 
 CLV_BINS = 12
@@ -112,6 +112,7 @@ def _count_column(connection: Connection, column: Any, figures: dict[Any, dict[s
                   key: str) -> None:  # fmt: skip
     query = (
         select(Customer.owner_id, column, func.count())
+        .join(CustomerScore, CustomerScore.customer_id == Customer.id)
         .where(live_customer())
         .group_by(Customer.owner_id, column)
     )
@@ -169,8 +170,8 @@ def write_summary(connection: Connection, run_id: int) -> None:
     transaction)."""
     top = clv_axis(connection, run_id)
     figures: dict[Any, dict[str, Any]] = {}
-    _count_column(connection, Customer.grade, figures, "grades")
-    _count_column(connection, Customer.stage, figures, "stages")
+    _count_column(connection, CustomerScore.grade, figures, "grades")
+    _count_column(connection, CustomerScore.stage, figures, "stages")
     _rfm(connection, run_id, figures)
     _clv(connection, run_id, top, figures)
     _at_risk(connection, run_id, figures)

@@ -125,7 +125,7 @@ POOL_KEY = 0
 # SQLite has one writer at a time).
 LOCK_KEY = 7_316_001
 # The last trigger created, named for the store's version: when it exists, so does the rest.
-_LAST_TRIGGER = "kpi_customers_owner_v6"
+_LAST_TRIGGER = "kpi_customers_owner_v7"
 
 _REFILL = (
     "DELETE FROM kpi_first_purchases",
@@ -169,9 +169,9 @@ _SQLITE_TRIGGERS = (
             ("au", "UPDATE", "OLD"),
         )
     ),
-    "CREATE TRIGGER kpi_customers_keys AFTER UPDATE OF grade, rfm_segment, value_class "
-    "ON customers WHEN OLD.grade IS NOT NEW.grade OR OLD.rfm_segment IS NOT NEW.rfm_segment "
-    "OR OLD.value_class IS NOT NEW.value_class BEGIN "
+    "CREATE TRIGGER kpi_customer_scores_keys AFTER UPDATE OF grade, rfm_segment, value_class "
+    "ON customer_scores WHEN OLD.grade IS NOT NEW.grade "
+    "OR OLD.rfm_segment IS NOT NEW.rfm_segment OR OLD.value_class IS NOT NEW.value_class BEGIN "
     "DELETE FROM kpi_run_clv_by WHERE dimension <> 'owner'; END",
     f"CREATE TRIGGER {_LAST_TRIGGER} AFTER UPDATE OF owner_id ON customers "
     "WHEN OLD.owner_id IS NOT NEW.owner_id BEGIN "
@@ -296,8 +296,10 @@ _PG_TRIGGERS = (
     ),
     "CREATE TRIGGER kpi_snapshots_at AFTER TRUNCATE ON score_snapshots "
     "FOR EACH STATEMENT EXECUTE FUNCTION kpi_snapshots_changed()",
-    "CREATE TRIGGER kpi_customers_keys AFTER UPDATE OF grade, rfm_segment, value_class "
-    "ON customers FOR EACH STATEMENT EXECUTE FUNCTION kpi_customer_keys_changed()",
+    # A scoring run on PostgreSQL replaces the table instead (`analytics.snapshots`), which
+    # carries this trigger over and calls `scores_replaced`.
+    "CREATE TRIGGER kpi_customer_scores_keys AFTER UPDATE OF grade, rfm_segment, value_class "
+    "ON customer_scores FOR EACH STATEMENT EXECUTE FUNCTION kpi_customer_keys_changed()",
     f"CREATE TRIGGER {_LAST_TRIGGER} AFTER UPDATE OF owner_id ON customers FOR EACH ROW "
     "WHEN (OLD.owner_id IS DISTINCT FROM NEW.owner_id) EXECUTE FUNCTION kpi_owner_moved()",
 )
@@ -307,7 +309,8 @@ _TRIGGERS = {
     **{f"kpi_snapshots_{op}": "score_snapshots" for op in ("ai", "ad", "au", "at")},
     **dict.fromkeys(("kpi_customers_keys", "kpi_customers_owner", "kpi_customers_owner_v2",
                      "kpi_customers_owner_v3", "kpi_customers_owner_v4", "kpi_customers_owner_v5",
-                     _LAST_TRIGGER), "customers"),
+                     "kpi_customers_owner_v6", _LAST_TRIGGER), "customers"),
+    "kpi_customer_scores_keys": "customer_scores",
 }  # fmt: skip
 
 
@@ -344,6 +347,16 @@ def rebuild(connection: Connection) -> None:
     """Drop the store and build it again from the orders, in the caller's transaction: what a
     new version of the store does, and what the tests compare a kept store with."""
     _create(connection)
+
+
+def scores_replaced(connection: Connection) -> None:
+    """Forget the CLV totals kept per grade, segment and value class after a scoring run
+    replaced the customers' scores table wholesale (PostgreSQL), as the keys trigger does
+    when scores are updated in place. Owner totals stay: no owner changed."""
+    if not _ready(connection):
+        return
+    connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({LOCK_KEY})")
+    connection.execute(delete(run_clv_by).where(run_clv_by.c.dimension != "owner"))
 
 
 def ensure_store(connection: Connection) -> None:

@@ -1,4 +1,4 @@
-"""Storing a scoring run: the run, one snapshot per customer, and the latest scores on customers.
+"""Storing a scoring run: the run, one snapshot per customer, and the customers' latest scores.
 
 Everything is written in one transaction, so a crash leaves either the whole run or nothing.
 Rows go from DuckDB to the store without becoming dictionaries: PostgreSQL takes them by COPY
@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import duckdb
-from sqlalchemy import Connection, insert
+from sqlalchemy import Connection, Table, insert
+from sqlalchemy.schema import AddConstraint, CreateIndex
 
+from patron.analytics import kpi_store
 from patron.analytics.models import ScoreSnapshot, ScoringRun
+from patron.customers.models import CustomerScore
 
 CHUNK_ROWS = 20_000
 COPY_BLOCK = 1 << 20
@@ -38,11 +41,6 @@ SNAPSHOT_COLUMNS = (
     "explain",
 )
 CUSTOMER_COLUMNS = ("grade", "stage", "rfm_segment", "value_class", "clv", "churn_risk", "p_alive")
-_CUSTOMER_TYPES = (
-    "customer_id BIGINT, grade VARCHAR(32), stage VARCHAR(32), rfm_segment VARCHAR(32), "
-    "value_class VARCHAR(32), clv DOUBLE PRECISION, churn_risk DOUBLE PRECISION, "
-    "p_alive DOUBLE PRECISION"
-)
 
 
 def plain(value: Any) -> Any:
@@ -135,47 +133,87 @@ def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, que
     _execute_chunks(connection, con, query, f"INSERT INTO {table} ({names}) VALUES ({marks})")
 
 
-def update_customers(
+def write_latest_scores(
     connection: Connection,
     con: duckdb.DuckDBPyConnection,
     query: str,
     scored_at: datetime,
 ) -> None:
-    """Copy each customer's latest grade, stage and scores (the query's rows: customer_id,
-    then CUSTOMER_COLUMNS) onto the customer row."""
-    assignments: Sequence[str]
+    """Make the query's rows (customer_id, then CUSTOMER_COLUMNS) the customers' latest
+    scores in `customer_scores`, stamped `scored_at`; customers the query leaves out keep
+    theirs.
+
+    On PostgreSQL the table is built afresh and swapped in rather than updated: rewriting a
+    million rows in place makes a new row version and an entry in every index for each, while
+    a COPY into a table without indexes and building its few indexes after is a fraction of
+    that. The swap is inside the run's transaction, so readers see the old scores or the new
+    and a failed run leaves the old table. On SQLite the rows are upserted."""
+    table = CustomerScore.__tablename__
+    names = ", ".join(("customer_id", *CUSTOMER_COLUMNS, "scored_at"))
     if connection.dialect.name == "postgresql":
-        # One UPDATE joined to the copied scores: a million single-row updates take minutes.
-        connection.exec_driver_sql(
-            f"CREATE TEMP TABLE latest_scores ({_CUSTOMER_TYPES}) ON COMMIT DROP"
-        )
-        copy_query(connection, con, query, "latest_scores")
-        assignments = [f"{name} = s.{name}" for name in CUSTOMER_COLUMNS]
-        # Every changed row is a new row version with an entry in each of the customers'
-        # twenty indexes (three GIN), so a row whose scores and stamp are already these is
-        # left alone: a rerun of the same date rewrites nothing. `clv` is compared as the
-        # column stores it (two decimals).
-        stored = ", ".join(f"c.{name}" for name in (*CUSTOMER_COLUMNS, "scored_at"))
-        given = ", ".join(
-            "s.clv::numeric(16, 2)" if name == "clv" else f"s.{name}" for name in CUSTOMER_COLUMNS
-        )
-        # The GIN indexes' pending lists are merged with work_mem as their sort space: the
-        # default 4 MB made the merges of a million new entries per index about a quarter of
-        # the update (measured at 100k rows: 16.0 s, 12.7 s with 128 MB).
-        with local_setting(connection, "work_mem", "128MB"):
-            connection.exec_driver_sql(
-                f"UPDATE customers c SET {', '.join(assignments)}, scored_at = %(stamp)s "
-                f"FROM latest_scores s WHERE c.id = s.customer_id "
-                f"AND ({stored}) IS DISTINCT FROM ({given}, %(stamp)s::timestamp)",
-                {"stamp": scored_at},
-            )
+        _swap_in_scores(connection, con, query, scored_at)
         return
     stamp = scored_at.strftime("%Y-%m-%d %H:%M:%S.%f")
-    assignments = [f"{name} = ?" for name in CUSTOMER_COLUMNS]
-    reordered = f"SELECT {', '.join(CUSTOMER_COLUMNS)}, '{stamp}', customer_id FROM ({query})"
+    assignments = ", ".join(
+        f"{name} = excluded.{name}" for name in (*CUSTOMER_COLUMNS, "scored_at")
+    )
+    marks = ", ".join("?" for _ in range(len(CUSTOMER_COLUMNS) + 2))
     _execute_chunks(
         connection,
         con,
-        reordered,
-        f"UPDATE customers SET {', '.join(assignments)}, scored_at = ? WHERE id = ?",
+        f"SELECT *, '{stamp}' FROM ({query})",
+        f"INSERT INTO {table} ({names}) VALUES ({marks}) "
+        f"ON CONFLICT (customer_id) DO UPDATE SET {assignments}",
     )
+
+
+def _swap_in_scores(
+    connection: Connection, con: duckdb.DuckDBPyConnection, query: str, scored_at: datetime
+) -> None:
+    """Replace `customer_scores` by a table of the run's rows (PostgreSQL).
+
+    The old table is locked against writes first (readers go on): no customer is inserted
+    (its empty score row) and no score written between the copy of the rows the run leaves
+    out and the swap. Dropping the old table takes its exclusive lock until the run commits,
+    which is why the run swaps the scores in as its last write (`rules.runs.record`)."""
+    table = cast(Table, CustomerScore.__table__)
+    fresh = f"{table.name}_fresh"
+    names = ", ".join(("customer_id", *CUSTOMER_COLUMNS, "scored_at"))
+    connection.exec_driver_sql(f"LOCK TABLE {table.name} IN SHARE ROW EXCLUSIVE MODE")
+    connection.exec_driver_sql(f"DROP TABLE IF EXISTS {fresh}")
+    connection.exec_driver_sql(f"CREATE TABLE {fresh} (LIKE {table.name})")
+    stamp = scored_at.strftime("%Y-%m-%d %H:%M:%S.%f")
+    copy_query(
+        connection, con, f"SELECT *, TIMESTAMP '{stamp}' FROM ({query})", f"{fresh} ({names})"
+    )
+    # The primary key first: the rows the run did not score are added by an anti-join on it,
+    # and the key is built once over a million rows instead of entry by entry.
+    connection.exec_driver_sql(f"ALTER TABLE {fresh} ADD PRIMARY KEY (customer_id)")
+    connection.exec_driver_sql(
+        f"INSERT INTO {fresh} ({names}) SELECT {names} FROM {table.name} o "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {fresh} f WHERE f.customer_id = o.customer_id)"
+    )
+    # Triggers others put on the table (the KPI store's) go with it: made again on the new one.
+    triggers = (
+        connection.exec_driver_sql(
+            "SELECT pg_get_triggerdef(oid) FROM pg_trigger "
+            f"WHERE tgrelid = '{table.name}'::regclass AND NOT tgisinternal ORDER BY tgname"
+        )
+        .scalars()
+        .all()
+    )
+    connection.exec_driver_sql(f"DROP TABLE {table.name}")
+    connection.exec_driver_sql(f"ALTER TABLE {fresh} RENAME TO {table.name}")
+    connection.exec_driver_sql(f"ALTER INDEX {fresh}_pkey RENAME TO {table.primary_key.name}")
+    # The indexes and the foreign key as the model declares them (names included), built over
+    # the filled table; sorts in memory up to this much.
+    with local_setting(connection, "maintenance_work_mem", "256MB"):
+        for constraint in table.foreign_key_constraints:
+            connection.execute(AddConstraint(constraint))
+        for index in table.indexes:
+            connection.execute(CreateIndex(index))
+    for trigger in triggers:
+        connection.exec_driver_sql(trigger)
+    kpi_store.scores_replaced(connection)
+    # A fresh table has no statistics until autovacuum gets to it; the lists' plans need them.
+    connection.exec_driver_sql(f"ANALYZE {table.name}")

@@ -73,8 +73,9 @@ def _queries(d: _Dialect) -> dict[str, _Query]:
             f"SELECT c.id, c.external_id, c.name, {d.ts('c.created_at')}, c.kind, c.gender,"
             f" c.province, c.city, c.owner_id, u.username, {d.ts('c.owned_since')},"
             f" CASE WHEN c.locked THEN 1 ELSE 0 END, {d.ts('c.birthday')}, c.lunar_birthday,"
-            " c.grade, c.stage"
+            " s.grade, s.stage"
             " FROM customers c LEFT JOIN users u ON u.id = c.owner_id"
+            " LEFT JOIN customer_scores s ON s.customer_id = c.id"
             " WHERE c.deleted_at IS NULL AND c.merged_into_id IS NULL",
             "customer_id:int external_id:text name:text created_ts:int kind:text gender:text"
             " province:text city:text owner_id:int owner:text owned_since_ts:int locked:int"

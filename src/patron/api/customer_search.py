@@ -23,16 +23,18 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.dialects import postgresql
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from patron.analytics.kpi import latest_run_id
 from patron.analytics.models import ScoreSnapshot
 from patron.api.access import Actor, visible_customers
 from patron.api.pagination import SortKey, as_datetime
 from patron.auth.models import Role
-from patron.customers.models import Customer, CustomerTag
+from patron.customers.models import Customer, CustomerScore, CustomerTag
 from patron.errors import InvalidInput
 
+# The score sorts are on `customer_scores`, which `customer_query` joins: a list ranked by CLV
+# or churn risk walks that table's rank index.
 SORT_KEYS = {
     key.name: key
     for key in (
@@ -40,12 +42,12 @@ SORT_KEYS = {
         SortKey(Customer.name, str),
         SortKey(Customer.created_at, as_datetime),
         SortKey(Customer.updated_at, as_datetime),
-        SortKey(Customer.grade, str),
-        SortKey(Customer.stage, str),
-        SortKey(Customer.clv, Decimal),
-        SortKey(Customer.churn_risk, float),
-        SortKey(Customer.p_alive, float),
-        SortKey(Customer.scored_at, as_datetime),
+        SortKey(CustomerScore.grade, str),
+        SortKey(CustomerScore.stage, str),
+        SortKey(CustomerScore.clv, Decimal),
+        SortKey(CustomerScore.churn_risk, float),
+        SortKey(CustomerScore.p_alive, float),
+        SortKey(CustomerScore.scored_at, as_datetime),
     )
 }
 MIN_PHONE_DIGITS = 4
@@ -120,10 +122,16 @@ def _warned(session: Session) -> ColumnElement[bool]:
     )
 
 
-def _ranges(filters: CustomerFilters) -> list[ColumnElement[bool]]:
+def _score(name: str, joined: bool) -> Any:
+    """A score column: the joined `customer_scores` row's, or (no join) `Customer`'s own
+    attribute, a subquery that reads it by primary key."""
+    return getattr(CustomerScore if joined else Customer, name)
+
+
+def _ranges(filters: CustomerFilters, joined: bool) -> list[ColumnElement[bool]]:
     bounds: list[tuple[Any, Any, Any]] = [
-        (Customer.churn_risk, filters.churn_min, filters.churn_max),
-        (Customer.clv, filters.clv_min, filters.clv_max),
+        (_score("churn_risk", joined), filters.churn_min, filters.churn_max),
+        (_score("clv", joined), filters.clv_min, filters.clv_max),
     ]
     conditions: list[ColumnElement[bool]] = []
     for column, low, high in bounds:
@@ -162,24 +170,31 @@ FiltersDep = Annotated[CustomerFilters, Depends(customer_filters)]
 
 
 def customer_query(session: Session, actor: Actor, filters: CustomerFilters) -> Select[Any]:
-    """Live customers the actor may see, narrowed by the filters."""
-    return select(Customer).where(
-        visible_customers(actor),
-        Customer.deleted_at.is_(None),
-        Customer.merged_into_id.is_(None),
-        *filter_conditions(session, actor, filters),
+    """Live customers the actor may see, narrowed by the filters, joined to their scores
+    (every customer has its score row), which load with them."""
+    return (
+        select(Customer)
+        .join(CustomerScore, CustomerScore.customer_id == Customer.id)
+        .options(contains_eager(Customer.score))
+        .where(
+            visible_customers(actor),
+            Customer.deleted_at.is_(None),
+            Customer.merged_into_id.is_(None),
+            *filter_conditions(session, actor, filters, joined=True),
+        )
     )
 
 
 def filter_conditions(
-    session: Session, actor: Actor, filters: CustomerFilters
+    session: Session, actor: Actor, filters: CustomerFilters, *, joined: bool = False
 ) -> list[ColumnElement[bool]]:
-    """The filters' own conditions on `Customer` (visibility is the caller's to add)."""
-    where = _ranges(filters)
+    """The filters' own conditions on `Customer` (visibility is the caller's to add); with
+    `joined`, those on scores read the `CustomerScore` the query joins."""
+    where = _ranges(filters, joined)
     for column, values in (
-        (Customer.grade, filters.grade),
-        (Customer.stage, filters.stage),
-        (Customer.rfm_segment, filters.segment),
+        (_score("grade", joined), filters.grade),
+        (_score("stage", joined), filters.stage),
+        (_score("rfm_segment", joined), filters.segment),
     ):
         if values:
             where.append(column.in_(values))

@@ -160,6 +160,9 @@ def restore(
         done = 0
         for table in _tables():
             columns = manifest["tables"][table.name]["columns"]
+            # Rows the database made itself while earlier tables loaded (each restored
+            # customer's empty score row) make way for the backup's own.
+            connection.execute(table.delete())
             for rows in _load(connection, archive, table, columns):
                 done += rows
                 if progress is not None:

@@ -23,7 +23,7 @@ from sqlalchemy.orm import Session, aliased
 from patron.analytics.catalog import FEATURES
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.campaigns.models import CampaignRecipient, OptOut, RecipientGroup
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.errors import InvalidInput
 from patron.rules.language import CheckedExpression, check, compile_duckdb
 
@@ -121,12 +121,14 @@ def _candidates(
     has_address = case((func.coalesce(address, "").like(ADDRESS_PATTERNS[channel]), 1), else_=0)
     query = (
         select(
-            Customer.id, Customer.name, Customer.city, Customer.grade, Customer.company,
+            Customer.id, Customer.name, Customer.city, CustomerScore.grade, Customer.company,
             Customer.external_id, Customer.custom_fields["locale"].as_string(),
             address, has_address, cast(consent, Integer), cast(opted, Integer),
             recent, cast(ScoreSnapshot.features, Text),
         )
-        .outerjoin(
+        .join_from(Customer, CustomerScore, CustomerScore.customer_id == Customer.id)
+        .outerjoin_from(
+            Customer,
             ScoreSnapshot,
             and_(ScoreSnapshot.customer_id == Customer.id, ScoreSnapshot.run_id == _latest_run()),
         )

@@ -30,7 +30,7 @@ from patron.audit.service import record
 from patron.auth.models import User
 from patron.customers import repository, service
 from patron.customers.dedupe import Match
-from patron.customers.models import Customer, CustomerKind
+from patron.customers.models import SCORE_NAMES, Customer, CustomerKind, CustomerScore
 from patron.customers.schemas import CustomerIn, CustomerPatch, EntryPoint
 from patron.errors import Conflict, Forbidden, InvalidInput
 from patron.pool import service as pool
@@ -118,7 +118,10 @@ class OwnerMove(BaseModel):
 VIEW_FIELDS = tuple(
     name for name in CustomerView.model_fields if name not in ("owner_name", "tags", "masked")
 )
-VIEW_COLUMNS = tuple(getattr(Customer, name) for name in VIEW_FIELDS)
+# The scores from the `customer_scores` row `customer_query` joins.
+VIEW_COLUMNS = tuple(
+    getattr(CustomerScore if name in SCORE_NAMES else Customer, name) for name in VIEW_FIELDS
+)
 
 
 def present(session: Session, actor: Actor, customers: Sequence[Any]) -> list[CustomerView]:

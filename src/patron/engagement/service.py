@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from patron.auth.models import User
 from patron.config import get_settings
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.db import session_factory, unit_of_work
 from patron.engagement.models import (
     Direction,
@@ -234,23 +234,27 @@ def plan_key(customer_id: int, period: str) -> str:
 def _insert_planned(session: Session, plan: FollowUpPlan, moment: datetime) -> int:
     prefix = "plan:"
     suffix = f":{period_of(moment, plan.every_months)}"
-    rows = select(
-        Customer.id,
-        Customer.owner_id,
-        literal(FOLLOW_UP),
-        literal(plan.title) + " " + Customer.name,
-        literal(""),
-        literal(TaskStatus.open.value),
-        literal(moment + timedelta(days=plan.due_days)),
-        literal("follow_up_plan"),
-        literal(prefix) + cast(Customer.id, String) + literal(suffix),
-        literal(moment),
-        literal(moment),
-    ).where(
-        Customer.grade == plan.grade,
-        Customer.owner_id.is_not(None),
-        Customer.deleted_at.is_(None),
-        Customer.merged_into_id.is_(None),
+    rows = (
+        select(
+            Customer.id,
+            Customer.owner_id,
+            literal(FOLLOW_UP),
+            literal(plan.title) + " " + Customer.name,
+            literal(""),
+            literal(TaskStatus.open.value),
+            literal(moment + timedelta(days=plan.due_days)),
+            literal("follow_up_plan"),
+            literal(prefix) + cast(Customer.id, String) + literal(suffix),
+            literal(moment),
+            literal(moment),
+        )
+        .join(CustomerScore, CustomerScore.customer_id == Customer.id)
+        .where(
+            CustomerScore.grade == plan.grade,
+            Customer.owner_id.is_not(None),
+            Customer.deleted_at.is_(None),
+            Customer.merged_into_id.is_(None),
+        )
     )
     columns = [
         "customer_id",

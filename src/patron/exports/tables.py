@@ -16,7 +16,7 @@ from sqlalchemy.orm import aliased
 
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.auth.models import User
-from patron.customers.models import Customer, CustomerTag
+from patron.customers.models import Customer, CustomerScore, CustomerTag
 from patron.engagement.models import Task
 from patron.errors import NotFound
 from patron.exports.audience import Audience, mask_row, only
@@ -99,7 +99,7 @@ CUSTOMER_COLUMNS = _columns(
 def customer_rows(conn: Connection, audience: Audience) -> Iterator[list[Any]]:
     """Every live customer the audience sees, with owner's username and `;`-joined tags."""
     owner = aliased(User)
-    c = Customer
+    c, s = Customer, CustomerScore
     query = (
         select(
             c.id,
@@ -120,13 +120,14 @@ def customer_rows(conn: Connection, audience: Audience) -> Iterator[list[Any]]:
             c.source,
             owner.username,
             c.created_at,
-            c.grade,
-            c.stage,
-            c.clv,
-            c.churn_risk,
+            s.grade,
+            s.stage,
+            s.clv,
+            s.churn_risk,
             c.owner_id,
         )
         .outerjoin(owner, owner.id == c.owner_id)
+        .outerjoin(s, s.customer_id == c.id)
         .where(c.deleted_at.is_(None), *only(audience.customers))
         .order_by(c.id)
     )

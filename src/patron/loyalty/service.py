@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from patron.audit.service import record
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.customers.repository import chunks
 from patron.db import now
 from patron.errors import Conflict, InvalidInput, NotFound, RuleError
@@ -300,8 +300,9 @@ def earn_for_new_orders(
     moment = moment or now()
     query = (
         select(Order.id, Order.external_id, Order.customer_id, Order.amount, Order.channel,
-               Customer.grade)
+               CustomerScore.grade)
         .join(Customer, Customer.id == Order.customer_id)
+        .join(CustomerScore, CustomerScore.customer_id == Customer.id)
         .where(Order.status == OrderStatus.paid, Customer.deleted_at.is_(None),
                Customer.merged_into_id.is_(None))
     )  # fmt: skip

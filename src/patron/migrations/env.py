@@ -4,6 +4,7 @@ from alembic import context
 from sqlalchemy import inspect
 
 from patron.customers import bigrams
+from patron.customers.models import install_score_row_trigger
 from patron.models import Base
 
 config = context.config
@@ -24,3 +25,6 @@ with context.begin_transaction():
     context.run_migrations()
     if postgres and inspect(connection).has_table("customers"):
         connection.exec_driver_sql(bigrams.INDEX_SQL)
+    if inspect(connection).has_table("customer_scores"):
+        # Every customer's score row, made by the database (customers.models.CustomerScore).
+        install_score_row_trigger(connection)

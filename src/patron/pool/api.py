@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from patron.api.access import (
     Actor,
@@ -29,7 +29,7 @@ from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_da
 from patron.auth.models import User
 from patron.config import Settings
 from patron.customers import repository
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.errors import Forbidden
 from patron.pool import service
 from patron.pool.schemas import OwnershipOut, PoolCustomerOut, ReleaseIn, TransferIn
@@ -44,7 +44,7 @@ POOL_SORT = {
         SortKey(Customer.id, int),
         SortKey(Customer.name, str),
         SortKey(Customer.city, str),
-        SortKey(Customer.grade, str),
+        SortKey(CustomerScore.grade, str),
         SortKey(Customer.created_at, as_datetime),
     )
 }
@@ -109,16 +109,21 @@ def pool(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
 ) -> Page[PoolCustomerOut]:
     """Customers nobody owns, with when, from whom and by whom each was released."""
-    query = select(Customer).where(
-        Customer.owner_id.is_(None),
-        Customer.deleted_at.is_(None),
-        Customer.merged_into_id.is_(None),
-        visible_customers(actor),
+    query = (
+        select(Customer)
+        .join(CustomerScore, CustomerScore.customer_id == Customer.id)
+        .options(contains_eager(Customer.score))
+        .where(
+            Customer.owner_id.is_(None),
+            Customer.deleted_at.is_(None),
+            Customer.merged_into_id.is_(None),
+            visible_customers(actor),
+        )
     )
     if city:
         query = query.where(Customer.city == city)
     if grade:
-        query = query.where(Customer.grade.in_(grade))
+        query = query.where(CustomerScore.grade.in_(grade))
     if released_since is not None:
         query = query.where(service.released_since(_local(released_since, settings)))
     rows, next_cursor = paginate(

@@ -59,12 +59,9 @@ KEPT: dict[str, frozenset[str]] = {
             "city",
             "industry",
             "source",
-            "grade",
-            "stage",
-            "rfm_segment",
-            "value_class",
         }
     ),
+    "customer_scores": frozenset({"grade", "stage", "rfm_segment", "value_class"}),
     "customer_tags": frozenset({"tag", "source"}),
     "orders": frozenset({"external_id", "status", "channel", "currency", "import_hash"}),
     "interactions": frozenset({"external_id", "kind", "direction", "import_hash"}),

@@ -22,7 +22,7 @@ from patron.analytics.snapshots import (
     insert_run,
     insert_snapshots,
     plain,
-    update_customers,
+    write_latest_scores,
 )
 from patron.analytics.store import read_store
 from patron.analytics.timing import Stopwatch
@@ -197,12 +197,15 @@ def record(
         clock.lap("snapshots")
         applied: dict[str, int] = {}
         if live:
-            update_customers(connection, con, _LATEST_SCORES, moment)
-            clock.lap("customers' latest scores")
             applied = apply_decisions(
                 rulebook, con, connection, run_id=run_id, version=version, moment=moment
             ).as_dict()
             clock.lap("actions")
+            # After the actions, which read no stored score: on PostgreSQL the scores table is
+            # swapped in under an exclusive lock held to the commit, so the lists wait for the
+            # summary and the commit only, not for the actions too.
+            write_latest_scores(connection, con, _LATEST_SCORES, moment)
+            clock.lap("customers' latest scores")
         write_summary(connection, run_id)
     clock.lap("commit")
     return ScoringOutcome(

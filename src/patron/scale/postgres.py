@@ -20,7 +20,15 @@ from sqlalchemy import Connection, Engine, Index, text
 
 from patron.db import Base
 
-LOADED_TABLES = ("customers", "orders", "tasks", "tickets", "outbox_messages", "customer_tags")
+LOADED_TABLES = (
+    "customers",
+    "customer_scores",
+    "orders",
+    "tasks",
+    "tickets",
+    "outbox_messages",
+    "customer_tags",
+)
 OWNERS = 200
 MOMENT = "TIMESTAMP '2026-06-30 12:00:00'"
 
@@ -29,8 +37,8 @@ MOMENT = "TIMESTAMP '2026-06-30 12:00:00'"
 _FILL = {
     "customers": """
         INSERT INTO customers (id, external_id, kind, name, name_initials, phone, email, gender,
-            province, city, owner_id, owned_since, locked, consent, custom_fields, grade, stage,
-            rfm_segment, value_class, clv, churn_risk, p_alive, deleted_at, created_at, updated_at)
+            province, city, owner_id, owned_since, locked, consent, custom_fields, deleted_at,
+            created_at, updated_at)
         SELECT n, 'C' || n, CASE WHEN n % 10 = 0 THEN 'company' ELSE 'person' END,
             '客户' || n, 'kh' || n, '138' || lpad((n % 100000000)::text, 8, '0'),
             'c' || n || '@example.com', CASE WHEN n % 2 = 0 THEN 'F' ELSE 'M' END,
@@ -39,15 +47,21 @@ _FILL = {
             CASE WHEN n % 5 = 0 THEN NULL ELSE n % :owners + 1 END,
             CASE WHEN n % 5 = 0 THEN NULL ELSE {moment} - (n % 700) * INTERVAL '1 day' END,
             n % 50 = 0, '{{}}'::jsonb, '{{}}'::jsonb,
-            (ARRAY['A','B','B','C','C','C','D','D','D','D'])[n % 10 + 1],
-            (ARRAY['active','at_risk','dormant','churned','new','prospect'])[n % 6 + 1],
-            (ARRAY['champions','loyal','at_risk','hibernating','new'])[n % 5 + 1],
-            (ARRAY['high','medium','low'])[n % 3 + 1],
-            round(((n * 7919) % 100000)::numeric / 10, 2), ((n * 104729) % 1000) / 1000.0,
-            ((n * 15485863) % 1000) / 1000.0,
             CASE WHEN n % 200 = 0 THEN {moment} END,
             {moment} - (n % 1500) * INTERVAL '1 day', {moment}
         FROM generate_series(CAST(:lo AS BIGINT), :hi - 1) AS n
+    """,
+    # Each customer's score row is made by the database on its insert; the scores go onto it.
+    "customer_scores": """
+        UPDATE customer_scores SET
+            grade = (ARRAY['A','B','B','C','C','C','D','D','D','D'])[n % 10 + 1],
+            stage = (ARRAY['active','at_risk','dormant','churned','new','prospect'])[n % 6 + 1],
+            rfm_segment = (ARRAY['champions','loyal','at_risk','hibernating','new'])[n % 5 + 1],
+            value_class = (ARRAY['high','medium','low'])[n % 3 + 1],
+            clv = round(((n * 7919) % 100000)::numeric / 10, 2),
+            churn_risk = ((n * 104729) % 1000) / 1000.0,
+            p_alive = ((n * 15485863) % 1000) / 1000.0
+        FROM generate_series(CAST(:lo AS BIGINT), :hi - 1) AS n WHERE customer_id = n
     """,
     "orders": """
         INSERT INTO orders (external_id, customer_id, ordered_at, amount, status, channel,
@@ -128,21 +142,24 @@ HOT_QUERIES = (
     HotQuery(
         "customer list: an agent's C/D customers by CLV",
         "api.customer_search.customer_query + customers.api.list_customers",
-        "SELECT id, name, grade, stage, clv FROM customers WHERE owner_id = 7"
-        " AND deleted_at IS NULL AND merged_into_id IS NULL AND grade IN ('C', 'D')"
-        " ORDER BY clv DESC NULLS LAST, id DESC LIMIT 51",
+        "SELECT c.id, c.name, s.grade, s.stage, s.clv FROM customers c JOIN customer_scores s"
+        " ON s.customer_id = c.id WHERE c.owner_id = 7 AND c.deleted_at IS NULL"
+        " AND c.merged_into_id IS NULL AND s.grade IN ('C', 'D')"
+        " ORDER BY s.clv DESC NULLS LAST, c.id DESC LIMIT 51",
     ),
     HotQuery(
         "customer list: everyone's, by CLV (manager)",
         "api.customer_search.customer_query + customers.api.list_customers",
-        "SELECT id, name, grade, stage, clv FROM customers WHERE deleted_at IS NULL"
-        " AND merged_into_id IS NULL ORDER BY clv DESC NULLS LAST, id DESC LIMIT 51",
+        "SELECT c.id, c.name, s.grade, s.stage, s.clv FROM customers c JOIN customer_scores s"
+        " ON s.customer_id = c.id WHERE c.deleted_at IS NULL AND c.merged_into_id IS NULL"
+        " ORDER BY s.clv DESC NULLS LAST, c.id DESC LIMIT 51",
     ),
     HotQuery(
         "customer list: one stage, filtered by tag",
         "api.customer_search.customer_query (stage, tags)",
-        "SELECT c.id, c.name FROM customers c WHERE c.deleted_at IS NULL"
-        " AND c.merged_into_id IS NULL AND c.stage = 'at_risk' AND EXISTS (SELECT 1 FROM"
+        "SELECT c.id, c.name FROM customers c JOIN customer_scores s ON s.customer_id = c.id"
+        " WHERE c.deleted_at IS NULL AND c.merged_into_id IS NULL AND s.stage = 'at_risk'"
+        " AND EXISTS (SELECT 1 FROM"
         " customer_tags t WHERE t.customer_id = c.id AND t.tag = '高频')"
         " ORDER BY c.id, c.id LIMIT 51",
     ),

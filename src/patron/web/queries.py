@@ -36,7 +36,7 @@ from patron.api.access import (
     visible_tickets,
 )
 from patron.auth.models import Role, User
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.engagement.models import Task, TaskStatus
 from patron.engagement.timeline import Entry, timeline
 from patron.loyalty import service as loyalty
@@ -85,9 +85,15 @@ def kpi_cards(session: Session, actor: Actor, period: Period) -> list[Kpi]:
 
 
 def counts_by(session: Session, actor: Actor, column: Any) -> list[tuple[str, int]]:
-    """Visible live customers counted by a column (grade or stage), unscored as ''."""
+    """Visible live customers counted by a column of their scores (grade or stage), unscored
+    as ''."""
     rows = session.execute(
-        select(column, func.count()).where(_live(actor)).group_by(column).order_by(column)
+        select(column, func.count())
+        .select_from(Customer)
+        .join(CustomerScore, CustomerScore.customer_id == Customer.id)
+        .where(_live(actor))
+        .group_by(column)
+        .order_by(column)
     )
     return sorted((value or "", int(n)) for value, n in rows)
 

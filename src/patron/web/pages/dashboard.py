@@ -28,7 +28,7 @@ from patron.api.access import (
 )
 from patron.api.deps import CurrentActor, SessionDep, requires
 from patron.audit.service import record
-from patron.customers.models import Customer
+from patron.customers.models import CustomerScore
 from patron.customers.repository import owner_names
 from patron.db import now
 from patron.engagement.models import Task, TaskStatus
@@ -52,8 +52,8 @@ def _charts(session: Any, actor: Actor) -> tuple[dict[str, Any], list[queries.At
 
 def _live_charts(session: Any, actor: Actor) -> dict[str, Any]:
     return {
-        "grades": queries.counts_by(session, actor, Customer.grade),
-        "stages": queries.counts_by(session, actor, Customer.stage),
+        "grades": queries.counts_by(session, actor, CustomerScore.grade),
+        "stages": queries.counts_by(session, actor, CustomerScore.stage),
         "rfm": queries.rfm_grid(session, actor),
         "clv": queries.clv_histogram(session, actor),
     }

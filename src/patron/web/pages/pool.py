@@ -8,12 +8,12 @@ from urllib.parse import urlencode
 
 from fastapi import APIRouter, Query, Request, Response
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, contains_eager
 
 from patron.api.access import Actor, Permission, visible_customer, visible_customers
 from patron.api.deps import SessionDep, requires
 from patron.api.pagination import paginate
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.customers.repository import owner_names
 from patron.db import now
 from patron.errors import PatronError
@@ -47,14 +47,19 @@ def public_pool(
     cursor: Annotated[str | None, Query(max_length=500)] = None,
 ) -> Response:
     """Pool customers the user may see, in id order, with when they came and claim buttons."""
-    query = select(Customer).where(
-        Customer.owner_id.is_(None), Customer.deleted_at.is_(None),
-        Customer.merged_into_id.is_(None), visible_customers(actor),
+    query = (
+        select(Customer)
+        .join(CustomerScore, CustomerScore.customer_id == Customer.id)
+        .options(contains_eager(Customer.score))
+        .where(
+            Customer.owner_id.is_(None), Customer.deleted_at.is_(None),
+            Customer.merged_into_id.is_(None), visible_customers(actor),
+        )
     )  # fmt: skip
     if city:
         query = query.where(Customer.city == city)
     if grade:
-        query = query.where(Customer.grade == grade)
+        query = query.where(CustomerScore.grade == grade)
     rows, next_cursor = paginate(
         session, query, sort="id", keys=POOL_SORT, id_column=Customer.id, cursor=cursor,
         limit=PAGE_SIZE,

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 37f8c5c92c1d
+Revision ID: bfaf16ea5180
 Revises: 
-Create Date: 2026-11-24 00:54:47.352841
+Create Date: 2026-11-24 01:33:52.246486
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '37f8c5c92c1d'
+revision: str = 'bfaf16ea5180'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -177,14 +177,6 @@ def upgrade() -> None:
     sa.Column('merged_into_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=True),
     sa.Column('deleted_at', sa.DateTime(), nullable=True),
     sa.Column('erased_at', sa.DateTime(), nullable=True),
-    sa.Column('grade', sa.String(length=32), nullable=True),
-    sa.Column('stage', sa.String(length=32), nullable=True),
-    sa.Column('rfm_segment', sa.String(length=32), nullable=True),
-    sa.Column('value_class', sa.String(length=32), nullable=True),
-    sa.Column('clv', sa.Numeric(precision=16, scale=2), nullable=True),
-    sa.Column('churn_risk', sa.Double(), nullable=True),
-    sa.Column('p_alive', sa.Double(), nullable=True),
-    sa.Column('scored_at', sa.DateTime(), nullable=True),
     sa.Column('created_at', sa.DateTime(), nullable=False),
     sa.Column('updated_at', sa.DateTime(), nullable=False),
     sa.ForeignKeyConstraint(['merged_into_id'], ['customers.id'], name=op.f('fk_customers_merged_into_id_customers')),
@@ -197,18 +189,13 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_customers_company'), ['company'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_credit_code'), ['credit_code'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_email'), ['email'], unique=False)
-        batch_op.create_index('ix_customers_grade_stage', ['grade', 'stage'], unique=False)
-        batch_op.create_index('ix_customers_live_churn_risk_rank', ['churn_risk', 'id'], unique=False, postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
-        batch_op.create_index('ix_customers_live_clv_rank', ['clv', 'id'], unique=False, postgresql_ops={'clv': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
         batch_op.create_index(batch_op.f('ix_customers_name'), ['name'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_name_initials'), ['name_initials'], unique=False)
         batch_op.create_index('ix_customers_name_initials_prefix', ['name_initials'], unique=False, postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.create_index('ix_customers_name_trgm', ['name'], unique=False, postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
-        batch_op.create_index('ix_customers_owner_grade', ['owner_id', 'grade'], unique=False)
         batch_op.create_index('ix_customers_owner_id_id', ['owner_id', 'id'], unique=False)
         batch_op.create_index(batch_op.f('ix_customers_phone'), ['phone'], unique=False)
         batch_op.create_index('ix_customers_phone_trgm', ['phone'], unique=False, postgresql_using='gin', postgresql_ops={'phone': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
-        batch_op.create_index(batch_op.f('ix_customers_stage'), ['stage'], unique=False)
 
     op.create_table('dashboard_figures',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -432,6 +419,25 @@ def upgrade() -> None:
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contacts_customer_id'), ['customer_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_contacts_phone'), ['phone'], unique=False)
+
+    op.create_table('customer_scores',
+    sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
+    sa.Column('grade', sa.String(length=32), nullable=True),
+    sa.Column('stage', sa.String(length=32), nullable=True),
+    sa.Column('rfm_segment', sa.String(length=32), nullable=True),
+    sa.Column('value_class', sa.String(length=32), nullable=True),
+    sa.Column('clv', sa.Numeric(precision=16, scale=2), nullable=True),
+    sa.Column('churn_risk', sa.Double(), nullable=True),
+    sa.Column('p_alive', sa.Double(), nullable=True),
+    sa.Column('scored_at', sa.DateTime(), nullable=True),
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_customer_scores_customer_id_customers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('customer_id', name=op.f('pk_customer_scores'))
+    )
+    with op.batch_alter_table('customer_scores', schema=None) as batch_op:
+        batch_op.create_index('ix_customer_scores_churn_risk_rank', ['churn_risk', 'customer_id'], unique=False, postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'customer_id': 'DESC'})
+        batch_op.create_index('ix_customer_scores_clv_rank', ['clv', 'customer_id'], unique=False, postgresql_ops={'clv': 'DESC NULLS LAST', 'customer_id': 'DESC'})
+        batch_op.create_index('ix_customer_scores_grade_stage', ['grade', 'stage'], unique=False)
+        batch_op.create_index(batch_op.f('ix_customer_scores_stage'), ['stage'], unique=False)
 
     op.create_table('customer_tags',
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -918,6 +924,13 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_customer_tags_tag'))
 
     op.drop_table('customer_tags')
+    with op.batch_alter_table('customer_scores', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_customer_scores_stage'))
+        batch_op.drop_index('ix_customer_scores_grade_stage')
+        batch_op.drop_index('ix_customer_scores_clv_rank', postgresql_ops={'clv': 'DESC NULLS LAST', 'customer_id': 'DESC'})
+        batch_op.drop_index('ix_customer_scores_churn_risk_rank', postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'customer_id': 'DESC'})
+
+    op.drop_table('customer_scores')
     with op.batch_alter_table('contacts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_contacts_phone'))
         batch_op.drop_index(batch_op.f('ix_contacts_customer_id'))
@@ -970,18 +983,13 @@ def downgrade() -> None:
 
     op.drop_table('dashboard_figures')
     with op.batch_alter_table('customers', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_customers_stage'))
         batch_op.drop_index('ix_customers_phone_trgm', postgresql_using='gin', postgresql_ops={'phone': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.drop_index(batch_op.f('ix_customers_phone'))
         batch_op.drop_index('ix_customers_owner_id_id')
-        batch_op.drop_index('ix_customers_owner_grade')
         batch_op.drop_index('ix_customers_name_trgm', postgresql_using='gin', postgresql_ops={'name': 'gin_trgm_ops'}, sqlite_where=sa.text('0'))
         batch_op.drop_index('ix_customers_name_initials_prefix', postgresql_ops={'name_initials': 'varchar_pattern_ops'})
         batch_op.drop_index(batch_op.f('ix_customers_name_initials'))
         batch_op.drop_index(batch_op.f('ix_customers_name'))
-        batch_op.drop_index('ix_customers_live_clv_rank', postgresql_ops={'clv': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
-        batch_op.drop_index('ix_customers_live_churn_risk_rank', postgresql_ops={'churn_risk': 'DESC NULLS LAST', 'id': 'DESC'}, postgresql_where=sa.text('deleted_at IS NULL'), sqlite_where=sa.text('deleted_at IS NULL'))
-        batch_op.drop_index('ix_customers_grade_stage')
         batch_op.drop_index(batch_op.f('ix_customers_email'))
         batch_op.drop_index(batch_op.f('ix_customers_credit_code'))
         batch_op.drop_index(batch_op.f('ix_customers_company'))
