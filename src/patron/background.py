@@ -15,6 +15,7 @@ child's traceback. If the consumer dies (`kill -9`), the child's next send fails
 
 from __future__ import annotations
 
+import io
 import multiprocessing
 import pickle
 import traceback
@@ -51,7 +52,7 @@ def _produce(items: Iterator[object], receiver: Connection, sender: Connection) 
     receiver.close()
     try:
         for item in items:
-            sender.send(item)
+            sender.send_bytes(_pickled(item))
         sender.send(_Done())
     except (BrokenPipeError, ConnectionResetError):
         pass  # the parent is gone: there is no one left to tell
@@ -60,6 +61,22 @@ def _produce(items: Iterator[object], receiver: Connection, sender: Connection) 
             sender.send(_Failed(_portable(error)))
     finally:
         sender.close()
+
+
+def _pickled(item: object) -> bytes:
+    """The item pickled without the memo: each object written out in full, even when it
+    comes up again (a batch's repeated strings are not shared once rebuilt).
+
+    A batch of orders is a few hundred thousand small objects, and the memo is a table of
+    every one of them: pickling without it takes a third of the time, in the process that
+    is the slower of the two. (`fast` is marked deprecated but kept; a cyclic item is
+    refused with a ValueError past 50 levels of nesting, not pickled for ever.)
+    """
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    pickler.fast = True
+    pickler.dump(item)
+    return buffer.getvalue()
 
 
 def _portable(error: BaseException) -> PatronError | str:

@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import gc
 import itertools
+import logging
 import os
+import shutil
+import sqlite3
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +20,8 @@ from sqlalchemy import Engine, event, select
 from sqlalchemy.exc import OperationalError
 
 from patron.config import Settings
+from patron.customers.models import Customer
+from patron.db import create_db_engine
 from patron.errors import FileUnreadable, InvalidInput
 from patron.imports import commits, service
 from patron.imports.order_columns import parse_orders
@@ -23,6 +30,7 @@ from patron.imports.readers import SAMPLE_BYTES
 from patron.imports.service import import_file
 from patron.imports.writer import Counts
 from patron.orders.models import Order
+from patron.schema import migrate
 from tests.imports.files import ORDER_HEADER, orders, write_csv
 
 SMALL_BATCHES = Settings(import_batch_size=50)
@@ -145,23 +153,37 @@ def test_bulk_mode_on_sqlite_commits_batches_together(db: Engine, tmp_path: Path
     assert len(_stored(db)) == 800
 
 
-def test_a_failing_batch_rolls_back_its_group_only(
-    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def _one_order_stored(engine: Engine, tmp_path: Path) -> None:
+    """An order outside the test's files: later imports are not a first load."""
+    seed = write_csv(tmp_path / "seed.csv", ORDER_HEADER, orders(1, start=9000))
+    import_file(engine=engine, kind="orders", path=seed, settings=GROUPED)
+
+
+def _import_failing_at_batch(
+    failing: int, engine: Engine, path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    """A grouped bulk import whose batch number `failing` raises as it is stored."""
     calls = itertools.count(1)
 
-    def sixth_fails(*args: object) -> Counts:
-        if next(calls) == 6:
+    def fails(*args: object) -> Counts:
+        if next(calls) == failing:
             raise ConnectionError("the disk went away")
         return store_orders(*args)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(service, "store_orders", sixth_fails)
+    monkeypatch.setattr(service, "store_orders", fails)
     with pytest.raises(ConnectionError):
-        import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True)
+        import_file(engine=engine, kind="orders", path=path, settings=GROUPED, bulk=True)
+
+
+def test_a_failing_batch_rolls_back_its_group_only(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _one_order_stored(db, tmp_path)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    _import_failing_at_batch(6, db, path, monkeypatch)
     # SQLite: batches 1-4 were committed together, 5 and 6 rolled back; elsewhere 1-5 stand.
     kept = 200 if db.dialect.name == "sqlite" else 250
-    assert len(_stored(db)) == kept
+    assert len(_stored(db)) == 1 + kept
     monkeypatch.undo()
     rerun = import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True)
     assert rerun.counts.as_dict() == {
@@ -205,8 +227,110 @@ def test_a_group_is_committed_after_its_time_whatever_its_rows(
     db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(commits, "GROUP_SECONDS", 0.0)
+    _one_order_stored(db, tmp_path)
     path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
     assert _commits(db, path, bulk=True) == 1 + 8
+
+
+def _indexes(engine: Engine) -> list[tuple[str, str | None]]:
+    with engine.connect() as conn:
+        query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+        return [(row.name, row.sql) for row in conn.exec_driver_sql(query)]
+
+
+def test_a_first_load_on_sqlite_is_one_commit_with_its_indexes_built_at_the_end(
+    sqlite_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _indexes(sqlite_db)
+    dropped: list[list[str]] = []
+    drop = commits.DeferredIndexes.drop
+
+    def recording(self: commits.DeferredIndexes, conn: Any) -> None:
+        drop(self, conn)
+        dropped.append(list(self.dropped))
+
+    monkeypatch.setattr(commits.DeferredIndexes, "drop", recording)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400, customers=40))
+    # Eight batches, GROUPED would commit every four: a first load commits once.
+    assert _commits(sqlite_db, path, bulk=True) == 1 + 1
+    # The secondary indexes of orders and (no customer either) customers and their score
+    # rows went and came back as they were; the unique ones on the ids stayed, so a repeated
+    # id is still refused as it goes in, and the import finds rows by them.
+    names = [sql.split(" ON ")[0].removeprefix("CREATE INDEX ") for sql in dropped[0]]
+    assert names[:3] == [
+        "ix_orders_customer_ordered_at",
+        "ix_orders_ordered_at",
+        "ix_orders_product_id",
+    ]
+    assert {"ix_customers_phone", "ix_customer_scores_clv_rank"} <= set(names[3:])
+    assert all(name.startswith(("ix_customers_", "ix_customer_scores_")) for name in names[3:])
+    assert not any(sql.startswith("CREATE UNIQUE") for sql in dropped[0])
+    assert _indexes(sqlite_db) == before
+    assert ("sqlite_autoindex_orders_1", None) in before
+    with sqlite_db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+        plan = conn.exec_driver_sql(
+            "EXPLAIN QUERY PLAN SELECT id FROM orders WHERE customer_id = 1 ORDER BY ordered_at"
+        ).all()
+    assert "ix_orders_customer_ordered_at" in " ".join(str(row) for row in plan)
+    assert len(_stored(sqlite_db)) == 400
+    # The next import finds orders stored: commit groups again, no indexes dropped.
+    more = write_csv(tmp_path / "more.csv", ORDER_HEADER, orders(400, start=1000))
+    assert _commits(sqlite_db, more, bulk=True) == 1 + 2
+    assert len(dropped) == 1
+
+
+def test_a_first_load_builds_the_customers_indexes_at_the_end_only_when_none_is_stored(
+    sqlite_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    customers = write_csv(tmp_path / "customers.csv", ["customer_id", "name"], [["C001", "Li"]])
+    import_file(engine=sqlite_db, kind="customers", path=customers)
+    dropped: list[str] = []
+    drop = commits.DeferredIndexes.drop
+
+    def recording(self: commits.DeferredIndexes, conn: Any) -> None:
+        drop(self, conn)
+        dropped.extend(self.dropped)
+
+    monkeypatch.setattr(commits.DeferredIndexes, "drop", recording)
+    before = _indexes(sqlite_db)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400, customers=40))
+    assert _import(sqlite_db, path, bulk=True)["inserted"] == 400
+    assert len(dropped) == 3
+    assert all(" ON orders " in sql for sql in dropped)
+    assert _indexes(sqlite_db) == before
+
+
+def test_a_failing_first_load_leaves_the_database_as_it_was(
+    sqlite_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = _indexes(sqlite_db)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    _import_failing_at_batch(7, sqlite_db, path, monkeypatch)
+    monkeypatch.undo()
+    assert _stored(sqlite_db) == []
+    assert _indexes(sqlite_db) == before
+    with sqlite_db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
+        assert conn.execute(select(Customer.id)).first() is None
+    assert _import(sqlite_db, path, bulk=True)["inserted"] == 400
+    assert _indexes(sqlite_db) == before
+
+
+def test_a_file_unreadable_midway_commits_a_first_loads_whole_batches_with_indexes(
+    sqlite_db: Engine, tmp_path: Path
+) -> None:
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(8000))
+    lines = path.read_bytes().splitlines(keepends=True)
+    lines[7000] = lines[7000].replace(b"paid", b"pa\xffid")
+    path.write_bytes(b"".join(lines))
+    before = _indexes(sqlite_db)
+    with pytest.raises(FileUnreadable):
+        import_file(engine=sqlite_db, kind="orders", path=path, settings=LARGER, bulk=True)
+    assert 0 < len(_stored(sqlite_db)) < 7000
+    assert _indexes(sqlite_db) == before
+    with sqlite_db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
 
 
 def test_a_failed_commit_reaches_the_user_and_leaves_the_connection_as_it_was(
@@ -233,3 +357,78 @@ def test_a_failed_commit_reaches_the_user_and_leaves_the_connection_as_it_was(
         with db.connect() as conn:
             assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar_one() == 1
     assert _import(db, path, bulk=True)["inserted"] == 400
+
+
+@pytest.fixture
+def sqlite_db(tmp_path: Path) -> Iterator[Engine]:
+    """A migrated SQLite database of the test's own: its file is read without its log."""
+    engine = create_db_engine(f"sqlite:///{tmp_path / 'patron.db'}")
+    migrate(engine)
+    yield engine
+    engine.dispose()
+
+
+def test_on_sqlite_the_log_is_copied_into_the_database_file_in_a_second_thread(
+    sqlite_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    threads: list[str] = []
+    copy = commits.Checkpoints._copy
+
+    def recording(self: commits.Checkpoints) -> None:
+        threads.append(threading.current_thread().name)
+        copy(self)
+
+    monkeypatch.setattr(commits.Checkpoints, "_copy", recording)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    import_file(engine=sqlite_db, kind="orders", path=path, settings=GROUPED, bulk=True)
+    assert threads == ["patron-checkpoints"]
+    # The database file alone, without its log, holds every order: the last commit's pages
+    # were copied in before the import ended (a log this small never reaches SQLite's own
+    # checkpoint at 1,000 pages).
+    alone = tmp_path / "alone.db"
+    shutil.copyfile(tmp_path / "patron.db", alone)
+    with sqlite3.connect(alone) as database:
+        assert database.execute("SELECT count(*) FROM orders").fetchone() == (400,)
+    database.close()
+    with sqlite_db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
+
+
+def test_no_checkpoints_thread_for_postgresql_a_dry_run_or_serial_imports(
+    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    started: list[object] = []
+    monkeypatch.setattr(commits.Checkpoints, "__enter__", started.append)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(100))
+    import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=False)
+    import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True, dry_run=True)
+    if db.dialect.name == "postgresql":
+        import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True)
+    assert started == []
+    assert len(_stored(db)) == 100
+
+
+def test_a_failing_checkpoint_is_logged_and_loses_nothing(
+    sqlite_db: Engine,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    enter = commits.Checkpoints.__enter__
+
+    def unopenable(self: commits.Checkpoints) -> commits.Checkpoints:
+        self.path = str(tmp_path / "gone" / "patron.db")  # SQLite cannot open it
+        return enter(self)
+
+    monkeypatch.setattr(commits.Checkpoints, "__enter__", unopenable)
+    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
+    with caplog.at_level(logging.WARNING, logger=commits.__name__):
+        result = import_file(
+            engine=sqlite_db, kind="orders", path=path, settings=GROUPED, bulk=True
+        )
+    assert result.counts.inserted == 400
+    assert "unable to open database file" in caplog.text
+    monkeypatch.undo()
+    assert len(_stored(sqlite_db)) == 400
+    with sqlite_db.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000

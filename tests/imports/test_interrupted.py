@@ -16,7 +16,10 @@ import pytest
 from sqlalchemy import Engine, func, select
 
 from patron.analytics.kpi_store import ensure_store
+from patron.db import create_db_engine
+from patron.imports.service import import_file
 from patron.orders.models import Order
+from patron.schema import migrate
 from tests.imports.files import write_csv
 from tests.imports.kpi_rebuild import assert_store_exact
 
@@ -39,9 +42,25 @@ def _rows() -> tuple[list[list[str]], list[bool]]:
     return rows, good
 
 
+# An order stored before the file: its import is not a first load (`commits.DeferredIndexes`),
+# so it commits as it goes.
+SEED = "SEED-1"
+
+
 def _count(engine: Engine) -> int:
+    """The file's orders stored."""
+    query = select(func.count()).select_from(Order).where(Order.external_id != SEED)
     with engine.connect() as conn:
-        return conn.execute(select(func.count()).select_from(Order)).scalar_one()
+        return conn.execute(query).scalar_one()
+
+
+def _seed(engine: Engine, tmp_path: Path) -> None:
+    seed = write_csv(
+        tmp_path / "seed.csv",
+        ["order_id", "customer_id", "ordered_at", "amount"],
+        [[SEED, "SEED", "2022-12-31", "1.00"]],
+    )
+    import_file(engine=engine, kind="orders", path=seed)
 
 
 def _import(db_url: str, path: Path) -> subprocess.Popen[str]:
@@ -77,6 +96,7 @@ def test_killed_import_resumes_without_duplicates(db: Engine, db_url: str, tmp_p
     committed = set(itertools.accumulate(sum(good[i : i + BATCH]) for i in range(0, ROWS, BATCH)))
     with db.begin() as conn:
         ensure_store(conn)
+    _seed(db, tmp_path)
     child = _import(db_url, path)
     seen = 0
     deadline = time.monotonic() + 300
@@ -102,5 +122,61 @@ def test_killed_import_resumes_without_duplicates(db: Engine, db_url: str, tmp_p
     }
     with db.connect() as conn:
         ids = conn.execute(select(func.count(func.distinct(Order.external_id)))).scalar_one()
-    assert _count(db) == total_good == ids
-    assert assert_store_exact(db).first_purchases == 3000
+    assert _count(db) + 1 == total_good + 1 == ids
+    assert assert_store_exact(db).first_purchases == 3000 + 1
+
+
+def _order_indexes(engine: Engine) -> list[tuple[str, str | None]]:
+    query = "SELECT name, sql FROM sqlite_master WHERE type = 'index' ORDER BY name"
+    with engine.connect() as conn:
+        return [(row.name, row.sql) for row in conn.exec_driver_sql(query)]
+
+
+@pytest.mark.slow
+def test_a_killed_first_load_leaves_the_database_as_it_was(tmp_path: Path) -> None:
+    """A first load on SQLite is one transaction with its order indexes dropped inside it:
+    killed midway, it leaves no order, every index and the KPI store as they were."""
+    rows, good = _rows()
+    path = write_csv(
+        tmp_path / "orders.csv", ["order_id", "customer_id", "ordered_at", "amount"], rows
+    )
+    # How long a whole first load takes here, so the kill comes halfway through the next.
+    scratch = f"sqlite:///{tmp_path / 'scratch.db'}"
+    subprocess.run([sys.executable, "-m", "patron", "--db", scratch, "init"], check=True)
+    started = time.monotonic()
+    whole = _import(scratch, path)
+    assert whole.wait(timeout=600) == 0
+    duration = time.monotonic() - started
+    url = f"sqlite:///{tmp_path / 'patron.db'}"
+    engine = create_db_engine(url)
+    try:
+        migrate(engine)
+        with engine.begin() as conn:
+            ensure_store(conn)
+        before = _order_indexes(engine)
+        assert "ix_orders_customer_ordered_at" in dict(before)
+        child = _import(url, path)
+        time.sleep(duration / 2)
+        child.send_signal(signal.SIGKILL)
+        child.communicate()
+        assert child.returncode == -signal.SIGKILL, "the import ended before it could be killed"
+        assert _count(engine) == 0
+        assert _order_indexes(engine) == before
+        with engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA integrity_check").scalar_one() == "ok"
+        assert assert_store_exact(engine).first_purchases == 0
+        rerun = _import(url, path)
+        out, err = rerun.communicate(timeout=600)
+        assert rerun.returncode == 0, err
+        total_good = sum(good)
+        assert json.loads(out) == {
+            "inserted": total_good,
+            "updated": 0,
+            "unchanged": 0,
+            "rejected": ROWS - total_good,
+        }
+        assert _count(engine) == total_good
+        assert _order_indexes(engine) == before
+        assert assert_store_exact(engine).first_purchases == 3000
+    finally:
+        engine.dispose()

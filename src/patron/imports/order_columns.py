@@ -52,6 +52,9 @@ class OrderColumns:
     custom: list[dict[str, str]]
     external_id: list[str] = field(default_factory=list)
     import_hash: list[str] = field(default_factory=list)
+    # Each order's customer by its number in the import (`references.CustomerNumbers`); once
+    # numbered, `customer_id` is emptied: each id travels once, with the first batch naming it.
+    customer_number: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         return len(self.numbers)
@@ -120,8 +123,11 @@ def _vector(spec: Field) -> Callable[[Sequence[str]], vectors.Parsed]:
 
 def _parse_columns(plan: Plan, rows: list[list[str]], slow: set[int]) -> dict[str, list[Any]]:
     parsed: dict[str, list[Any]] = {}
+    # The rows are as wide as the header (`_even`): one transposition in C reads each row
+    # once, where picking a column at a time read every row once per column.
+    columns = list(zip(*rows, strict=True)) if rows else []
     for spec, index in plan.fields:
-        values, left = _vector(spec)(list(map(itemgetter(index), rows)))
+        values, left = _vector(spec)(columns[index])
         parsed[spec.name] = values
         slow |= left
     return parsed

@@ -22,7 +22,7 @@ from patron.imports.bulk import update_many
 from patron.imports.columns import Plan
 from patron.imports.kinds.base import Batch, Kind
 from patron.imports.order_columns import OrderColumns
-from patron.imports.references import product_ids
+from patron.imports.references import NewCustomers, product_ids
 from patron.imports.writer import Counts, lookup
 
 COLUMNS = (
@@ -44,9 +44,11 @@ COLUMNS = (
 _RANGE_FACTOR = 2
 
 
-def store_orders(spec: Kind, batch: Batch, orders: OrderColumns) -> Counts:
+def store_orders(
+    spec: Kind, batch: Batch, orders: OrderColumns, new_customers: NewCustomers
+) -> Counts:
     """Insert new orders, update changed ones, count unchanged ones; the batch's counts."""
-    customers = _customer_ids(batch, orders)
+    customers = _customer_ids(batch, orders, new_customers)
     products = _product_ids(batch, orders)
     stored = stored_hashes(batch.conn, spec.table, orders.external_id)
     fresh, changed = _classify(orders, stored)
@@ -66,15 +68,13 @@ def store_orders(spec: Kind, batch: Batch, orders: OrderColumns) -> Counts:
     return counts
 
 
-def _customer_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:
+def _customer_ids(
+    batch: Batch, orders: OrderColumns, new_customers: NewCustomers
+) -> list[int | None]:
     """Database ids of the orders' customers; unknown customers are created from their id."""
-    wanted = set(orders.customer_id)
-    found = batch.customers.find(batch.conn, wanted)
-    unknown = wanted - found.keys()
-    if unknown and batch.write:
-        batch.create_customers(unknown)
-        found = batch.customers.find(batch.conn, wanted)
-    return list(map(found.get, orders.customer_id))
+    create = batch.create_customers if batch.write else None
+    ids = batch.customers.numbered(batch.conn, new_customers, create=create)
+    return list(map(ids.__getitem__, orders.customer_number))
 
 
 def _product_ids(batch: Batch, orders: OrderColumns) -> list[int | None]:

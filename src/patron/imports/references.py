@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -11,7 +12,7 @@ from sqlalchemy import ARRAY, Connection, String, Table, bindparam, column, func
 
 from patron.auth.models import User
 from patron.customers import normalise
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.imports.bulk import insert_many
 from patron.imports.writer import lookup
 from patron.orders.models import Product
@@ -19,6 +20,7 @@ from patron.orders.models import Product
 # Past this many cached ids the cache starts afresh, so memory stays bounded on huge files.
 _CACHE_LIMIT = 1_000_000
 customers_table = cast(Table, Customer.__table__)
+scores_table = cast(Table, CustomerScore.__table__)
 products_table = cast(Table, Product.__table__)
 
 
@@ -27,6 +29,11 @@ class CustomerIds:
 
     def __init__(self) -> None:
         self._ids: dict[str, int] = {}
+        # An orders import's customers by the number `CustomerNumbers` gave each: their ids
+        # (None: not stored, in a dry run), their names, and the numbers not yet looked up.
+        self._numbered: list[int | None] = []
+        self._names: list[str] = []
+        self._unresolved: list[int] = []
 
     def find(self, conn: Connection, external_ids: Iterable[str]) -> Mapping[str, int]:
         """The ids of those customers that exist (and maybe of others seen before)."""
@@ -46,9 +53,70 @@ class CustomerIds:
         rows = [_bare_customer(key, at) for key in sorted(set(external_ids))]
         insert_many(conn, customers_table, rows)
 
+    def numbered(
+        self, conn: Connection, new: NewCustomers, *, create: Callable[[set[str]], None] | None
+    ) -> list[int | None]:
+        """Database ids by customer number, once the batch's new customers are looked up and,
+        with `create`, those not stored are created (else their id is None)."""
+        if new.first == 0:  # the numbering started afresh
+            self._numbered, self._names, self._unresolved = [], [], []
+        assert new.first == len(self._names), "customer numbers arrive in order"
+        self._unresolved += range(len(self._names), len(self._names) + len(new.names))
+        self._names += new.names
+        self._numbered += [None] * len(new.names)
+        if self._unresolved:
+            wanted = {self._names[number] for number in self._unresolved}
+            found = dict(_customer_pks(conn, sorted(wanted)))
+            unknown = wanted - found.keys()
+            if unknown and create is not None:
+                create(unknown)
+                found.update(_customer_pks(conn, sorted(unknown)))
+            for number in self._unresolved:
+                self._numbered[number] = found.get(self._names[number])
+            self._unresolved = []
+        return self._numbered
+
     def forget(self) -> None:
-        """Drop the cache (after a rolled-back batch its ids may not exist)."""
+        """Drop what is cached (after a rolled-back batch its ids may not exist)."""
         self._ids = {}
+        self._numbered = [None] * len(self._names)
+        self._unresolved = list(range(len(self._names)))
+
+
+@dataclass
+class NewCustomers:
+    """The customer ids a batch of orders names for the first time in its import, numbered
+    from `first` on (a `first` of 0 starts the numbering afresh)."""
+
+    first: int
+    names: list[str]
+
+
+class CustomerNumbers:
+    """Numbers the customer ids of an orders import 0, 1, 2, ... as they first appear.
+
+    The parsing step (a second process on the command line) gives each order its customer's
+    number and sends each id once, in `NewCustomers`; the storing step then finds a batch's
+    customer ids by list position (`CustomerIds.numbered`) instead of hashing and looking up
+    100,000 strings a batch, which had been an eighth of its time at 10 million orders.
+    Past `limit` ids the numbering starts afresh, so memory stays bounded on huge files.
+    """
+
+    def __init__(self) -> None:
+        self._numbers: dict[str, int] = {}
+        self.limit = _CACHE_LIMIT
+
+    def number(self, keys: list[str]) -> tuple[list[int], NewCustomers]:
+        """Each key's number, and the keys not seen before."""
+        if len(self._numbers) + len(keys) > self.limit:
+            self._numbers = {}
+        numbers = self._numbers
+        first = len(numbers)
+        # Each pass in C: the batch's distinct keys in order, the new ones numbered on from
+        # `first` (a dict keeps its keys in the order they went in), then every key's number.
+        new = [key for key in dict.fromkeys(keys) if key not in numbers]
+        numbers.update(zip(new, range(first, first + len(new)), strict=True))
+        return list(map(numbers.__getitem__, keys)), NewCustomers(first, new)
 
 
 def _customer_pks(conn: Connection, keys: list[str]) -> Iterator[tuple[str, int]]:

@@ -3,7 +3,9 @@
 A batch is parsed, given its identities, checked against the database with one lookup, and
 written with one bulk insert and one bulk update. Each batch commits on its own, or on SQLite
 in the command line's bulk mode together with the next ones (`commits`), so a killed import
-leaves only whole batches, and running it again finds those rows unchanged.
+leaves only whole batches, and running it again finds those rows unchanged. A first load of
+orders into SQLite is one transaction with the order indexes built at its end
+(`commits.DeferredIndexes`): killed, it leaves nothing.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, Engine, Table, select
 
 from patron import background
 from patron.config import Settings, get_settings
@@ -25,7 +27,7 @@ from patron.customers.schemas import Action
 from patron.db import now
 from patron.errors import FileUnreadable, InvalidInput
 from patron.imports.columns import Plan, Record, RowError, content_hash, plan_columns
-from patron.imports.commits import Commits
+from patron.imports.commits import Commits, DeferredIndexes, checkpoints
 from patron.imports.duplicates import DuplicatesFile, import_action
 from patron.imports.duplicates import default_path as duplicates_default
 from patron.imports.kinds import Kind, Options, kind_named
@@ -39,7 +41,14 @@ from patron.imports.order_columns import (
 )
 from patron.imports.order_store import store_orders
 from patron.imports.readers import CsvSource, Numbered, Source, open_source
-from patron.imports.references import CustomerIds, user_ids
+from patron.imports.references import (
+    CustomerIds,
+    CustomerNumbers,
+    NewCustomers,
+    customers_table,
+    scores_table,
+    user_ids,
+)
 from patron.imports.rejects import RejectsFile, default_path
 from patron.imports.values import Cell
 from patron.imports.writer import Counts, Upsert, upsert
@@ -79,6 +88,7 @@ class _ParsedOrders:
 
     orders: OrderColumns
     rejected: Rejected
+    customers: NewCustomers
 
 
 _Rows = list[tuple[int, list[Cell]]]
@@ -192,11 +202,22 @@ def _run(
         try:
             users = user_ids(conn)
             subscriptions = webhooks.subscribers_on(conn)
+            grouped = bulk and sqlite
+            deferred = _first_load(conn, spec) if grouped and write and orders else None
             conn.commit()
             prepared = _prepared(spec, plan, source, batches, identities)
-            grouped = bulk and sqlite
-            commits = Commits(conn, write=write, group_rows=commit_rows if grouped else 0)
-            with background.items(prepared, separate=bulk and orders) as steps:
+            # The parsing process is forked first, before the checkpoints' thread starts.
+            with (
+                background.items(prepared, separate=bulk and orders) as steps,
+                checkpoints(conn, separate=grouped and write) as committed,
+            ):
+                commits = Commits(
+                    conn,
+                    write=write,
+                    group_rows=commit_rows if grouped else 0,
+                    committed=committed,
+                    deferred=deferred,
+                )
                 try:
                     for position, step in _collected_between(steps):
                         batch = Batch(
@@ -221,6 +242,22 @@ def _run(
             for pragma in _SQLITE_RESTORE if sqlite else ():
                 conn.exec_driver_sql(pragma)
     return total
+
+
+def _first_load(conn: Connection, spec: Kind) -> DeferredIndexes | None:
+    """The indexes a bulk orders import builds at its end: the orders table's when it holds
+    no order (a first load), and the customers' (with their score rows') too when it holds
+    no customer."""
+    if not _holds_none(conn, spec.table):
+        return None
+    tables = [spec.table]
+    if _holds_none(conn, customers_table):
+        tables += [customers_table, scores_table]
+    return DeferredIndexes([table.name for table in tables])
+
+
+def _holds_none(conn: Connection, table: Table) -> bool:
+    return conn.execute(select(table.c.id).limit(1)).first() is None
 
 
 def _end_transaction(conn: Connection) -> None:
@@ -319,19 +356,22 @@ def _prepared_orders(
     identities: Identities,
     textual: bool,
 ) -> Iterator[tuple[int, _ParsedOrders]]:
-    """Each batch of orders parsed column by column, hashed and given its ids.
+    """Each batch of orders parsed column by column, hashed, given its ids and its customers'
+    numbers (`CustomerNumbers`).
 
     None of this reads the database, so the command line runs it in a second process
     (`background`) while this one stores the batch before. The rows' cells stay behind: only
     rejected rows need them, and they carry their own.
     """
+    customer_numbers = CustomerNumbers()
     for numbers, cells in batches:
         orders, rejected = parse_orders(spec, plan, numbers, cells, textual=textual)
         del numbers, cells  # not held while the next batch is read
         hash_orders(plan, orders)
         orders, repeated = identify_orders(plan, orders, identities)
-        orders.cells = []
-        yield source.position(), _ParsedOrders(orders, rejected + repeated)
+        orders.customer_number, customers = customer_numbers.number(orders.customer_id)
+        orders.cells, orders.customer_id = [], []
+        yield source.position(), _ParsedOrders(orders, rejected + repeated, customers)
 
 
 def _order_batch(
@@ -339,7 +379,11 @@ def _order_batch(
 ) -> tuple[Counts, Rejected]:
     """Orders, column by column: the same result as `_one_batch`, several times faster."""
     with commits.batch(batch, len(parsed.orders) + len(parsed.rejected)):
-        counts = store_orders(spec, batch, parsed.orders) if len(parsed.orders) else Counts()
+        counts = (
+            store_orders(spec, batch, parsed.orders, parsed.customers)
+            if len(parsed.orders)
+            else Counts()
+        )
     counts.rejected = len(parsed.rejected)
     return counts, parsed.rejected
 
