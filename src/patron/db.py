@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime
 from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, DateTime, Engine, MetaData, create_engine, event
+from sqlalchemy import BigInteger, Connection, DateTime, Engine, MetaData, create_engine, event
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, InvalidatePoolError, OperationalError
@@ -159,3 +159,38 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+@contextmanager
+def rollback_journal(connection: Connection) -> Iterator[None]:
+    """SQLite: keep a rollback journal instead of the write-ahead log while loading in bulk.
+
+    With the log every page of a multi-gigabyte load is written twice (into the log, then
+    back into the database file at the checkpoint). A rollback journal keeps only the pages
+    that existed before, few when the rows are new, so each page is written once and the load
+    stays atomic. Call it outside a transaction; when another connection has the file open the
+    switch is refused and the log stays. What is still uncommitted when the block ends is
+    rolled back.
+    """
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    with suppress(OperationalError):  # another connection holds the file: keep the log
+        connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
+    connection.commit()
+    try:
+        yield
+    finally:
+        end_transaction(connection)  # the mode cannot change inside one
+        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+        connection.commit()
+
+
+def end_transaction(connection: Connection) -> None:
+    """Roll back what is left open, SQLite's own transaction included: after a failed commit
+    SQLAlchemy lets go of its transaction while SQLite keeps it, and the connection's settings
+    cannot be changed inside one."""
+    connection.rollback()
+    driver = connection.connection.driver_connection
+    if driver is not None:
+        driver.rollback()

@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import gc
 import itertools
-import logging
 import os
-import shutil
-import sqlite3
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -251,8 +247,9 @@ def test_a_first_load_on_sqlite_is_one_commit_with_its_indexes_built_at_the_end(
 
     monkeypatch.setattr(commits.DeferredIndexes, "drop", recording)
     path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400, customers=40))
-    # Eight batches, GROUPED would commit every four: a first load commits once.
-    assert _commits(sqlite_db, path, bulk=True) == 1 + 1
+    # Eight batches, GROUPED would commit every four: a first load commits once, between the
+    # commits that switch to a rollback journal and back (and the one after the look-ups).
+    assert _commits(sqlite_db, path, bulk=True) == 1 + 1 + 1 + 1
     # The secondary indexes of orders and (no customer either) customers and their score
     # rows went and came back as they were; the unique ones on the ids stayed, so a repeated
     # id is still refused as it goes in, and the import finds rows by them.
@@ -368,67 +365,29 @@ def sqlite_db(tmp_path: Path) -> Iterator[Engine]:
     engine.dispose()
 
 
-def test_on_sqlite_the_log_is_copied_into_the_database_file_in_a_second_thread(
+def test_a_first_load_writes_pages_once_with_a_rollback_journal(
     sqlite_db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    threads: list[str] = []
-    copy = commits.Checkpoints._copy
+    """The write-ahead log would hold every page of the load and copy it again at the
+    checkpoint: a first load runs with a rollback journal, and the log is back after it."""
+    modes: list[str] = []
+    build = commits.DeferredIndexes.build
 
-    def recording(self: commits.Checkpoints) -> None:
-        threads.append(threading.current_thread().name)
-        copy(self)
+    def recording(self: commits.DeferredIndexes, conn: Any) -> None:
+        modes.append(conn.exec_driver_sql("PRAGMA journal_mode").scalar_one())
+        build(self, conn)
 
-    monkeypatch.setattr(commits.Checkpoints, "_copy", recording)
+    monkeypatch.setattr(commits.DeferredIndexes, "build", recording)
     path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
-    import_file(engine=sqlite_db, kind="orders", path=path, settings=GROUPED, bulk=True)
-    assert threads == ["patron-checkpoints"]
-    # The database file alone, without its log, holds every order: the last commit's pages
-    # were copied in before the import ended (a log this small never reaches SQLite's own
-    # checkpoint at 1,000 pages).
-    alone = tmp_path / "alone.db"
-    shutil.copyfile(tmp_path / "patron.db", alone)
-    with sqlite3.connect(alone) as database:
-        assert database.execute("SELECT count(*) FROM orders").fetchone() == (400,)
-    database.close()
+    assert _import(sqlite_db, path, bulk=True)["inserted"] == 400
+    assert modes == ["delete"]
     with sqlite_db.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000
-
-
-def test_no_checkpoints_thread_for_postgresql_a_dry_run_or_serial_imports(
-    db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    started: list[object] = []
-    monkeypatch.setattr(commits.Checkpoints, "__enter__", started.append)
-    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(100))
-    import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=False)
-    import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True, dry_run=True)
-    if db.dialect.name == "postgresql":
-        import_file(engine=db, kind="orders", path=path, settings=GROUPED, bulk=True)
-    assert started == []
-    assert len(_stored(db)) == 100
-
-
-def test_a_failing_checkpoint_is_logged_and_loses_nothing(
-    sqlite_db: Engine,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
-) -> None:
-    enter = commits.Checkpoints.__enter__
-
-    def unopenable(self: commits.Checkpoints) -> commits.Checkpoints:
-        self.path = str(tmp_path / "gone" / "patron.db")  # SQLite cannot open it
-        return enter(self)
-
-    monkeypatch.setattr(commits.Checkpoints, "__enter__", unopenable)
-    path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, orders(400))
-    with caplog.at_level(logging.WARNING, logger=commits.__name__):
-        result = import_file(
-            engine=sqlite_db, kind="orders", path=path, settings=GROUPED, bulk=True
-        )
-    assert result.counts.inserted == 400
-    assert "unable to open database file" in caplog.text
-    monkeypatch.undo()
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar_one() == "wal"
+        conn.execute(Order.__table__.delete())
+        conn.commit()
+    # Another connection holding the file open: the log stays, the load is the same.
+    with sqlite_db.connect() as other:
+        other.exec_driver_sql("SELECT 1 FROM customers").all()
+        assert _import(sqlite_db, path, bulk=True)["inserted"] == 400
+    assert modes == ["delete", "wal"]
     assert len(_stored(sqlite_db)) == 400
-    with sqlite_db.connect() as conn:
-        assert conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar_one() == 1000

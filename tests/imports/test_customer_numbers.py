@@ -56,18 +56,36 @@ def _owners(engine: Engine) -> dict[str, str]:
 def test_orders_land_on_their_customers_when_numbering_restarts(
     db: Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bulk: bool
 ) -> None:
-    # 40 customers, batches of 50 orders, at most 60 numbers: the numbering restarts at
-    # about every other batch, and the storing step's ids must follow it.
-    monkeypatch.setattr(references, "_CACHE_LIMIT", 60)
-    rows = orders(400, customers=40)
+    # 200 customers, batches of 50 orders, at most 120 numbers: the numbering goes on over
+    # one batch and starts afresh at the next (50, 100, then 150 > 120: 50 again, ...), and
+    # the storing step's ids must follow it. The fifth batch is all refused: it names nobody.
+    monkeypatch.setattr(references, "_CACHE_LIMIT", 120)
+    rows = orders(400, customers=200)
+    for row in rows[200:250]:
+        row[3] = "twelve"
     path = write_csv(tmp_path / "orders.csv", ORDER_HEADER, rows)
     result = import_file(engine=db, kind="orders", path=path, settings=SMALL_BATCHES, bulk=bulk)
-    assert result.counts.as_dict() == {"inserted": 400, "updated": 0, "unchanged": 0, "rejected": 0}
-    assert _owners(db) == {row[0]: row[1] for row in rows}
+    assert result.counts.as_dict() == {
+        "inserted": 350,
+        "updated": 0,
+        "unchanged": 0,
+        "rejected": 50,
+    }
+    good = rows[:200] + rows[250:]
+    assert _owners(db) == {row[0]: row[1] for row in good}
     with db.connect() as conn:
-        assert conn.execute(
-            select(Customer.external_id).order_by(Customer.external_id)
-        ).scalars().all() == sorted({row[1] for row in rows})
+        stored = conn.execute(select(Customer.external_id).order_by(Customer.external_id))
+        assert stored.scalars().all() == sorted({row[1] for row in good})
+
+
+def test_the_numbering_goes_on_and_restarts_as_the_storing_step_expects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(references, "_CACHE_LIMIT", 120)
+    numbering = CustomerNumbers()
+    firsts = [numbering.number([f"C{n}" for n in range(k * 50, k * 50 + 50)])[1].first
+              for k in range(5)]  # fmt: skip
+    assert firsts == [0, 50, 0, 50, 0]
 
 
 def test_a_dry_run_creates_no_customer_and_counts_every_order(db: Engine, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import io
 import json
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -39,7 +39,6 @@ from sqlalchemy import (
     inspect,
     text,
 )
-from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import AddConstraint, DropConstraint
 
 from patron.models import Base
@@ -357,26 +356,3 @@ def bulk_load(connection: Connection, names: list[str]) -> Iterator[None]:
         if sqlite:
             connection.exec_driver_sql(f"PRAGMA cache_size={cache}")
             connection.exec_driver_sql(f"PRAGMA threads={threads}")
-
-
-@contextmanager
-def rollback_journal(connection: Connection) -> Iterator[None]:
-    """SQLite: keep a rollback journal instead of the write-ahead log while loading in bulk.
-
-    With the log every page of a multi-gigabyte load is written twice (into the log, then
-    back into the database file at the checkpoint). A rollback journal keeps only the pages
-    that existed before, few when the rows are new, so each page is written once and the load
-    stays atomic. Call it outside a transaction; when another connection has the file open the
-    switch is refused and the log stays.
-    """
-    if connection.dialect.name != "sqlite":
-        yield
-        return
-    with suppress(OperationalError):  # another connection holds the file: keep the log
-        connection.exec_driver_sql("PRAGMA journal_mode=DELETE")
-    connection.commit()
-    try:
-        yield
-    finally:
-        connection.exec_driver_sql("PRAGMA journal_mode=WAL")
-        connection.commit()

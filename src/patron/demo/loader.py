@@ -18,6 +18,7 @@ from sqlalchemy import Connection, Engine, delete, func, select
 
 from patron import background
 from patron.customers.normalise import initials
+from patron.db import rollback_journal
 from patron.demo import bulk, generator, points
 from patron.demo.bulk import table
 from patron.demo.generator import (
@@ -351,7 +352,7 @@ def load(
     progress: Callable[[int], None] | None = None,
 ) -> LoadReport:
     """Load the demo in one transaction: a failure leaves the database as it was."""
-    with engine.connect() as connection, bulk.rollback_journal(connection), connection.begin():
+    with engine.connect() as connection, rollback_journal(connection), connection.begin():
         demo, other = _demo_state(connection)
         if other:
             raise Conflict(

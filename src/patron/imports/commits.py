@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import logging
 import re
-import sqlite3
-import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from types import TracebackType
 
 from sqlalchemy import Connection, RootTransaction
 
@@ -20,7 +16,6 @@ from patron.imports.kinds.base import Batch
 GROUP_SECONDS = 10.0
 # Threads SQLite may sort with while it builds a first load's indexes.
 SORT_THREADS = 2
-logger = logging.getLogger(__name__)
 _UNIQUE = re.compile(r"\s*CREATE\s+UNIQUE\b", re.IGNORECASE)
 
 
@@ -45,8 +40,12 @@ class DeferredIndexes:
         self.dropped: list[str] = []
 
     def drop(self, conn: Connection) -> None:
-        """Drop the tables' secondary indexes (in the open transaction), keeping their SQL."""
+        """Drop the tables' secondary indexes (in the open transaction, which holds the write
+        lock), keeping their SQL. A table that took rows since the import looked keeps its
+        indexes: still right, only slower."""
         for table in self.tables:
+            if conn.exec_driver_sql(f'SELECT 1 FROM "{table}" LIMIT 1').first() is not None:
+                continue
             rows = conn.exec_driver_sql(
                 "SELECT name, sql FROM sqlite_master "
                 "WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL ORDER BY name",
@@ -93,13 +92,11 @@ class Commits:
         *,
         write: bool,
         group_rows: int,
-        committed: Callable[[], None] = lambda: None,
         deferred: DeferredIndexes | None = None,
     ) -> None:
         self.conn = conn
         self.write = write
         self.group_rows = group_rows
-        self.committed = committed
         # A first load: one transaction, its indexes built before it commits.
         self.deferred = deferred
         self.pending = 0
@@ -127,7 +124,6 @@ class Commits:
                 self._abandon(transaction, batch)
                 raise
             self.pending = 0
-            self.committed()
 
     def _begin(self) -> RootTransaction:
         self.opened = time.monotonic()
@@ -168,90 +164,5 @@ class Commits:
             except BaseException:
                 transaction.rollback()
                 raise
-            self.committed()
         else:
             transaction.rollback()
-
-
-class Checkpoints:
-    """A bulk import's write-ahead log copied into the SQLite database file by a second
-    connection, in a thread, after each commit.
-
-    Left to SQLite, the commit that takes the log past 1,000 pages copies it in itself (the
-    auto-checkpoint), and the import waits: at 10 million orders each commit's log holds most
-    of the order indexes, and copying them was a sixteenth of the importing process's time.
-    SQLite lets a checkpoint run beside a writer, and Python lets go of its interpreter lock
-    while SQLite works, so in a thread the copy overlaps the next batches on the core the
-    parsing process leaves free. It copies the same pages, as safely: a `kill -9` midway
-    leaves the log to the next connection. The last commit's log is copied before the
-    import ends, as it was. A checkpoint that fails stops the thread and is logged: the log
-    keeps everything, and the next checkpoint of any connection copies it.
-    """
-
-    def __init__(self, conn: Connection) -> None:
-        self.conn = conn
-        self.path = conn.engine.url.database or ""
-        self._wanted = threading.Event()
-        self._stopping = False
-        self._thread = threading.Thread(target=self._copy, name="patron-checkpoints", daemon=True)
-        self._automatic = 1000
-
-    def __enter__(self) -> Checkpoints:
-        self._automatic = self._pragma("wal_autocheckpoint")
-        self._pragma("wal_autocheckpoint=0")
-        self._thread.start()
-        return self
-
-    def _pragma(self, setting: str) -> int:
-        """Through the driver: no transaction of SQLAlchemy's begins for a connection setting."""
-        driver = self.conn.connection.driver_connection
-        assert driver is not None
-        return int(driver.execute(f"PRAGMA {setting}").fetchone()[0])
-
-    def request(self) -> None:
-        """Copy what has been committed (soon, in the thread)."""
-        self._wanted.set()
-
-    def __exit__(
-        self,
-        kind: type[BaseException] | None,
-        error: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self._stopping = True
-        self._wanted.set()
-        self._thread.join()
-        self._pragma(f"wal_autocheckpoint={self._automatic}")
-
-    def _copy(self) -> None:
-        try:
-            database = sqlite3.connect(self.path, isolation_level=None)
-        except sqlite3.Error as error:
-            logger.warning("no checkpoints in a second thread: %s", error)
-            return
-        try:
-            database.execute("PRAGMA busy_timeout=30000")
-            last = False
-            while not last:
-                self._wanted.wait()
-                self._wanted.clear()
-                # Read before copying: a copy that began before the import ended may have
-                # missed its last commit, so it is not the last one.
-                last = self._stopping
-                # PASSIVE: copy what no reader still needs, never waiting on a writer.
-                database.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
-        except sqlite3.Error as error:
-            logger.warning("checkpoint failed, left to the next connection: %s", error)
-        finally:
-            database.close()
-
-
-@contextmanager
-def checkpoints(conn: Connection, *, separate: bool) -> Iterator[Callable[[], None]]:
-    """What to call after each commit: with `separate` (SQLite, bulk mode, writing) a request to
-    `Checkpoints`' thread, else nothing (SQLite checkpoints as usual)."""
-    if not separate or not conn.engine.url.database:
-        yield lambda: None
-        return
-    with Checkpoints(conn) as copies:
-        yield copies.request

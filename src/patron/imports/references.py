@@ -60,7 +60,8 @@ class CustomerIds:
         with `create`, those not stored are created (else their id is None)."""
         if new.first == 0:  # the numbering started afresh
             self._numbered, self._names, self._unresolved = [], [], []
-        assert new.first == len(self._names), "customer numbers arrive in order"
+        if new.first != len(self._names):  # never, unless a batch was lost on the way
+            raise RuntimeError(f"customer numbers from {new.first}, {len(self._names)} expected")
         self._unresolved += range(len(self._names), len(self._names) + len(new.names))
         self._names += new.names
         self._numbered += [None] * len(new.names)

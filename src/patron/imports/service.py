@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -24,10 +24,10 @@ from sqlalchemy import Connection, Engine, Table, select
 from patron import background
 from patron.config import Settings, get_settings
 from patron.customers.schemas import Action
-from patron.db import now
+from patron.db import end_transaction, now, rollback_journal
 from patron.errors import FileUnreadable, InvalidInput
 from patron.imports.columns import Plan, Record, RowError, content_hash, plan_columns
-from patron.imports.commits import Commits, DeferredIndexes, checkpoints
+from patron.imports.commits import Commits, DeferredIndexes
 from patron.imports.duplicates import DuplicatesFile, import_action
 from patron.imports.duplicates import default_path as duplicates_default
 from patron.imports.kinds import Kind, Options, kind_named
@@ -206,16 +206,14 @@ def _run(
             deferred = _first_load(conn, spec) if grouped and write and orders else None
             conn.commit()
             prepared = _prepared(spec, plan, source, batches, identities)
-            # The parsing process is forked first, before the checkpoints' thread starts.
             with (
                 background.items(prepared, separate=bulk and orders) as steps,
-                checkpoints(conn, separate=grouped and write) as committed,
+                rollback_journal(conn) if deferred is not None else nullcontext(),
             ):
                 commits = Commits(
                     conn,
                     write=write,
                     group_rows=commit_rows if grouped else 0,
-                    committed=committed,
                     deferred=deferred,
                 )
                 try:
@@ -238,7 +236,7 @@ def _run(
         finally:
             # The connection goes back to the pool: leave it as every other user expects.
             if sqlite:
-                _end_transaction(conn)
+                end_transaction(conn)
             for pragma in _SQLITE_RESTORE if sqlite else ():
                 conn.exec_driver_sql(pragma)
     return total
@@ -258,16 +256,6 @@ def _first_load(conn: Connection, spec: Kind) -> DeferredIndexes | None:
 
 def _holds_none(conn: Connection, table: Table) -> bool:
     return conn.execute(select(table.c.id).limit(1)).first() is None
-
-
-def _end_transaction(conn: Connection) -> None:
-    """Roll back what is left open, SQLite's own transaction included: after a failed commit
-    SQLAlchemy lets go of its transaction while SQLite keeps it, and the connection's settings
-    cannot be changed inside one."""
-    conn.rollback()
-    driver = conn.connection.driver_connection
-    if driver is not None:
-        driver.rollback()
 
 
 def _sqlite_fast(cache_mib: int) -> tuple[str, ...]:
