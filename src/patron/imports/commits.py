@@ -1,4 +1,5 @@
-"""When an import's batches are committed: each on its own, or several together."""
+"""When an import's batches are committed: each on its own, several together, or (a first
+load) all at once with their indexes built at the end."""
 
 from __future__ import annotations
 
@@ -128,7 +129,7 @@ class Commits:
     def _begin(self) -> RootTransaction:
         self.opened = time.monotonic()
         transaction = self.conn.begin()
-        if self.deferred is not None and self.write:
+        if self.deferred is not None:
             # pysqlite begins SQLite's own transaction only before a row is written: a DROP
             # INDEX before that would be committed at once.
             self.conn.exec_driver_sql("BEGIN IMMEDIATE")

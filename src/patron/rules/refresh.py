@@ -90,10 +90,6 @@ class RefreshReport:
     given_up: int = 0
     lost: int = 0
 
-    def add(self, other: RefreshReport) -> None:
-        for name in self.__dict__:
-            setattr(self, name, getattr(self, name) + getattr(other, name))
-
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
