@@ -7,6 +7,7 @@ import csv
 import io
 from dataclasses import dataclass
 from datetime import date, datetime
+from decimal import Decimal
 from pathlib import Path
 
 from fastapi.testclient import TestClient
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.audit.models import AuditEntry
+from patron.customers.models import Customer
 from patron.exports.api import ExportKind
 from patron.exports.service import EXPORTS
 from tests import builders
@@ -177,3 +179,17 @@ def test_the_command_line_exports_as_a_user(
             select(AuditEntry.user_id).where(AuditEntry.action == "export.customers")
         ).all()
     assert audited == [world.users["agent"].id, None]
+
+
+def test_score_filters_narrow_an_export_of_customers(
+    client: TestClient, world: World, sessions: sessionmaker[Session]
+) -> None:
+    """The export joins the customers' score rows and the filters read each customer's own
+    score: both in one query (the fuzzer's `clv_min=0&churn_max=0` once failed to build)."""
+    shop = _shop(sessions, world)
+    with sessions.begin() as session:
+        own = session.scalars(select(Customer).where(Customer.external_id == shop.own)).one()
+        own.set_scores(clv=Decimal("500.00"), churn_risk=0.2)
+    rows = _csv(client, world, "admin", "customers", locale="en", clv_min="100", churn_max="0.5")
+    assert [row["customer_id"] for row in rows] == [shop.own]
+    assert _csv(client, world, "admin", "customers", locale="en", clv_min="0", churn_max="0") == []

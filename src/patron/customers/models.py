@@ -50,6 +50,9 @@ def _score_attribute(name: str) -> hybrid_property[Any]:
         return (
             select(column)
             .where(CustomerScore.__table__.c.customer_id == cls.id)
+            # Its own scores row, even in a query that joins `customer_scores` too (an
+            # export's filters): correlated to `customers` only.
+            .correlate_except(CustomerScore.__table__)
             .scalar_subquery()
             .label(name)
         )
