@@ -69,7 +69,9 @@ def ensure_log(name: str) -> tuple[Path, int]:
     return path, lines - 1
 
 
-def measure(command: list[str], timeout: float) -> dict[str, object]:
+def measure(
+    command: list[str], timeout: float, env: dict[str, str] | None = None
+) -> dict[str, object]:
     """Run one command under /usr/bin/time -v and read its wall, CPU and peak memory."""
     started = time.monotonic()
     try:
@@ -79,6 +81,7 @@ def measure(command: list[str], timeout: float) -> dict[str, object]:
             text=True,
             timeout=timeout,
             check=False,
+            env=env,
         )
     except subprocess.TimeoutExpired:
         return {"status": f"timeout after {timeout:.0f} s", "wall_s": time.monotonic() - started}

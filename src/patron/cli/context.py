@@ -6,14 +6,14 @@ import json
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 
-from patron.errors import InvalidInput, NotFound
+from patron.cli.lean import parse_as_of as parse_as_of
+from patron.errors import NotFound
 
 if TYPE_CHECKING:
     # Imported where a command first needs the database, so commands without one (`patron
@@ -49,17 +49,6 @@ class CliState:
         from patron.db import session_factory
 
         return session_factory(self.engine)
-
-
-def parse_as_of(text: str) -> date | datetime:
-    """A YYYY-MM-DD date (the whole day counts) or an ISO datetime."""
-    value = text.strip()
-    try:
-        if len(value) == 10:
-            return date.fromisoformat(value)
-        return datetime.fromisoformat(value)
-    except ValueError as exc:
-        raise InvalidInput(f"'{text}' is not a date: use YYYY-MM-DD or an ISO datetime") from exc
 
 
 def state(ctx: typer.Context) -> CliState:

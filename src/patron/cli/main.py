@@ -10,6 +10,7 @@ import typer
 from typer._click.exceptions import ClickException
 
 from patron.cli.context import CliState
+from patron.cli.lean import try_clv
 from patron.errors import PatronError
 
 # Commands that need neither the database nor the web start with only their own module loaded:
@@ -81,6 +82,10 @@ def command_name(args: list[str]) -> str | None:
 
 def run() -> None:
     """The console entry point: exit codes kept, every failure one plain line on stderr."""
+    # `patron clv` with plain arguments needs no Typer parsing (patron.cli.lean).
+    plain = try_clv(sys.argv[1:])
+    if plain is not None:
+        sys.exit(plain)
     debug = "--debug" in sys.argv[1:]
     lean = command_name(sys.argv[1:]) in LEAN_COMMANDS
     try:
