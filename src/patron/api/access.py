@@ -180,6 +180,14 @@ def visible_customer(
     return customer
 
 
+def require_visible_customer(session: Session, actor: Actor, customer_id: int) -> None:
+    """`visible_customer` for a caller that needs only to know: NotFound unless the actor
+    may see it, and nothing loaded (one indexed query for the id)."""
+    query = select(Customer.id).where(Customer.id == customer_id, visible_customers(actor))
+    if session.scalar(query) is None:
+        raise NotFound(f"no customer with id {customer_id}")
+
+
 def require_writable(session: Session, actor: Actor, customer: Customer) -> None:
     """Refuse with 403 a change to a customer the actor sees but may not change."""
     query = select(Customer.id).where(Customer.id == customer.id, writable_customers(actor))

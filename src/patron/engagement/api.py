@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from patron.api.access import (
     Actor,
     Permission,
+    require_visible_customer,
     visible_customer,
     visible_task,
     visible_tasks,
@@ -212,7 +213,7 @@ def customer_timeline(
 ) -> TimelinePage:
     """Orders, interactions, tasks, tickets, survey answers, points and grade and stage
     changes of a customer the caller may see, newest first."""
-    visible_customer(session, actor, customer_id)
+    require_visible_customer(session, actor, customer_id)
     entries, next_cursor = timeline(
         session=session, customer_id=customer_id, limit=limit, cursor=cursor, kinds=kind or None
     )
