@@ -2,13 +2,17 @@
 
     .venv/bin/python benchmarks/load/cost.py                       # 200 of each kind
     .venv/bin/python benchmarks/load/cost.py --requests 50 --only customer
+    .venv/bin/python benchmarks/load/cost.py --py-spy /tmp/pyspy/bin/py-spy   # and profiles
 
 The load test (benchmarks/load/run.py) is closed-loop and CPU-bound, so what decides its
 latency is how much CPU each request costs, server and database together. This sends the
 load test's requests one after the other (one keep-alive client, nothing else running on
 the server) to a `patron serve` on the load test's database and reads, per kind, the CPU
 the server process used (/proc) and the CPU of the PostgreSQL backends serving it
-(`pg_stat_activity` pids, /proc), divided by the requests. Prints a Markdown table.
+(`pg_stat_activity` pids, /proc), divided by the requests. Prints a Markdown table. With
+`--py-spy`, each kind is then sent as often again while py-spy samples the server (not
+while it is measured), its stacks kept as `<out>/<kind>.py-spy.txt` (py-spy's raw format,
+one stack and its count per line, for a flame graph or a grep).
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import itertools
 import json
 import os
 import random
+import re
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -132,6 +138,23 @@ def measure(
     return server * 1000 / count, db * 1000 / count, wall * 1000 / count
 
 
+def profile(
+    client: httpx.Client, send: Send, count: int, pid: int, py_spy: str, target: Path
+) -> None:
+    """py-spy's samples of the server (its non-idle stacks, 200 a second) while `count`
+    requests of a kind are sent."""
+    spy = subprocess.Popen(
+        [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+         "--output", str(target)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1)  # py-spy attaches
+    for _ in range(count):
+        send(client).raise_for_status()
+    spy.send_signal(2)  # py-spy writes its file when interrupted
+    spy.wait(timeout=60)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default="patron_load_1m")
@@ -141,6 +164,7 @@ def main() -> None:
     parser.add_argument("--bulk-requests", type=int, default=10)
     parser.add_argument("--batch", type=int, default=5000)
     parser.add_argument("--only", default="", help="Kinds whose name contains this.")
+    parser.add_argument("--py-spy", default="", help="py-spy's path: profile each kind too.")
     parser.add_argument("--out", type=Path, default=Path("/tmp/patron-load-cost"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -164,6 +188,9 @@ def main() -> None:
             print(f"{name:<32} server {server:8.2f} ms  db {db:8.2f} ms  wall {wall:8.2f} ms",
                   file=sys.stderr, flush=True)  # fmt: skip
             rows.append((name, count, server, db, wall))
+            if args.py_spy:
+                target = args.out / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.py-spy.txt"
+                profile(client, send, count, pid, args.py_spy, target)
     print(f"\nload average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
     print("| request | requests | server CPU ms | PostgreSQL CPU ms | wall ms |")
     print("|---|---:|---:|---:|---:|")

@@ -8,7 +8,10 @@ fixture file this module reads (`PATRON_LOAD_FIXTURE`). The mix, per user class:
   and then a task created about one of their customers and completed.
 - `Manager` (a few): the team's tasks and team-wide customer lists.
 - `Ingester` (a few): `POST /api/v1/orders/bulk` batches of new orders for existing customers,
-  paced to offer the target rate; every order must be inserted or the request fails.
+  paced to offer the target rate; every order must be inserted or the request fails. With
+  `PATRON_LOAD_INGEST_HOST` they send to that server instead of `--host` (the runner's
+  `--ingest-server`: a `patron serve` of their own, so their batches share no interpreter with
+  the agents' requests).
 
 Every response must be 2xx with the expected body, otherwise it counts as an error. The
 ingested-order totals are written to `PATRON_LOAD_ORDERS` when the run stops.
@@ -34,6 +37,8 @@ _ingester_turns = itertools.count()
 _batch_numbers = itertools.count()
 ORDERS: dict[str, float] = {"inserted": 0, "existing": 0, "rejected": 0, "batches": 0}
 ORDERS_WINDOW: dict[str, float] = {}
+# Where the selling systems send their batches: `--host` unless a server of their own is named.
+INGEST_HOST = os.environ.get("PATRON_LOAD_INGEST_HOST", "").rstrip("/")
 
 
 def _bearer(token: str) -> dict[str, str]:
@@ -209,7 +214,7 @@ class Ingester(FastHttpUser):
         size = int(FIXTURE["batch"])
         body = _batch(size)
         with self.client.post(
-            f"{API}/orders/bulk",
+            f"{INGEST_HOST}{API}/orders/bulk",
             data=body,
             headers=self.headers,
             name="orders: bulk",

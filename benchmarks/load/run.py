@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/load/run.py                      # 200 users, 10 minutes
     .venv/bin/python benchmarks/load/run.py --duration 180       # a shorter run
     .venv/bin/python benchmarks/load/run.py --users 50 --duration 60 --batch 1000
+    .venv/bin/python benchmarks/load/run.py --workers 2 --ingest-server   # ingestion apart
 
 The database (`patron_load_1m`) is a copy of the page benchmark's `patron_bench_1m`
 (`CREATE DATABASE ... TEMPLATE`, so the load test's writes never touch it) or, without one,
@@ -11,7 +12,10 @@ twenty agents, the manager and the admin (ingestion), a sample of customers and 
 goes into a fixture file, then a real `patron serve` on 127.0.0.1 answers locust
 (benchmarks/load/locustfile.py, headless) for `--duration` seconds, with a `patron worker
 --jobs warnings` beside it running the warning refreshes that completed follow-ups ask for (as
-a deployment would; its CPU is on the same cores). Everything stops by itself. Prints
+a deployment would; its CPU is on the same cores). With `--ingest-server` the selling systems
+send their batches to a second `patron serve` (one process, its own port, same database and
+machine) instead, as a deployment would route them, so a batch shares no interpreter with
+the agents' requests; its CPU is reported apart. Everything stops by itself. Prints
 requests/s and p50/p95/p99 per request kind, the errors, orders/s and the load average as
 Markdown rows for docs/benchmarks.md ("Load test"), the refreshes the worker ran and how many
 waited, and what the database's busy backends were doing meanwhile (sampled from
@@ -33,7 +37,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -308,10 +312,14 @@ class WaitSampler(threading.Thread):
         return "\n".join(lines)
 
 
-def run_locust(args: argparse.Namespace, base: str, fixture: Path, out: Path) -> None:
-    """Headless locust for the duration; a hard timeout backs up locust's own stop."""
+def run_locust(
+    args: argparse.Namespace, base: str, fixture: Path, out: Path, ingest_base: str | None
+) -> None:
+    """Headless locust for the duration; a hard timeout backs up locust's own stop. The
+    selling systems send to `ingest_base` when given, else to `base` with everyone."""
     env = {
         **os.environ,
+        "PATRON_LOAD_INGEST_HOST": ingest_base or "",
         "PATRON_LOAD_FIXTURE": str(fixture),
         "PATRON_LOAD_ORDERS": str(out / "orders.json"),
         "PATRON_LOAD_INGESTERS": str(args.ingesters),
@@ -380,6 +388,11 @@ def main() -> None:
         "--workers", type=int, default=1, help="Server processes (`patron serve --workers`)."
     )
     parser.add_argument(
+        "--ingest-server",
+        action="store_true",
+        help="Send the bulk ingestion to a patron serve of its own (one process, own port).",
+    )
+    parser.add_argument(
         "--access-log", action="store_true", help="Keep the server's line per request."
     )
     parser.add_argument(
@@ -400,17 +413,31 @@ def main() -> None:
     before = os.getloadavg()[0]
     waits = WaitSampler(args.database, args.sample_waits)
     worker_log = args.out / "worker.log"
-    with (
-        serving(url, args.out / "serve.log", args.workers, args.access_log) as (base, pid),
-        refreshing(url, worker_log) as worker_pid,
-    ):
+    with ExitStack() as stack:
+        base, pid = stack.enter_context(
+            serving(url, args.out / "serve.log", args.workers, args.access_log)
+        )
+        ingest_base, ingest_pid = (
+            stack.enter_context(serving(url, args.out / "serve-ingest.log", 1, args.access_log))
+            if args.ingest_server
+            else (None, None)
+        )
+        worker_pid = stack.enter_context(refreshing(url, worker_log))
         waits.start()
-        run_locust(args, base, fixture_path, args.out)
+        run_locust(args, base, fixture_path, args.out, ingest_base)
         waits.halt.set()
         server_cpu, worker_cpu = cpu_seconds(pid), cpu_seconds(worker_pid)
+        ingest_cpu = cpu_seconds(ingest_pid) if ingest_pid else None
     waits.join()
     table = report(args.out, args.duration, (before, os.getloadavg()[0]))
-    table += f"\nServer CPU (all {args.workers} worker(s)): {server_cpu:.0f} s.\n"
+    table += f"\nServer CPU (all {args.workers} worker(s)): {server_cpu:.0f} s"
+    if ingest_cpu is None:
+        table += ", the bulk ingestion included.\n"
+    else:
+        table += (
+            f" for the agents and managers; the ingestion server (`orders: bulk`, one "
+            f"process on its own port): {ingest_cpu:.0f} s.\n"
+        )
     ran, waiting = refreshes_run(worker_log), waits.waiting or [0]
     table += (
         f"Warning refreshes (`patron worker --jobs warnings`, {worker_cpu:.0f} CPU s): "
