@@ -5,9 +5,10 @@
         --before /tmp/before/src --rounds 3 --lifetimes
 
 Each run is `/usr/bin/time -v` around `python -m patron clv LOG --out ... --horizon-days 90
---model bgnbd` (the `before` tree by PYTHONPATH), in the order before, after, before, after, ...;
-lifetimes (run_lifetimes.py) runs between the first and second pair when asked. Every file
-written is compared with the first `after` file: the two trees must write the same bytes.
+--model bgnbd` (the `before` tree, and `--after` if given, by PYTHONPATH), in the order
+before, after, before, after, ...; lifetimes (run_lifetimes.py) runs once between the first and
+second pair when asked. The SHA-256 of every file written is shown: both trees must write the
+same bytes.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from run import DATA, TOOLS, _load, ensure_log, measure  # noqa: E402
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, required=True, help="the older tree's src/")
+    parser.add_argument("--after", type=Path, help="the newer tree's src/ (default: this one)")
     parser.add_argument("--log", default="1m", help="100k, 1m or 10m")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--lifetimes", action="store_true", help="run lifetimes once too")
@@ -40,8 +42,9 @@ def main() -> None:
         for side in ("before", "after"):
             out = DATA / f"scores_paired_{side}.csv"
             env = dict(os.environ)
-            if side == "before":
-                env["PYTHONPATH"] = str(args.before.resolve())
+            tree = args.before if side == "before" else args.after
+            if tree is not None:
+                env["PYTHONPATH"] = str(tree.resolve())
             else:
                 env.pop("PYTHONPATH", None)
             run = measure(TOOLS["patron"](log, out), 600.0, env=env)

@@ -3,8 +3,9 @@
 With days as the unit a million customers share a few hundred thousand purchase histories
 (x, t_x, T). The summary stays in DuckDB; the purchase model is fitted on the distinct histories
 weighted by their customers, and P(alive), expected purchases and discounted purchases are
-computed once per history; DuckDB then joins them back to the customers, adds each customer's
-expected spend and CLV, and writes the file. Only the repeat buyers' spends, which the
+computed once per history. While the models are fitted, DuckDB sorts the customers by id with
+each one's history index; the outlooks are then laid out in that order and DuckDB adds each
+customer's expected spend and CLV and writes the file. Only the repeat buyers' spends, which the
 Gamma-Gamma fit needs one by one, come into Python per customer.
 """
 
@@ -20,13 +21,24 @@ import duckdb
 import numpy as np
 
 from patron.analytics import clv, gamma_gamma
-from patron.analytics.fitting import FloatArray, single_threaded_blas
+from patron.analytics.fitting import FloatArray, IntArray, single_threaded_blas
 from patron.analytics.summary import OrderLog
 from patron.errors import FileUnreadable, InvalidInput
 
+# The customers in the file's order (by id), each with the index of its history in the arrays
+# the models work on. Built while the models are fitted: DuckDB uses the core the fits leave.
+_ORDER_SQL = """
+CREATE OR REPLACE TEMP TABLE customers_by_id AS
+SELECT s.customer_id, s.frequency, s.recency, s."T", s.monetary_value, k.history
+FROM {summary} s JOIN history_keys k USING (frequency, recency, "T")
+ORDER BY s.customer_id
+"""
+
 # The scores file, in the contract's column order. Expected spend per purchase is the
 # Gamma-Gamma posterior mean p (gamma + x m) / (p x + q - 1) (`gamma_gamma.expected_average_value`,
-# the same operations in the same order); CLV is that times the discounted purchases.
+# the same operations in the same order); CLV is that times the discounted purchases. Each
+# customer's history outlook sits at the same position of `customer_outlook`, so the file
+# needs neither a join nor a sort here.
 _WRITE_SQL = """
 COPY (
     SELECT
@@ -35,8 +47,7 @@ COPY (
         {p} * ({gamma} + s.frequency * greatest(s.monetary_value, 0.0))
             / ({p} * s.frequency + {q} - 1) AS expected_avg_value,
         h.clv_per_spend * expected_avg_value AS clv
-    FROM {summary} s JOIN history_outlook h USING (frequency, recency, "T")
-    ORDER BY s.customer_id
+    FROM customers_by_id s POSITIONAL JOIN customer_outlook h
 ) TO '{path}' (HEADER, DELIMITER ',')
 """
 
@@ -71,21 +82,32 @@ def score_log_to_csv(
     x, t_x, big_t = histories["frequency"], histories["recency"], histories["T"]
     customers = histories["customers"]
     repeat_spends = _repeat_spends(log.connection, summary)
-    # The spend model is fitted on another thread meanwhile: NumPy and SciPy release the
-    # interpreter in their loops over large arrays, so the two fits share two cores. BLAS stays
-    # on one thread throughout, whichever fit ends first (its sums' order, so their last bits,
-    # would change with its thread count).
-    with ThreadPoolExecutor(max_workers=1) as pool, single_threaded_blas():
-        spend_fit = pool.submit(gamma_gamma.fit, *repeat_spends)
-        purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers)
-        outlook = clv.purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
-        spend = spend_fit.result()
-    # Expected spend is linear in a customer's mean spend, so a history's total is the
-    # expectation at its customers' mean spend times their number.
-    spend_total = customers * gamma_gamma.expected_average_value(
-        spend, x, histories["spend"] / customers
-    )
-    _write(log.connection, summary, out, histories, outlook, spend)
+    # The spend model is fitted on another thread meanwhile, and DuckDB puts the customers in
+    # the file's order on a third: NumPy and SciPy release the interpreter in their loops over
+    # large arrays, DuckDB in its queries, so the work shares two cores. The connection is used
+    # by that thread alone until it ends. BLAS stays on one thread throughout, whichever fit
+    # ends first (its sums' order, so their last bits, would change with its thread count).
+    con = log.connection
+    [(keep_order,)] = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    try:
+        with ThreadPoolExecutor(max_workers=2) as pool, single_threaded_blas():
+            ordered = pool.submit(_order_customers, log.connection, summary, histories)
+            spend_fit = pool.submit(gamma_gamma.fit, *repeat_spends)
+            purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers)
+            outlook = clv.purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
+            spend = spend_fit.result()
+            history_of_customer = ordered.result()
+        # Expected spend is linear in a customer's mean spend, so a history's total is the
+        # expectation at its customers' mean spend times their number.
+        spend_total = customers * gamma_gamma.expected_average_value(
+            spend, x, histories["spend"] / customers
+        )
+        _write(log.connection, out, history_of_customer, outlook, spend)
+    finally:
+        con.execute(
+            "DROP TABLE IF EXISTS customers_by_id; "
+            f"SET preserve_insertion_order = {str(bool(keep_order)).lower()}"
+        )
     count = int(customers.sum())
     return LogScores(
         customers=count,
@@ -120,32 +142,51 @@ def _repeat_spends(con: duckdb.DuckDBPyConnection, summary: str) -> tuple[FloatA
     )
 
 
-def _write(
-    con: duckdb.DuckDBPyConnection,
-    summary: str,
-    out: Path,
-    histories: dict[str, FloatArray],
-    outlook: clv.PurchaseOutlook,
-    spend: gamma_gamma.GammaGammaParams,
-) -> None:
-    by_history = {
+def _order_customers(
+    con: duckdb.DuckDBPyConnection, summary: str, histories: dict[str, FloatArray]
+) -> IntArray:
+    """Sort the customers by id into `customers_by_id`; each one's history index, in that order.
+
+    Insertion order is kept from here to the file: a table made by an ordered query keeps its
+    rows in that order, and reading one table (or two side by side) keeps it too.
+    """
+    keys = {
         "frequency": histories["frequency"].astype(np.int64),
         "recency": histories["recency"].astype(np.int64),
         "T": histories["T"].astype(np.int64),
-        "p_alive": outlook.p_alive,
-        "expected_purchases": outlook.expected_purchases,
-        "clv_per_spend": outlook.clv_per_spend,
+        "history": np.arange(len(histories["frequency"]), dtype=np.int64),
+    }
+    con.execute("SET preserve_insertion_order = true")
+    con.register("history_keys", keys)
+    try:
+        con.execute(_ORDER_SQL.format(summary=summary))
+    finally:
+        con.unregister("history_keys")
+    rows = con.execute("SELECT history FROM customers_by_id").fetchnumpy()
+    return np.asarray(rows["history"], dtype=np.intp)
+
+
+def _write(
+    con: duckdb.DuckDBPyConnection,
+    out: Path,
+    history_of_customer: IntArray,
+    outlook: clv.PurchaseOutlook,
+    spend: gamma_gamma.GammaGammaParams,
+) -> None:
+    by_customer = {
+        "p_alive": outlook.p_alive[history_of_customer],
+        "expected_purchases": outlook.expected_purchases[history_of_customer],
+        "clv_per_spend": outlook.clv_per_spend[history_of_customer],
     }
     sql = _WRITE_SQL.format(
-        summary=summary,
         path=str(out).replace("'", "''"),
         # Written as text and cast, so DuckDB reads back exactly the fitted doubles.
         **{name: f"CAST('{value!r}' AS DOUBLE)" for name, value in spend.as_dict().items()},
     )
-    con.register("history_outlook", by_history)
+    con.register("customer_outlook", by_customer)
     try:
         con.execute(sql)
     except duckdb.Error as exc:
         raise FileUnreadable(f"cannot write {out}: {str(exc).splitlines()[0]}") from exc
     finally:
-        con.unregister("history_outlook")
+        con.unregister("customer_outlook")
