@@ -11,7 +11,7 @@ Gamma-Gamma fit needs one by one, come into Python per customer.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -81,18 +81,19 @@ def score_log_to_csv(
     chosen, comparison = clv.choose_model(model, holdout)
     x, t_x, big_t = histories["frequency"], histories["recency"], histories["T"]
     customers = histories["customers"]
-    repeat_spends = _repeat_spends(log.connection, summary)
-    # The spend model is fitted on another thread meanwhile, and DuckDB puts the customers in
-    # the file's order on a third: NumPy and SciPy release the interpreter in their loops over
-    # large arrays, DuckDB in its queries, so the work shares two cores. The connection is used
-    # by that thread alone until it ends. BLAS stays on one thread throughout, whichever fit
-    # ends first (its sums' order, so their last bits, would change with its thread count).
     con = log.connection
     [(keep_order,)] = con.execute("SELECT current_setting('preserve_insertion_order')").fetchall()
+    # While the purchase model is fitted, two threads fetch the repeat buyers' spends, then fit
+    # the spend model on them and put the customers in the file's order: NumPy and SciPy
+    # release the interpreter in their loops over large arrays, DuckDB in its queries, so the
+    # work shares two cores. The connection serves one query at a time: the ordering starts
+    # once the spends are in. BLAS stays on one thread throughout, whichever fit ends first
+    # (its sums' order, so their last bits, would change with its thread count).
     try:
         with ThreadPoolExecutor(max_workers=2) as pool, single_threaded_blas():
-            ordered = pool.submit(_order_customers, log.connection, summary, histories)
-            spend_fit = pool.submit(gamma_gamma.fit, *repeat_spends)
+            spends = pool.submit(_repeat_spends, con, summary)
+            ordered = pool.submit(_order_customers, con, summary, histories, after=spends)
+            spend_fit = pool.submit(_fit_spend, spends)
             purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers)
             outlook = clv.purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
             spend = spend_fit.result()
@@ -142,10 +143,20 @@ def _repeat_spends(con: duckdb.DuckDBPyConnection, summary: str) -> tuple[FloatA
     )
 
 
+def _fit_spend(spends: Future[tuple[FloatArray, FloatArray]]) -> gamma_gamma.GammaGammaParams:
+    return gamma_gamma.fit(*spends.result())
+
+
 def _order_customers(
-    con: duckdb.DuckDBPyConnection, summary: str, histories: dict[str, FloatArray]
+    con: duckdb.DuckDBPyConnection,
+    summary: str,
+    histories: dict[str, FloatArray],
+    *,
+    after: Future[Any],
 ) -> IntArray:
     """Sort the customers by id into `customers_by_id`; each one's history index, in that order.
+
+    Runs once `after`, the connection's previous query, has ended.
 
     Insertion order is kept from here to the file: a table made by an ordered query keeps its
     rows in that order, and reading one table (or two side by side) keeps it too.
@@ -156,6 +167,7 @@ def _order_customers(
         "T": histories["T"].astype(np.int64),
         "history": np.arange(len(histories["frequency"]), dtype=np.int64),
     }
+    after.result()
     con.execute("SET preserve_insertion_order = true")
     con.register("history_keys", keys)
     try:
