@@ -163,7 +163,9 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200, help="Of each kind.")
     parser.add_argument("--bulk-requests", type=int, default=10)
     parser.add_argument("--batch", type=int, default=5000)
-    parser.add_argument("--only", default="", help="Kinds whose name contains this.")
+    parser.add_argument(
+        "--only", default="", help="Kinds whose name contains this (or one of a,b,c)."
+    )
     parser.add_argument("--py-spy", default="", help="py-spy's path: profile each kind too.")
     parser.add_argument("--out", type=Path, default=Path("/tmp/patron-load-cost"))
     args = parser.parse_args()
@@ -181,7 +183,7 @@ def main() -> None:
         httpx.Client(base_url=base, timeout=120) as client,
     ):
         for name, send in kinds(fixture, args.batch).items():
-            if args.only and args.only not in name:
+            if args.only and not any(part in name for part in args.only.split(",")):
                 continue
             count = args.bulk_requests if name.startswith("orders") else args.requests
             server, db, wall = measure(client, send, count, pid, args.database)
