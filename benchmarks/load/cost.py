@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/load/cost.py                       # 200 of each kind
     .venv/bin/python benchmarks/load/cost.py --requests 50 --only customer
     .venv/bin/python benchmarks/load/cost.py --py-spy /tmp/pyspy/bin/py-spy   # and profiles
+    .venv/bin/python benchmarks/load/cost.py --concurrent 16   # the agents' reads, 16 at once
 
 The load test (benchmarks/load/run.py) is closed-loop and CPU-bound, so what decides its
 latency is how much CPU each request costs, server and database together. This sends the
@@ -12,7 +13,10 @@ the server process used (/proc) and the CPU of the PostgreSQL backends serving i
 (`pg_stat_activity` pids, /proc), divided by the requests. Prints a Markdown table. With
 `--py-spy`, each kind is then sent as often again while py-spy samples the server (not
 while it is measured), its stacks kept as `<out>/<kind>.py-spy.txt` (py-spy's raw format,
-one stack and its count per line, for a flame graph or a grep).
+one stack and its count per line, for a flame graph or a grep). With `--concurrent N`, N
+clients instead send the agents' reads (a customer, a timeline, their list by CLV, a name
+search, chosen at random) at once for `--seconds`, and it prints the server CPU per request
+of the middle of that time: the cost with requests overlapping in the server, as under load.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import random
 import re
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -155,6 +160,38 @@ def profile(
     spy.wait(timeout=60)
 
 
+def concurrent(
+    base: str, sends: list[Send], clients: int, seconds: float, pid: int, database: str
+) -> str:
+    """Server and PostgreSQL CPU per request while `clients` send `sends` at random, read
+    over the middle of `seconds` (a fifth each side left out: start and stop)."""
+    done, failed, stop = [0], [0], time.monotonic() + seconds
+
+    def client() -> None:
+        with httpx.Client(base_url=base, timeout=120) as http:
+            while time.monotonic() < stop:
+                if random.choice(sends)(http).status_code != 200:
+                    failed[0] += 1
+                done[0] += 1
+
+    threads = [threading.Thread(target=client) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    time.sleep(seconds / 5)
+    server, db, count = cpu_seconds(pid), backend_cpu(database), done[0]
+    time.sleep(seconds * 3 / 5)
+    server, db = cpu_seconds(pid) - server, backend_cpu(database) - db
+    count = done[0] - count
+    for thread in threads:
+        thread.join()
+    if failed[0]:
+        sys.exit(f"{failed[0]} requests failed")
+    return (
+        f"{clients} clients: {count} requests in {seconds * 3 / 5:.0f} s, server CPU "
+        f"{server * 1000 / count:.2f} ms and PostgreSQL CPU {db * 1000 / count:.2f} ms per request"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--database", default="patron_load_1m")
@@ -167,6 +204,8 @@ def main() -> None:
         "--only", default="", help="Kinds whose name contains this (or one of a,b,c)."
     )
     parser.add_argument("--py-spy", default="", help="py-spy's path: profile each kind too.")
+    parser.add_argument("--concurrent", type=int, default=0, help="Clients at once (reads).")
+    parser.add_argument("--seconds", type=float, default=25, help="With --concurrent.")
     parser.add_argument("--out", type=Path, default=Path("/tmp/patron-load-cost"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
@@ -178,6 +217,13 @@ def main() -> None:
     fixture["run"] = f"cost{int(time.time())}"
     rows = []
     load = os.getloadavg()[0]
+    if args.concurrent:
+        reads = ("customer: one", "customer: timeline", "list: mine by CLV", "search: name")
+        every = kinds(fixture, args.batch)
+        with serving(url, args.out / "serve.log", 1) as (base, pid):
+            print(concurrent(base, [every[name] for name in reads], args.concurrent,
+                             args.seconds, pid, args.database))  # fmt: skip
+        return
     with (
         serving(url, args.out / "serve.log", 1) as (base, pid),
         httpx.Client(base_url=base, timeout=120) as client,
