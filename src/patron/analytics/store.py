@@ -4,15 +4,19 @@ Times come out as epoch seconds of the stored wall-clock time, so day arithmetic
 the same on SQLite and PostgreSQL. Only rows dated on or before `as_of` are read.
 
 On PostgreSQL a whole-store read goes through ADBC, whose driver fills Arrow columns from a
-binary COPY in C, so ten million orders never become Python objects. SQLite is read through
-the engine's own driver, a chunk of tuples at a time turned into Arrow columns: the ADBC SQLite
-driver links its own SQLite library, which here did not see rows committed to the write-ahead
-log by Patron's. One customer's read (an event) always takes the engine's pooled connection,
-where opening an ADBC connection would cost more than the rows.
+binary COPY in C, so ten million orders never become Python objects; two connections sharing
+one snapshot read at once, the orders over one and the other tables over the other. SQLite is
+read through the engine's own driver, a chunk of tuples at a time turned into Arrow columns:
+the ADBC SQLite driver links its own SQLite library, which here did not see rows committed to
+the write-ahead log by Patron's. One customer's read (an event) always takes the engine's
+pooled connection, where opening an ADBC connection would cost more than the rows.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -125,14 +129,13 @@ def _queries(d: _Dialect) -> dict[str, _Query]:
     }
 
 
-def _adbc_connection(engine: Engine) -> Any | None:
-    """An ADBC connection to the engine's PostgreSQL database; None for any other database."""
-    if engine.url.get_backend_name() != "postgresql":
-        return None
+def _adbc_connection(engine: Engine) -> Any:
+    """An ADBC connection to the engine's PostgreSQL database, in autocommit: the reader
+    opens its own transaction."""
     import adbc_driver_postgresql.dbapi
 
     libpq = engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
-    return adbc_driver_postgresql.dbapi.connect(libpq)
+    return adbc_driver_postgresql.dbapi.connect(libpq, autocommit=True)
 
 
 def _renamed(data: pa.Table, query: _Query) -> StoreTable:
@@ -141,13 +144,44 @@ def _renamed(data: pa.Table, query: _Query) -> StoreTable:
     return StoreTable(data.rename_columns(names), types)
 
 
-def _read_arrow(connection: Any, queries: dict[str, _Query]) -> dict[str, StoreTable]:
+def _read_arrow(cursor: Any, queries: dict[str, _Query]) -> dict[str, StoreTable]:
     tables: dict[str, StoreTable] = {}
-    with connection.cursor() as cursor:
-        for name, query in queries.items():
-            cursor.execute(query.sql)
-            tables[name] = _renamed(cursor.fetch_arrow_table(), query)
+    for name, query in queries.items():
+        cursor.execute(query.sql)
+        tables[name] = _renamed(cursor.fetch_arrow_table(), query)
     return tables
+
+
+@contextmanager
+def one_snapshot(engine: Engine) -> Iterator[tuple[Any, Any]]:
+    """Two ADBC cursors on two connections to the engine's PostgreSQL database, both in a
+    read-only repeatable-read transaction on one snapshot of the store (the first exports
+    its snapshot and the second takes it), committed at the end."""
+    lead, second = _adbc_connection(engine), _adbc_connection(engine)
+    with lead, second, lead.cursor() as first, second.cursor() as other:
+        for cursor in (first, other):
+            cursor.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        first.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = first.fetchone()
+        other.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+        yield first, other
+        for cursor in (first, other):
+            cursor.execute("COMMIT")
+
+
+def _read_postgres(engine: Engine, queries: dict[str, _Query]) -> dict[str, StoreTable]:
+    """The tables over two connections at once, both reading one snapshot of the store.
+
+    The orders, about half of the rows, come over one connection and the other tables over
+    the second, so two server processes produce the COPY and the driver parses both streams
+    on two threads (it holds no interpreter lock while it does). Sharing the snapshot keeps
+    the tables in agreement with each other while orders and customers are being written."""
+    rest = {name: query for name, query in queries.items() if name != "orders"}
+    with one_snapshot(engine) as (first, other), ThreadPoolExecutor(max_workers=1) as pool:
+        orders = pool.submit(_read_arrow, first, {"orders": queries["orders"]})
+        tables = _read_arrow(other, rest)
+        tables.update(orders.result())
+    return {name: tables[name] for name in queries}
 
 
 def _batch(rows: list[tuple[Any, ...]], query: _Query) -> pa.RecordBatch:
@@ -187,8 +221,6 @@ def read_store(
                 sql = f"{query.sql} AND {query.customer} = {int(only)}"
                 queries[name] = _Query(sql, query.spec, query.customer)
         return _read_rows(engine, queries)
-    connection = _adbc_connection(engine)
-    if connection is None:
-        return _read_rows(engine, queries)
-    with connection:
-        return _read_arrow(connection, queries)
+    if engine.url.get_backend_name() == "postgresql":
+        return _read_postgres(engine, queries)
+    return _read_rows(engine, queries)
