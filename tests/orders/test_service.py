@@ -3,16 +3,13 @@ new customer once, and neither fails."""
 
 from __future__ import annotations
 
-import threading
-
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from patron.customers.models import Customer
-from patron.db import now, unit_of_work
-from patron.orders import service
+from patron.db import now
 from patron.orders.models import Order, Product
-from patron.orders.schemas import BulkResult
+from tests.orders.racing import ingest_at_once
 
 
 def _batch(numbers: range) -> list[dict[str, object]]:
@@ -27,23 +24,7 @@ def _batch(numbers: range) -> list[dict[str, object]]:
 
 def test_overlapping_batches_at_once_store_everything_once(sessions: sessionmaker[Session]) -> None:
     batches = [_batch(range(0, 300)), _batch(range(150, 450)), _batch(range(0, 450))]
-    results: list[BulkResult] = []
-    failures: list[BaseException] = []
-    start = threading.Barrier(len(batches))
-
-    def ingest(rows: list[dict[str, object]]) -> None:
-        start.wait()
-        try:
-            with unit_of_work(sessions) as session:
-                results.append(service.ingest(session=session, rows=rows, moment=now()))
-        except BaseException as exc:
-            failures.append(exc)
-
-    threads = [threading.Thread(target=ingest, args=(rows,)) for rows in batches]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    results, failures = ingest_at_once(sessions, batches, now())
     assert failures == []
     assert sum(r.inserted for r in results) == 450
     assert sum(r.inserted + r.existing for r in results) == 300 + 300 + 450

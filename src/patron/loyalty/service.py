@@ -15,18 +15,15 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any, Protocol
 
+import psycopg
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from sqlalchemy import (
-    BigInteger,
     Connection,
     Select,
-    String,
-    any_,
     bindparam,
     func,
     insert,
     select,
-    text,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
@@ -38,8 +35,8 @@ from patron.customers.repository import chunks
 from patron.db import now
 from patron.errors import Conflict, InvalidInput, NotFound, RuleError
 from patron.loyalty.models import LoyaltyAccount, PointsEntry, PointsKind, TierChange
+from patron.orders import repository as orders_repository
 from patron.orders.models import Order, OrderStatus
-from patron.orders.repository import copy_rows
 from patron.rules import versions
 from patron.rules.rulebook import Loyalty, Tier
 
@@ -287,17 +284,25 @@ def gives_points(rules: Loyalty) -> bool:
 
 
 def earn_for_new_orders(
-    conn: Connection, *, external_ids: Collection[str], moment: datetime | None = None
+    conn: Connection, *, order_ids: Collection[int], moment: datetime | None = None
 ) -> int:
-    """Points for a batch of orders just inserted (by external id), set-based: one ledger
-    insert and one balance update, each entry under the key `earn_for_order` uses, so a
-    later explicit earn adds nothing. Only paid orders of live customers earn. Tiers and
-    warnings are left to the `tier_review` job and the next scoring run. Returns the points
-    credited."""
+    """Points for a batch of orders just inserted (by id), set-based, each entry under the key
+    `earn_for_order` uses, so a later explicit earn adds nothing. Only paid orders of live
+    customers earn, what `points_for_order` gives them. Tiers and warnings are left to the
+    `tier_review` job and the next scoring run. Returns the points credited.
+
+    On PostgreSQL one statement does it all in the database (the orders never come back to
+    Python); on SQLite, whose arithmetic is binary floating point, the points are counted
+    here and written with one ledger insert and one balance update."""
     rules = versions.active(conn)[1].loyalty
-    if not external_ids or not gives_points(rules):
+    if not order_ids or not gives_points(rules):
         return 0
     moment = moment or now()
+    months = rules.points_expire_months
+    expires = add_months(moment, months) if months else None
+    driver = orders_repository.driver_of(conn)
+    if driver is not None:
+        return _earn_in_postgres(driver, rules, sorted(order_ids), moment, expires)
     query = (
         select(Order.id, Order.external_id, Order.customer_id, Order.amount, Order.channel,
                CustomerScore.grade)
@@ -306,17 +311,9 @@ def earn_for_new_orders(
         .where(Order.status == OrderStatus.paid, Customer.deleted_at.is_(None),
                Customer.merged_into_id.is_(None))
     )  # fmt: skip
-    if conn.dialect.name == "postgresql":
-        # One array parameter: an IN list of thousands is a new query text of thousands of
-        # placeholders for psycopg to parse (most of a batch's points time, profiled).
-        keys = bindparam("keys", list(external_ids), type_=postgresql.ARRAY(String))
-        found = list(conn.execute(query.where(Order.external_id == any_(keys))))
-    else:
-        found = [
-            row
-            for part in chunks(external_ids)
-            for row in conn.execute(query.where(Order.external_id.in_(part)))
-        ]
+    found = [
+        row for part in chunks(order_ids) for row in conn.execute(query.where(Order.id.in_(part)))
+    ]
     earned = [
         (row, points)
         for row in sorted(found, key=lambda row: row.id)
@@ -325,7 +322,6 @@ def earn_for_new_orders(
     if not earned:
         return 0
     balances = _credit_all(conn, earned)
-    months = rules.points_expire_months
     entries = []
     for row, points in reversed(earned):
         # Walking back from each customer's new balance gives every entry its balance_after.
@@ -335,25 +331,21 @@ def earn_for_new_orders(
             "customer_id": row.customer_id, "kind": PointsKind.earn, "points": points,
             "balance_after": balance, "reason": f"order {row.external_id}"[:300],
             "order_id": row.id, "occurred_at": moment, "idempotency_key": f"earn:order:{row.id}",
-            "expires_at": add_months(moment, months) if months else None,
+            "expires_at": expires,
         })  # fmt: skip
-    if not copy_rows(conn, PointsEntry.__tablename__, entries[::-1]):
-        conn.execute(insert(PointsEntry), entries[::-1])
+    conn.execute(insert(PointsEntry), entries[::-1])
     return sum(points for _, points in earned)
 
 
 def _credit_all(conn: Connection, earned: Sequence[tuple[Any, int]]) -> dict[int, int]:
     """Add each customer's points to their balance (creating missing accounts); the new
-    balances. The update holds the accounts' locks until the caller's commit."""
+    balances. The update holds the database's write lock until the caller's commit."""
     totals: dict[int, int] = {}
     for row, points in earned:
         totals[row.customer_id] = totals.get(row.customer_id, 0) + points
     at = now()
-    if conn.dialect.name == "postgresql":
-        return _credit_all_pg(conn, totals, at)
-    dialect = sqlite
     conn.execute(
-        dialect.insert(LoyaltyAccount).on_conflict_do_nothing(index_elements=["customer_id"]),
+        sqlite.insert(LoyaltyAccount).on_conflict_do_nothing(index_elements=["customer_id"]),
         [{"customer_id": c, "balance": 0, "updated_at": at} for c in totals],
     )
     conn.execute(
@@ -373,38 +365,91 @@ def _credit_all(conn: Connection, earned: Sequence[tuple[Any, int]]) -> dict[int
     return balances
 
 
-# Credits every account of a batch in one statement; the new balances come back with it.
-_CREDIT = text(
-    "UPDATE loyalty_accounts AS a SET balance = a.balance + d.delta, updated_at = :at "
-    "FROM unnest(CAST(:ids AS bigint[]), CAST(:deltas AS bigint[])) AS d(customer_id, delta) "
-    "WHERE a.customer_id = d.customer_id RETURNING a.customer_id, a.balance"
+def _points_sql(rules: Loyalty) -> tuple[str, dict[str, Any]]:
+    """`points_for_order` as a PostgreSQL expression over `o` (orders) and `s` (the customer's
+    scores), with its parameters: the same Decimal factors, multiplied in the same order, in
+    numeric (exact where Python's 28 digits are: every amount an order can hold)."""
+    params: dict[str, Any] = {"per_unit": Decimal(str(rules.points_per_unit))}
+    multiplier = "1.0"
+    if rules.grade_multipliers:
+        cases = []
+        for n, (grade, factor) in enumerate(rules.grade_multipliers.items()):
+            params[f"grade_{n}"], params[f"grade_factor_{n}"] = grade, Decimal(str(factor))
+            cases.append(f"WHEN %(grade_{n})s THEN %(grade_factor_{n})s::numeric")
+        multiplier = f"(CASE coalesce(s.grade, '') {' '.join(cases)} ELSE 1.0 END)"
+    extra = "0"
+    for n, bonus in enumerate(bonuses(rules)):
+        params[f"bonus_min_{n}"] = bonus.min_amount
+        matches = [f"o.amount >= %(bonus_min_{n})s::numeric"]
+        if bonus.channels:
+            params[f"bonus_channels_{n}"] = bonus.channels
+            matches.append(f"o.channel = ANY(%(bonus_channels_{n})s::text[])")
+        if bonus.grades:
+            params[f"bonus_grades_{n}"] = bonus.grades
+            matches.append(f"s.grade = ANY(%(bonus_grades_{n})s::text[])")
+        match = " AND ".join(matches)
+        params[f"bonus_factor_{n}"] = bonus.multiplier
+        params[f"bonus_extra_{n}"] = bonus.extra_points
+        multiplier += f" * (CASE WHEN {match} THEN %(bonus_factor_{n})s::numeric ELSE 1 END)"
+        extra += f" + (CASE WHEN {match} THEN %(bonus_extra_{n})s::bigint ELSE 0 END)"
+    raw = f"o.amount * %(per_unit)s::numeric * ({multiplier})"
+    return f"LEAST(GREATEST(floor({raw}), 0) + {extra}, {MAX_POINTS})", params
+
+
+# The whole points step of a batch in one statement. The accounts are credited by one upsert in
+# customer order (two batches crediting the same customers wait for each other instead of
+# deadlocking; a missing account is created with its first points); every entry's balance_after
+# is its customer's new balance less the points of the customer's later orders in the batch.
+_EARN = """
+WITH kept AS (
+    SELECT o.*
+    FROM unnest(%(ids)s::bigint[]) AS batch(id)
+    -- One order at a time by its key: OFFSET 0 keeps the planner from joining the whole
+    -- tables first when their statistics are stale (a table just filled counts one row).
+    CROSS JOIN LATERAL (
+        SELECT o.id AS order_id, o.customer_id, o.external_id, ({points})::integer AS points
+        FROM orders AS o
+        JOIN customers AS c ON c.id = o.customer_id
+        JOIN customer_scores AS s ON s.customer_id = o.customer_id
+        WHERE o.id = batch.id AND o.status = 'paid'
+          AND c.deleted_at IS NULL AND c.merged_into_id IS NULL
+        OFFSET 0
+    ) AS o
+    WHERE o.points > 0
+), credited AS (
+    INSERT INTO loyalty_accounts AS a (customer_id, balance, updated_at)
+    SELECT customer_id, sum(points), %(at)s FROM kept GROUP BY customer_id ORDER BY customer_id
+    ON CONFLICT (customer_id) DO UPDATE
+    SET balance = a.balance + excluded.balance, updated_at = excluded.updated_at
+    RETURNING a.customer_id, a.balance
+), written AS (
+    INSERT INTO points_ledger (customer_id, kind, points, balance_after, reason, order_id,
+                               occurred_at, expires_at, idempotency_key)
+    SELECT k.customer_id, 'earn', k.points, c.balance - coalesce(sum(k.points) OVER later, 0),
+           left('order ' || k.external_id, 300), k.order_id, %(moment)s,
+           CAST(%(expires)s AS timestamp), 'earn:order:' || k.order_id
+    FROM kept AS k JOIN credited AS c ON c.customer_id = k.customer_id
+    WINDOW later AS (PARTITION BY k.customer_id ORDER BY k.order_id
+                     ROWS BETWEEN 1 FOLLOWING AND UNBOUNDED FOLLOWING)
+    ORDER BY k.order_id
+    RETURNING points
 )
+SELECT coalesce(sum(points), 0) FROM written
+"""
 
 
-def _credit_all_pg(conn: Connection, totals: dict[int, int], at: datetime) -> dict[int, int]:
-    """`_credit_all` on PostgreSQL: the accounts are locked in customer order (two batches
-    crediting the same customers wait for each other instead of deadlocking), the missing
-    ones created, then all credited by one UPDATE instead of one statement per customer."""
-    ids = sorted(totals)
-    wanted = bindparam("ids", ids, type_=postgresql.ARRAY(BigInteger))
-    held = set(
-        conn.execute(
-            select(LoyaltyAccount.customer_id)
-            .where(LoyaltyAccount.customer_id == any_(wanted))
-            .order_by(LoyaltyAccount.customer_id)
-            .with_for_update()
-        ).scalars()
-    )
-    missing = [c for c in ids if c not in held]
-    if missing:
-        conn.execute(
-            postgresql.insert(LoyaltyAccount).on_conflict_do_nothing(
-                index_elements=["customer_id"]
-            ),
-            [{"customer_id": c, "balance": 0, "updated_at": at} for c in missing],
-        )
-    credited = conn.execute(_CREDIT, {"ids": ids, "deltas": [totals[c] for c in ids], "at": at})
-    return {int(customer): int(balance) for customer, balance in credited}
+def _earn_in_postgres(
+    driver: psycopg.Connection[Any],
+    rules: Loyalty,
+    order_ids: list[int],
+    moment: datetime,
+    expires: datetime | None,
+) -> int:
+    points, params = _points_sql(rules)
+    params |= {"ids": order_ids, "at": now(), "moment": moment, "expires": expires}
+    with driver.cursor() as cursor:
+        credited = cursor.execute(_EARN.format(points=points), params).fetchone()
+    return int(credited[0]) if credited else 0
 
 
 def redeem(

@@ -101,7 +101,7 @@ def live_customers(conn: Connection, ids: Iterable[int]) -> set[int]:
     return live
 
 
-def _driver(conn: Connection) -> psycopg.Connection[Any] | None:
+def driver_of(conn: Connection) -> psycopg.Connection[Any] | None:
     """The psycopg connection under `conn` on PostgreSQL (same transaction), else None.
 
     On PostgreSQL the hot statements go to psycopg directly (COPY and one query per table),
@@ -136,11 +136,11 @@ def _pg_stage(cursor: psycopg.Cursor[Any], table: str, rows: list[dict[str, Any]
     names = list(rows[0])
     columns = ", ".join(names)
     staging = f"staging_{table}"
+    # Two statements in one round trip (possible without parameters).
     cursor.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {staging} ON COMMIT DELETE ROWS AS "
-        f"SELECT {columns} FROM {table} WITH NO DATA"
+        f"SELECT {columns} FROM {table} WITH NO DATA; TRUNCATE {staging}"
     )
-    cursor.execute(f"TRUNCATE {staging}")
     with cursor.copy(f"COPY {staging} ({columns}) FROM STDIN") as copy:
         for values in _pg_tuples(rows, names):
             copy.write_row(values)
@@ -174,7 +174,7 @@ def _insert_new(
     if not rows:
         return {}
     ordered = sorted(rows, key=lambda row: row["external_id"])
-    driver = _driver(conn)
+    driver = driver_of(conn)
     if driver is not None:
         return _pg_insert(driver, model.__tablename__, ordered, returning)
     statement = sqlite.insert(model).on_conflict_do_nothing(index_elements=["external_id"])
@@ -192,11 +192,16 @@ def _ids(conn: Connection, model: type[Any], keys: Sequence[str]) -> dict[str, i
     """external id -> id of those of `keys` that are stored."""
     if not keys:
         return {}
-    driver = _driver(conn)
+    driver = driver_of(conn)
     if driver is not None:
-        sql = f"SELECT external_id, id FROM {model.__tablename__} WHERE external_id = ANY(%s)"
+        # The keys as one JSON text: psycopg dumps a list element by element in Python, two
+        # to three times the CPU of json.dumps for a batch's thousands of keys.
+        sql = (
+            f"SELECT external_id, id FROM {model.__tablename__} "
+            "WHERE external_id = ANY(ARRAY(SELECT jsonb_array_elements_text(%s::jsonb)))"
+        )
         with driver.cursor() as cursor:
-            return dict(cursor.execute(sql, (list(keys),)).fetchall())
+            return dict(cursor.execute(sql, (json.dumps(list(keys)),)).fetchall())
     found: dict[str, int] = {}
     for part in _chunks(sorted(keys)):
         query = select(model.external_id, model.id).where(model.external_id.in_(part))
@@ -250,7 +255,7 @@ def copy_rows(conn: Connection, table: str, rows: list[dict[str, Any]]) -> bool:
     """On PostgreSQL, INSERT the rows (each with the same keys) through one COPY and return
     True; elsewhere return False and leave them to the caller. A batch's thousands of rows
     cost the server one statement, not one execution each."""
-    driver = _driver(conn)
+    driver = driver_of(conn)
     if driver is None:
         return False
     if rows:

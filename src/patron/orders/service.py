@@ -17,6 +17,7 @@ from pydantic import ValidationError
 from sqlalchemy import Connection
 from sqlalchemy.orm import Session
 
+from patron import collector
 from patron.loyalty.service import earn_for_new_orders
 from patron.notify import webhooks
 from patron.orders import repository
@@ -152,8 +153,13 @@ def store(
     and their `order.created` webhook events (for `wanted`, the subscriptions the caller
     looked up, else those active now); leave the others as they are."""
     conn = session.connection()
-    existing = repository.stored_orders(conn, [order.external_id for order, _ in orders])
-    new = [(order, customer) for order, customer in orders if order.external_id not in existing]
+    if any(order.lines or order.product_id or order.product_name for order, _ in orders):
+        # Products are made only for the orders not stored yet: look those up first.
+        existing = repository.stored_orders(conn, [order.external_id for order, _ in orders])
+        new = [(order, customer) for order, customer in orders if order.external_id not in existing]
+    else:
+        # Nothing to make first: the insert itself skips the stored ones (found below).
+        existing, new = {}, orders
     products = _products(conn, [order for order, _ in new], moment)
     rows = [_order_row(order, customer, products, moment) for order, customer in new]
     inserted = repository.insert_orders(conn, rows)
@@ -184,13 +190,14 @@ def ingest(*, session: Session, rows: Sequence[Any], moment: datetime) -> BulkRe
     webhook events, the subscriptions looked up once for the batch. The new paid orders earn
     their points set-based; tiers and warnings wait for the `tier_review` job and the next
     scoring run."""
-    wanted = webhooks.subscribers(session)
-    checked = check(rows)
-    customers, created = _customer_ids(session.connection(), checked, moment)
-    webhooks.records_written(session.connection(), wanted, "customer", created=created)
-    good = [(order, customers[row]) for row, order in checked.good]
-    stored = store(session, good, moment=moment, wanted=wanted)
-    earn_for_new_orders(session.connection(), external_ids=stored.inserted, moment=moment)
+    with collector.paused():
+        wanted = webhooks.subscribers(session)
+        checked = check(rows)
+        customers, created = _customer_ids(session.connection(), checked, moment)
+        webhooks.records_written(session.connection(), wanted, "customer", created=created)
+        good = [(order, customers[row]) for row, order in checked.good]
+        stored = store(session, good, moment=moment, wanted=wanted)
+        earn_for_new_orders(session.connection(), order_ids=stored.inserted.values(), moment=moment)
     return BulkResult(
         received=len(rows),
         inserted=len(stored.inserted),
