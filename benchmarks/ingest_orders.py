@@ -213,11 +213,12 @@ def row(
     rate = count / wall
     per_cpu = f"{count / cpu:,.0f}" if cpu else "-"
     cpu_text = f"{cpu:.1f} s" if cpu else "-"
+    per_batch = f"{cpu * 1000 / len(times):,.0f}" if cpu and times else "-"
     p50 = f"{statistics.median(times):,.0f}" if times else "-"
     p95 = f"{percentile(times, 0.95):,.0f}" if times else "-"
     return (
-        f"| {label} | {count:,} | {wall:.1f} s | {rate:,.0f} | {cpu_text} | {per_cpu} | "
-        f"{p50} | {p95} | "
+        f"| {label} | {count:,} | {wall:.1f} s | {rate:,.0f} | {cpu_text} | {per_batch} | "
+        f"{per_cpu} | {p50} | {p95} | "
         f"{totals.get('inserted', 0):,} | {totals.get('existing', 0):,} | "
         f"{totals.get('errors', 0)} |"
     )
@@ -261,10 +262,11 @@ def main() -> None:
     results.append(row(peer, args.orders, wall, [], {"inserted": args.orders}, 0.0))
     print(f"target: {TARGET:,} orders/s; load average {load_before:.1f} -> {load_after:.1f}")
     print(
-        "| run | orders | wall time | orders/s | server CPU | orders per server CPU s "
-        "| p50 ms/batch | p95 ms/batch | inserted | existing | HTTP errors |"
+        "| run | orders | wall time | orders/s | server CPU | server CPU ms/batch "
+        "| orders per server CPU s | p50 ms/batch | p95 ms/batch | inserted | existing "
+        "| HTTP errors |"
     )
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for line in results:
         print(line)
 
