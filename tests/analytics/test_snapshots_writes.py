@@ -149,6 +149,27 @@ def test_snapshot_rows_are_stored_as_the_plain_way_stored_them(
     assert any(row[4] == '"quoted"' for row in stored)
 
 
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)  # SQLite keeps no statistics
+def test_the_planner_knows_the_new_runs_snapshots_before_the_summary_reads_them(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
+) -> None:
+    con, version = prepared
+    with db.begin() as connection:
+        run_id = _run(connection)
+        snapshots.insert_snapshots(connection, con, runs._snapshot_query(con, run_id, version))
+        # Sampled inside the run's transaction: the table's row count and the run id's
+        # frequency (every row so far is this run's) are what the planner now uses.
+        tuples = connection.exec_driver_sql(
+            "SELECT reltuples FROM pg_class WHERE relname = 'score_snapshots'"
+        ).scalar_one()
+        frequent = connection.exec_driver_sql(
+            "SELECT most_common_vals::text, most_common_freqs FROM pg_stats "
+            "WHERE tablename = 'score_snapshots' AND attname = 'run_id'"
+        ).one()
+    assert tuples == 3
+    assert frequent == (f"{{{run_id}}}", [1.0])
+
+
 def test_latest_scores_are_stored_as_the_plain_way_stored_them(
     db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
 ) -> None:
