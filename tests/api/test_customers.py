@@ -169,6 +169,20 @@ def test_personal_data_is_masked_for_those_who_may_not_see_it(
     assert _detail(client, world, "manager", own.id)["phone"] == "138****8000"
 
 
+def test_an_owner_without_a_display_name_is_shown_by_user_name(
+    client: TestClient, world: World, sessions: sessionmaker[Session]
+) -> None:
+    admin = bearer(world.tokens["admin"])
+    agent = world.users["agent"]
+    renamed = client.patch(f"/api/v1/users/{agent.id}", json={"display_name": ""}, headers=admin)
+    assert renamed.status_code == 200
+    with sessions.begin() as session:
+        own = world.customer(session, "own")
+    assert _detail(client, world, "admin", own.id)["owner_name"] == agent.username
+    listed = client.get("/api/v1/customers", headers=admin).json()["items"]
+    assert [item["owner_name"] for item in listed] == [agent.username]
+
+
 def test_unmasking_is_allowed_to_managers_and_audited(
     client: TestClient, world: World, sessions: sessionmaker[Session]
 ) -> None:

@@ -123,7 +123,8 @@ VIEW_FIELDS = tuple(
 VIEW_COLUMNS = tuple(
     getattr(CustomerScore if name in SCORE_NAMES else Customer, name) for name in VIEW_FIELDS
 )
-OWNER_NAME = func.coalesce(User.display_name, User.username).label("owner_name")
+# As `repository.owner_names`: an empty display name falls back to the user name.
+OWNER_NAME = func.coalesce(func.nullif(User.display_name, ""), User.username).label("owner_name")
 
 
 def with_owner_name(query: Select[Any]) -> Select[Any]:
