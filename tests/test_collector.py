@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import gc
 import threading
+import weakref
+from typing import Any
+
+import pytest
 
 from patron import collector
 
@@ -41,3 +45,39 @@ def test_a_collector_that_was_off_stays_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_pause_kept_up_by_overlapping_batches_still_collects(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(collector, "LONGEST_PAUSE", 0.0)
+    holding, release = threading.Event(), threading.Event()
+
+    def other_batch() -> None:
+        with collector.paused():
+            holding.set()
+            release.wait()
+
+    thread = threading.Thread(target=other_batch)
+    thread.start()
+    try:
+        holding.wait()
+        with collector.paused():
+            cycle: list[Any] = []
+            left = weakref.ref(_Box(cycle))
+            del cycle
+        # The other batch still holds the pause, but this one ended past the longest pause.
+        assert left() is None
+        assert not gc.isenabled()
+    finally:
+        release.set()
+        thread.join()
+    assert gc.isenabled()
+
+
+class _Box:
+    """A cycle through an object a weak reference can watch."""
+
+    def __init__(self, cycle: list[Any]) -> None:
+        self.cycle = cycle
+        cycle.append(self)
