@@ -170,6 +170,25 @@ def test_the_planner_knows_the_new_runs_snapshots_before_the_summary_reads_them(
     assert frequent == (f"{{{run_id}}}", [1.0])
 
 
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_a_vacuum_holding_the_snapshot_table_does_not_stop_the_run(
+    db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(snapshots, "ANALYZE_LOCK_WAIT", "200ms")
+    con, version = prepared
+    # The lock a vacuum or another run's ANALYZE holds, which the run's ANALYZE waits for.
+    with db.connect() as vacuum:
+        vacuum.exec_driver_sql("LOCK TABLE score_snapshots IN SHARE UPDATE EXCLUSIVE MODE")
+        with db.begin() as connection:
+            run_id = _run(connection)
+            snapshots.insert_snapshots(connection, con, runs._snapshot_query(con, run_id, version))
+            stored = connection.exec_driver_sql(SNAPSHOT_ROWS.format(run=run_id)).all()
+            setting = connection.exec_driver_sql("SHOW lock_timeout").scalar_one()
+        vacuum.rollback()
+    assert len(stored) == 3
+    assert setting == "0"
+
+
 def test_latest_scores_are_stored_as_the_plain_way_stored_them(
     db: Engine, prepared: tuple[duckdb.DuckDBPyConnection, int]
 ) -> None:

@@ -16,7 +16,9 @@ from pathlib import Path
 from typing import Any, cast
 
 import duckdb
+from psycopg.errors import LockNotAvailable
 from sqlalchemy import Connection, Table, insert
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
 from patron.analytics import kpi_store
@@ -42,6 +44,7 @@ SNAPSHOT_COLUMNS = (
 )
 # What the summary and the lists filter and join snapshots on (PostgreSQL's statistics).
 ANALYZED_COLUMNS = ("run_id", "customer_id", "grade", "clv", "warnings")
+ANALYZE_LOCK_WAIT = "2s"
 CUSTOMER_COLUMNS = ("grade", "stage", "rfm_segment", "value_class", "clv", "churn_risk", "p_alive")
 
 
@@ -130,14 +133,32 @@ def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, que
         # times faster, reads included; only for this COPY (the column keeps its default).
         with local_setting(connection, "default_toast_compression", "lz4"):
             copy_query(connection, con, query, f"{table} ({names})")
-        # The run's summary queries its own snapshots next, in this transaction: statistics
-        # that know nothing of the new run id make the planner expect a few rows and probe the
-        # customers' key once per snapshot (a million probes at 1M customers) where a hash
-        # join is several times faster. Sampled, and only the columns those queries filter on.
-        connection.exec_driver_sql(f"ANALYZE {table} ({', '.join(ANALYZED_COLUMNS)})")
+        _analyze(connection)
         return
     marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
     _execute_chunks(connection, con, query, f"INSERT INTO {table} ({names}) VALUES ({marks})")
+
+
+def _analyze(connection: Connection) -> None:
+    """Sample the snapshot table's statistics inside the run's transaction (PostgreSQL).
+
+    The run's summary queries its own snapshots next: statistics that know nothing of the new
+    run id make the planner expect a few rows and probe the customers' key once per snapshot
+    (a million probes at 1M customers) where a hash join is several times faster. Only the
+    columns those queries filter on are sampled. The lock this takes (held to the commit)
+    conflicts with a vacuum of the table or another run's ANALYZE: the run waits for it at
+    most `ANALYZE_LOCK_WAIT` and otherwise goes on without fresh statistics, only slower."""
+    table = ScoreSnapshot.__tablename__
+    with local_setting(connection, "lock_timeout", ANALYZE_LOCK_WAIT):
+        savepoint = connection.begin_nested()
+        try:
+            connection.exec_driver_sql(f"ANALYZE {table} ({', '.join(ANALYZED_COLUMNS)})")
+        except OperationalError as exc:
+            savepoint.rollback()
+            if not isinstance(exc.orig, LockNotAvailable):
+                raise
+        else:
+            savepoint.commit()
 
 
 def write_latest_scores(
