@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import enum
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -264,6 +266,34 @@ def install_score_row_trigger(connection: Connection) -> None:
     """Make the database insert each new customer's empty score row (idempotent)."""
     for statement in SCORE_ROW_TRIGGERS[connection.dialect.name]:
         connection.exec_driver_sql(statement)
+
+
+@contextmanager
+def score_rows_per_statement(connection: Connection) -> Iterator[None]:
+    """Inside the block, customers inserted get their empty score rows from one statement at
+    its end instead of SQLite's row trigger, which costs a bulk insert about three times the
+    insert itself (60 µs a customer, against one `INSERT … SELECT` of them all).
+
+    SQLite only (elsewhere the block just runs): the trigger is dropped and made again in the
+    caller's transaction, whose write lock keeps every other writer out meanwhile, so no
+    customer is inserted without its row and a rollback brings the trigger back with the rest.
+    New customers are those above the highest id before the block (SQLite numbers new rows
+    past it). Rows and trigger are made even when the block fails and the caller goes on."""
+    if connection.dialect.name != "sqlite":
+        yield
+        return
+    highest = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM customers").scalar()
+    connection.exec_driver_sql("DROP TRIGGER IF EXISTS customer_score_rows")
+    try:
+        yield
+    finally:
+        # Also when the block failed: SQLite undoes only the failing row of an executemany,
+        # so the rows before it stay in the transaction and need theirs.
+        connection.exec_driver_sql(
+            "INSERT INTO customer_scores (customer_id) SELECT id FROM customers WHERE id > ?",
+            (highest,),
+        )
+        install_score_row_trigger(connection)
 
 
 @event.listens_for(CustomerScore.__table__, "after_create")

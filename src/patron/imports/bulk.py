@@ -18,6 +18,8 @@ from psycopg.types.json import Jsonb
 from sqlalchemy import Boolean, ColumnDefault, Connection, Date, DateTime, Numeric, Table
 from sqlalchemy.types import JSON, TypeEngine
 
+from patron.customers.models import Customer, score_rows_per_statement
+
 Convert = Callable[[Any], Any]
 
 
@@ -99,7 +101,11 @@ def insert_many(conn: Connection, table: Table, rows: Sequence[dict[str, Any]]) 
     names = ", ".join(shape.quote(name) for name in shape.columns)
     marks = ", ".join([shape.mark] * len(shape.columns))
     sql = f"INSERT INTO {shape.quote(table.name)} ({names}) VALUES ({marks})"
-    conn.exec_driver_sql(sql, shape.tuples(rows))
+    if table.name != Customer.__tablename__:
+        conn.exec_driver_sql(sql, shape.tuples(rows))
+        return
+    with score_rows_per_statement(conn):
+        conn.exec_driver_sql(sql, shape.tuples(rows))
 
 
 def _with_defaults(table: Table, rows: Sequence[dict[str, Any]]) -> Sequence[dict[str, Any]]:
