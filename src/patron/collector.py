@@ -1,4 +1,4 @@
-"""Python's cyclic garbage collector, paused while a request builds a large batch.
+"""Python's cyclic garbage collector, paused while a request or an import builds large batches.
 
 A bulk request holds tens of thousands of objects (an order model, a tuple, a row per order)
 until it answers, none in a cycle: reference counting frees them all at its end. Left on, the

@@ -13,7 +13,7 @@ from __future__ import annotations
 import gc
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TypeVar
@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, Engine, Table, select
 
-from patron import background
+from patron import background, collector
 from patron.config import Settings, get_settings
 from patron.customers.schemas import Action
 from patron.db import end_transaction, now, rollback_journal
@@ -126,7 +126,10 @@ def import_file(
     action = import_action(None if dedupe is None else str(dedupe))
     options = Options(settings.default_region, ZoneInfo(settings.timezone), action)
     spec = kind_named(kind, options)
-    with _collector_paused():
+    # The collector off for the import, reading the first batch included: a batch makes
+    # millions of short-lived objects in no cycle, which it would walk again and again (a
+    # third of an orders import's CPU). A parsing process (`background`) is forked with it off.
+    with collector.paused():
         source = open_source(path)
         try:
             plan = plan_columns(spec.fields, source.headers, kind=spec.name)
@@ -266,26 +269,6 @@ def _sqlite_fast(cache_mib: int) -> tuple[str, ...]:
     them back again and again. SQLite allocates the cache as pages are used (a small database
     takes little) and the import gives it back when it ends."""
     return (f"PRAGMA cache_size=-{cache_mib * 1024}", *_SQLITE_FAST)
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Python's cyclic garbage collector off for the import, reading the first batch included.
-
-    A batch makes millions of short-lived objects (a list per row, tuples, match objects),
-    none in a cycle: reference counting frees them. Left on, the collector walks them again
-    and again as they pile up, a third of an orders import's CPU time. A process that parses
-    orders for this one (`background`) is forked with it off too.
-    """
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        # Another import running at the same time may have turned it off first: it is the
-        # one that turns it back on (by then this one has too, if it started first).
-        if enabled:
-            gc.enable()
 
 
 def _collected_between(batches: Iterator[T]) -> Iterator[T]:
