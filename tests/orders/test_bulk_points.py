@@ -3,7 +3,9 @@ ledger that `points_for_order` and a running balance give, once, on SQLite and P
 
 from __future__ import annotations
 
+import math
 from datetime import datetime
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -166,3 +168,34 @@ def test_overlapping_batches_at_once_credit_each_order_once(
         running[customer] = running.get(customer, 0) + points
         assert balance_after == running[customer]
     assert balances == running
+
+
+def test_many_digit_multipliers_earn_the_exact_product_on_both_paths(
+    db: Engine, sessions: sessionmaker[Session]
+) -> None:
+    """Factors whose product needs more than Decimal's default 28 digits: (1 - 1e-16) ×
+    (1 + 1e-16) is 1 - 1e-32, which 28 digits round up to 1. Both the bulk path (numeric on
+    PostgreSQL) and `points_for_order` floor the exact product: one point less than the
+    rounded one would give."""
+    activate(
+        db, "loyalty", points_per_unit=0.7, grade_multipliers={"A": 0.9999999999999999},
+        bonus=[{"multiplier": "1.0000000000000001"}],
+    )  # fmt: skip
+    with sessions.begin() as session:
+        customer_id = builders.customer(session, grade="A").id
+    amounts = ["10.00", "1000.00", "999999.99", "3.33"]
+    rows = [
+        {"external_id": f"D-{n}", "customer_id": customer_id, "amount": amount,
+         "ordered_at": "2024-06-01T10:00:00"}
+        for n, amount in enumerate(amounts)
+    ]  # fmt: skip
+    with sessions() as session:
+        before = _balances(session)
+    _ingest(sessions, rows)
+    factor = Fraction("0.7") * Fraction("0.9999999999999999") * Fraction("1.0000000000000001")
+    exact = [math.floor(Fraction(amount) * factor) for amount in amounts]
+    assert exact[:2] == [6, 699]  # 7 and 700 less 1e-31 and 1e-29
+    with sessions() as session:
+        expected = _expected(session, before, [row["external_id"] for row in rows])
+        assert [entry[2] for entry in expected] == exact
+        assert [entry[2] for entry in _ledger(session)] == exact

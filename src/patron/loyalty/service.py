@@ -10,9 +10,10 @@ balance too low. Services here never commit: the caller's unit of work does.
 from __future__ import annotations
 
 import calendar
+import math
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from decimal import ROUND_FLOOR, Decimal
+from decimal import ROUND_FLOOR, Decimal, localcontext
 from typing import Any, Protocol
 
 import psycopg
@@ -211,8 +212,17 @@ class Priced(Protocol):
 
 def points_for_order(rules: Loyalty, order: Priced, grade: str | None) -> int:
     """Points a paid order earns: amount × points_per_unit × the grade's multiplier, then each
-    matching bonus's multiplier and extra points; floored."""
-    multiplier = Decimal(str(rules.grade_multipliers.get(grade or "", 1.0)))
+    matching bonus's multiplier and extra points; floored.
+
+    The product is exact, as PostgreSQL's numeric makes it in the bulk path (`_points_sql`):
+    Decimal's default 28 digits would round factors such as 0.9999999999999999 ×
+    1.0000000000000001, so the precision is the factors' digits together, which a product of
+    them never exceeds."""
+    factors = [
+        order.amount,
+        Decimal(str(rules.points_per_unit)),
+        Decimal(str(rules.grade_multipliers.get(grade or "", 1.0))),
+    ]
     extra = 0
     for bonus in bonuses(rules):
         if (
@@ -220,9 +230,10 @@ def points_for_order(rules: Loyalty, order: Priced, grade: str | None) -> int:
             and (not bonus.channels or order.channel in bonus.channels)
             and (not bonus.grades or grade in bonus.grades)
         ):
-            multiplier *= bonus.multiplier
+            factors.append(bonus.multiplier)
             extra += bonus.extra_points
-    raw = order.amount * Decimal(str(rules.points_per_unit)) * multiplier
+    with localcontext(prec=sum(len(factor.as_tuple().digits) for factor in factors)):
+        raw = math.prod(factors, start=Decimal(1))
     return max(int(raw.to_integral_value(rounding=ROUND_FLOOR)), 0) + extra
 
 
@@ -367,8 +378,8 @@ def _credit_all(conn: Connection, earned: Sequence[tuple[Any, int]]) -> dict[int
 
 def _points_sql(rules: Loyalty) -> tuple[str, dict[str, Any]]:
     """`points_for_order` as a PostgreSQL expression over `o` (orders) and `s` (the customer's
-    scores), with its parameters: the same Decimal factors, multiplied in the same order, in
-    numeric (exact where Python's 28 digits are: every amount an order can hold)."""
+    scores), with its parameters: the same Decimal factors, multiplied exactly in numeric as
+    `points_for_order` multiplies them exactly."""
     params: dict[str, Any] = {"per_unit": Decimal(str(rules.points_per_unit))}
     multiplier = "1.0"
     if rules.grade_multipliers:
