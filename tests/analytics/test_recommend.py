@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import duckdb
+import numpy as np
+import pytest
 
-from patron.analytics.recommend import recommend
+from patron.analytics.recommend import DUE_WITHIN_DAYS, OFFERS, recommend
 
 DAY = 86_400
 
@@ -50,3 +52,96 @@ def test_cycles_due_products_and_co_purchases() -> None:
     assert 7 not in offers
     nxt = dict(con.execute("SELECT * FROM next_purchase ORDER BY 1").fetchall())
     assert nxt == {1: 5.0, 6: None, 8: None}
+
+
+# The offers as they were computed before they were grouped by basket: every (customer,
+# product) row joined to every co-purchase confidence, the owned targets removed by an anti
+# join, the candidates ranked per customer and the top ones joined to the products.
+_OFFERS_PER_CUSTOMER = """
+CREATE OR REPLACE TABLE offers_reference AS
+WITH owned AS (
+    SELECT customer_id, product_id, max(ts // 86400) AS last_day
+    FROM orders WHERE status = 'paid' AND product_id IS NOT NULL AND ts <= $cut
+    GROUP BY ALL
+), buyers AS (
+    SELECT product_id, count(*) AS n FROM owned GROUP BY ALL
+), pairs AS (
+    SELECT a.product_id AS source, b.product_id AS target, count(*) AS n
+    FROM owned a JOIN owned b ON a.customer_id = b.customer_id AND a.product_id <> b.product_id
+    GROUP BY ALL
+), confidence AS (
+    SELECT p.source, p.target, p.n / buyers.n AS confidence
+    FROM pairs p JOIN buyers ON buyers.product_id = p.source
+), due AS (
+    SELECT o.customer_id, o.product_id, 'due' AS reason,
+           1 + ($d - o.last_day) / c.cycle_days AS score
+    FROM owned o JOIN product_cycles c USING (product_id)
+    WHERE o.last_day + c.cycle_days <= $d + $due_within
+), cross_sell AS (
+    SELECT o.customer_id, cf.target AS product_id, 'co_purchase' AS reason,
+           max(cf.confidence) AS score
+    FROM owned o JOIN confidence cf ON cf.source = o.product_id
+    ANTI JOIN owned mine ON mine.customer_id = o.customer_id AND mine.product_id = cf.target
+    GROUP BY ALL
+), ranked AS (
+    SELECT * FROM (SELECT * FROM due UNION ALL SELECT * FROM cross_sell)
+    QUALIFY row_number() OVER (
+        PARTITION BY customer_id ORDER BY score DESC, product_id
+    ) <= $offers
+)
+SELECT r.customer_id,
+       list({'product': p.product_code, 'name': p.product_name, 'reason': r.reason,
+             'score': round(r.score, 4)} ORDER BY r.score DESC, r.product_id) AS offers
+FROM ranked r JOIN products p USING (product_id)
+GROUP BY r.customer_id
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_offers_grouped_by_basket_equal_the_per_customer_ranking(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect()
+    rows = 6000
+    products = 12
+    # Product 13 has no row in `products` (it is ranked, then left out, as before); few
+    # products and customers make many equal confidences, so the tie order is tested too.
+    orders = {
+        "customer_id": rng.integers(1, 700, rows).astype(np.int64),
+        "ts": rng.integers(0, 400 * DAY, rows).astype(np.int64),
+        "status": rng.choice(np.array(["paid", "paid", "paid", "refunded"], dtype=object), rows),
+        "product_id": rng.integers(1, products + 2, rows).astype(np.int64),
+    }
+    con.register("incoming", orders)
+    con.execute(
+        "CREATE TABLE orders AS SELECT customer_id, ts, status, "
+        "CASE WHEN product_id = 1 AND ts % 7 = 0 THEN NULL ELSE product_id END AS product_id "
+        "FROM incoming"
+    )
+    # Customer 9999 has bought every known product the day before: the only offer left is
+    # the unknown product 13, so the customer has no offers at all.
+    con.execute(
+        f"INSERT INTO orders SELECT 9999, 299 * 86400, 'paid', i FROM range(1, {products + 1}) t(i)"
+    )
+    con.execute(
+        "CREATE TABLE products AS SELECT i AS product_id, 'P' || i AS product_code, "
+        f"'product ' || i AS product_name FROM range(1, {products + 1}) t(i)"
+    )
+    con.execute(
+        "CREATE TABLE features AS SELECT DISTINCT customer_id, 1 AS recency_days, "
+        "NULL::DOUBLE AS avg_gap_days FROM orders"
+    )
+    day = 300
+    recommend(con, day=day, cut=day * DAY + DAY - 1)
+    params = {"d": day, "cut": day * DAY + DAY - 1, "due_within": DUE_WITHIN_DAYS, "offers": OFFERS}
+    con.execute(_OFFERS_PER_CUSTOMER, params)
+    new = con.execute("SELECT customer_id, offers FROM offers ORDER BY 1").fetchall()
+    old = con.execute("SELECT customer_id, offers FROM offers_reference ORDER BY 1").fetchall()
+    assert len(new) > 500
+    assert any(len(offers) == OFFERS for _, offers in new)
+    assert {o["reason"] for _, offers in new for o in offers} == {"due", "co_purchase"}
+    assert new == old
+    assert 9999 not in dict(new)
+    assert (
+        con.execute("SELECT typeof(offers) FROM offers LIMIT 1").fetchone()
+        == con.execute("SELECT typeof(offers) FROM offers_reference LIMIT 1").fetchone()
+    )

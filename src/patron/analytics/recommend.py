@@ -6,6 +6,12 @@ A product's repurchase cycle is the median number of days between a customer's c
 purchases of it. A customer is due for a product they bought when its cycle has (nearly)
 passed since they last bought it; co-purchase offers are the products most often bought by
 customers who bought the same products (confidence P(B | A)), not yet bought by this one.
+
+Co-purchase offers depend only on the set of products a customer bought (the basket), so they
+are counted and ranked once per distinct basket (a few hundred at most with a small catalogue)
+and joined back; each customer's offers are then the top ones of their due products and their
+basket's top co-purchases, taken by `arg_max` on (score, -product id): the same offers, in the
+same order, as ranking every (customer, product) candidate.
 """
 
 from __future__ import annotations
@@ -34,37 +40,52 @@ WITH owned AS (
     SELECT customer_id, product_id, max(ts // 86400) AS last_day
     FROM orders WHERE status = 'paid' AND product_id IS NOT NULL AND ts <= $cut
     GROUP BY ALL
+), baskets AS (
+    SELECT customer_id, list_sort(list(product_id)) AS basket FROM owned GROUP BY ALL
+), basket_items AS (
+    SELECT basket, customers, unnest(basket) AS product_id
+    FROM (SELECT basket, count(*) AS customers FROM baskets GROUP BY ALL)
 ), buyers AS (
-    SELECT product_id, count(*) AS n FROM owned GROUP BY ALL
+    SELECT product_id, CAST(sum(customers) AS BIGINT) AS n FROM basket_items GROUP BY ALL
 ), pairs AS (
-    SELECT a.product_id AS source, b.product_id AS target, count(*) AS n
-    FROM owned a JOIN owned b ON a.customer_id = b.customer_id AND a.product_id <> b.product_id
+    SELECT a.product_id AS source, b.product_id AS target, CAST(sum(a.customers) AS BIGINT) AS n
+    FROM basket_items a JOIN basket_items b
+      ON a.basket = b.basket AND a.product_id <> b.product_id
     GROUP BY ALL
 ), confidence AS (
     SELECT p.source, p.target, p.n / buyers.n AS confidence
     FROM pairs p JOIN buyers ON buyers.product_id = p.source
+), basket_offers AS (
+    SELECT i.basket, cf.target AS product_id, max(cf.confidence) AS score
+    FROM basket_items i JOIN confidence cf ON cf.source = i.product_id
+    WHERE NOT list_contains(i.basket, cf.target)
+    GROUP BY i.basket, cf.target
+    QUALIFY row_number() OVER (
+        PARTITION BY i.basket ORDER BY max(cf.confidence) DESC, cf.target
+    ) <= $offers
 ), due AS (
     SELECT o.customer_id, o.product_id, 'due' AS reason,
            1 + ($d - o.last_day) / c.cycle_days AS score
     FROM owned o JOIN product_cycles c USING (product_id)
     WHERE o.last_day + c.cycle_days <= $d + $due_within
-), cross_sell AS (
-    SELECT o.customer_id, cf.target AS product_id, 'co_purchase' AS reason,
-           max(cf.confidence) AS score
-    FROM owned o JOIN confidence cf ON cf.source = o.product_id
-    ANTI JOIN owned mine ON mine.customer_id = o.customer_id AND mine.product_id = cf.target
-    GROUP BY ALL
+), candidates AS (
+    SELECT * FROM due
+    UNION ALL
+    SELECT b.customer_id, o.product_id, 'co_purchase' AS reason, o.score
+    FROM baskets b JOIN basket_offers o USING (basket)
 ), ranked AS (
-    SELECT * FROM (SELECT * FROM due UNION ALL SELECT * FROM cross_sell)
-    QUALIFY row_number() OVER (
-        PARTITION BY customer_id ORDER BY score DESC, product_id
-    ) <= $offers
+    SELECT c.customer_id,
+           arg_max({'known': p.product_id IS NOT NULL, 'product': p.product_code,
+                    'name': p.product_name, 'reason': c.reason, 'score': round(c.score, 4)},
+                   (c.score, -c.product_id), $offers) AS top
+    FROM candidates c LEFT JOIN products p USING (product_id)
+    GROUP BY c.customer_id
 )
-SELECT r.customer_id,
-       list({'product': p.product_code, 'name': p.product_name, 'reason': r.reason,
-             'score': round(r.score, 4)} ORDER BY r.score DESC, r.product_id) AS offers
-FROM ranked r JOIN products p USING (product_id)
-GROUP BY r.customer_id;
+SELECT customer_id,
+       list_transform(list_filter(top, lambda x: x.known),
+                      lambda x: {'product': x.product, 'name': x.name, 'reason': x.reason,
+                            'score': x.score}) AS offers
+FROM ranked WHERE list_bool_or(list_transform(top, lambda x: x.known));
 
 CREATE OR REPLACE TABLE next_purchase AS
 WITH last_product AS (
