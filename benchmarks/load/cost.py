@@ -144,13 +144,20 @@ def measure(
 
 
 def profile(
-    client: httpx.Client, send: Send, count: int, pid: int, py_spy: str, target: Path
+    client: httpx.Client,
+    send: Send,
+    count: int,
+    pid: int,
+    py_spy: str,
+    target: Path,
+    gil: bool = False,
 ) -> None:
-    """py-spy's samples of the server (its non-idle stacks, 200 a second) while `count`
-    requests of a kind are sent."""
+    """py-spy's samples of the server (its non-idle stacks, 200 a second; with `gil`, only
+    the thread holding the interpreter lock: where its CPU goes) while `count` requests of
+    a kind are sent."""
     spy = subprocess.Popen(
         [py_spy, "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-         "--output", str(target)],
+         *(["--gil"] if gil else []), "--output", str(target)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1)  # py-spy attaches
@@ -204,6 +211,9 @@ def main() -> None:
         "--only", default="", help="Kinds whose name contains this (or one of a,b,c)."
     )
     parser.add_argument("--py-spy", default="", help="py-spy's path: profile each kind too.")
+    parser.add_argument(
+        "--gil", action="store_true", help="With --py-spy: sample only the lock's holder."
+    )
     parser.add_argument("--concurrent", type=int, default=0, help="Clients at once (reads).")
     parser.add_argument("--seconds", type=float, default=25, help="With --concurrent.")
     parser.add_argument("--out", type=Path, default=Path("/tmp/patron-load-cost"))
@@ -238,7 +248,7 @@ def main() -> None:
             rows.append((name, count, server, db, wall))
             if args.py_spy:
                 target = args.out / f"{re.sub(r'[^a-z0-9]+', '-', name.lower())}.py-spy.txt"
-                profile(client, send, count, pid, args.py_spy, target)
+                profile(client, send, count, pid, args.py_spy, target, args.gil)
     print(f"\nload average {load:.1f} before, {os.getloadavg()[0]:.1f} after")
     print("| request | requests | server CPU ms | PostgreSQL CPU ms | wall ms |")
     print("|---|---:|---:|---:|---:|")

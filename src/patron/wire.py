@@ -10,11 +10,17 @@ from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
 
+from patron.config import get_settings
+
+_zones: dict[str, ZoneInfo] = {}
+
 
 def _zone() -> ZoneInfo:
-    from patron.config import get_settings
-
-    return ZoneInfo(get_settings().timezone)
+    key = get_settings().timezone
+    zone = _zones.get(key)
+    if zone is None:
+        zone = _zones[key] = ZoneInfo(key)
+    return zone
 
 
 def to_wall_clock(value: datetime) -> datetime:
@@ -25,7 +31,10 @@ def to_wall_clock(value: datetime) -> datetime:
 
 
 def with_offset(value: datetime) -> str:
-    """The stored wall-clock time as RFC 3339 with the business's offset."""
+    """The stored wall-clock time as RFC 3339 with the business's offset.
+
+    Called for every datetime of every response (a page of customers has 200), so the
+    zone comes from a dictionary, without an import statement or `ZoneInfo`'s constructor."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=_zone())
     return value.isoformat()

@@ -3,12 +3,15 @@ the acting user, and the permission a route needs."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import BackgroundTasks, Depends, Request
+from anyio import CancelScope
+from fastapi import BackgroundTasks, Depends, Request, Response
 from fastapi.security import APIKeyCookie, HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import TypeAdapter
 from sqlalchemy.orm import Session, sessionmaker
+from starlette.concurrency import run_in_threadpool
 
 from patron.api.access import Actor, Permission
 from patron.api.security import (
@@ -23,16 +26,59 @@ from patron.api.security import (
     token_use_is_stale,
 )
 from patron.config import Settings
-from patron.db import unit_of_work
 from patron.errors import Forbidden, Unauthorized
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def get_session(request: Request) -> Iterator[Session]:
-    """The request's unit of work: committed when the endpoint succeeds, else rolled back."""
-    with unit_of_work(request.app.state.sessions) as session:
+def _end(session: Session, *, commit: bool) -> None:
+    """Commit (or roll back) and close, as `patron.db.unit_of_work` ends a use case."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        session.close()
+
+
+async def get_session(request: Request) -> AsyncIterator[Session]:
+    """The request's unit of work: committed when the endpoint succeeds, else rolled back.
+
+    Async, so the request does not hand over to a worker thread to start it: a session
+    takes its connection at its first query, on the endpoint's thread. Its end (commit or
+    rollback, database I/O) runs on a worker thread, unless the endpoint already ended the
+    transaction itself (`answer`): a session holding no transaction and no pending change
+    closes without I/O.
+    """
+    session: Session = request.app.state.sessions()
+    try:
         yield session
+    except BaseException:
+        with CancelScope(shield=True):  # a cancelled request still rolls back and closes
+            await run_in_threadpool(lambda: _end(session, commit=False))
+        raise
+    if session.in_transaction() or session.new or session.dirty or session.deleted:
+        await run_in_threadpool(lambda: _end(session, commit=True))
+    else:
+        session.close()
+
+
+def answer(session: Session, adapter: TypeAdapter[Any], value: Any) -> Response:
+    """A reading endpoint's JSON answer, serialised once by its response model's adapter (as
+    FastAPI would: the same bytes) on the endpoint's worker thread, with the request's
+    transaction committed there too.
+
+    Returned as a `Response`, FastAPI neither validates it again on another worker thread
+    nor serialises it; with the transaction ended, `get_session` needs no thread to end it.
+    The route keeps `response_model=`, so the API schema is the same.
+    """
+    body = adapter.dump_json(value, by_alias=True)
+    session.commit()
+    return Response(content=body, media_type="application/json")
 
 
 # The dependencies that only read the app's state are async: FastAPI runs a sync one on a
@@ -80,7 +126,6 @@ def current_actor(
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,
-    settings: SettingsDep,
     credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
     cookie: Annotated[str | None, Depends(cookie_scheme)],
     csrf: Annotated[str | None, Depends(submitted_csrf)],
@@ -95,6 +140,7 @@ def current_actor(
             background.add_task(note_token_use, request.app.state.sessions, token.token_id)
         return Actor(token.user_id, token.username, token.role, token.team, "token", token.scopes)
     if cookie:
+        settings: Settings = request.app.state.settings
         signed_in = session_of(session=session, cookie=cookie, settings=settings)
         if signed_in is None:
             raise Unauthorized("the session has expired: sign in again")

@@ -7,8 +7,8 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from fastapi import APIRouter, Query, Response
+from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy import Row, Select, func, select
 from sqlalchemy.orm import Session
 
@@ -22,7 +22,7 @@ from patron.api.access import (
     visible_customers,
 )
 from patron.api.customer_search import SORT_KEYS, FiltersDep, customer_query, tags_by_customer
-from patron.api.deps import SessionDep, requires
+from patron.api.deps import SessionDep, answer, requires
 from patron.api.errors import responses
 from patron.api.masking import PERSONAL_FIELDS, mask_personal
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, paginate
@@ -75,6 +75,10 @@ class CustomerView(BaseModel):
     created_at: LocalDateTime
     updated_at: LocalDateTime
     masked: bool
+
+
+CUSTOMER_VIEW = TypeAdapter(CustomerView)
+CUSTOMER_PAGE = TypeAdapter(Page[CustomerView])
 
 
 class DuplicateWarning(BaseModel):
@@ -195,7 +199,7 @@ def _saved(session: Session, actor: Actor, saved: service.Saved) -> Saved:
     )
 
 
-@router.get("", summary="List customers")
+@router.get("", summary="List customers", response_model=Page[CustomerView])
 def list_customers(
     session: SessionDep,
     actor: Reader,
@@ -203,7 +207,7 @@ def list_customers(
     sort: Annotated[str, Query(description=f"One of {', '.join(SORT_KEYS)}; '-' descends")] = "id",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[CustomerView]:
+) -> Response:
     """The customers the caller may see, filtered, sorted and a page at a time."""
     # Plain rows of the shown columns: a page needs no entities (their loading cost more
     # than the query).
@@ -217,11 +221,14 @@ def list_customers(
         limit=limit,
         rows=True,
     )
-    return Page(items=present(session, actor, rows), next_cursor=next_cursor, limit=limit)
+    page = Page[CustomerView](items=present(session, actor, rows), next_cursor=next_cursor, limit=limit)
+    return answer(session, CUSTOMER_PAGE, page)
 
 
-@router.get("/{customer_id}", summary="One customer", responses=responses(404))
-def get_customer(session: SessionDep, actor: Reader, customer_id: int) -> CustomerView:
+@router.get(
+    "/{customer_id}", summary="One customer", responses=responses(404), response_model=CustomerView
+)
+def get_customer(session: SessionDep, actor: Reader, customer_id: int) -> Response:
     """A customer the caller may see (404 for one they may not)."""
     # One row with its scores and owner's name (`visible_customer` would load the entity,
     # then its score row, then the owner: three queries and the ORM's objects).
@@ -233,7 +240,7 @@ def get_customer(session: SessionDep, actor: Reader, customer_id: int) -> Custom
     row = session.execute(query).first()
     if row is None:
         raise NotFound(f"no customer with id {customer_id}")
-    return present(session, actor, [row])[0]
+    return answer(session, CUSTOMER_VIEW, present(session, actor, [row])[0])
 
 
 def _owner(session: Session, actor: Actor, owner_id: int | None) -> User | None:

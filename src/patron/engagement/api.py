@@ -12,7 +12,8 @@ from __future__ import annotations
 import enum
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query
+from fastapi import APIRouter, Depends, Query, Response
+from pydantic import TypeAdapter
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.orm import Session
 
@@ -24,7 +25,7 @@ from patron.api.access import (
     visible_task,
     visible_tasks,
 )
-from patron.api.deps import CurrentActor, SessionDep, requires
+from patron.api.deps import CurrentActor, SessionDep, answer, requires
 from patron.api.errors import responses
 from patron.api.pagination import DEFAULT_LIMIT, MAX_LIMIT, Page, SortKey, as_datetime, paginate
 from patron.auth.models import Role, User
@@ -54,6 +55,8 @@ SORT_KEYS = {
     "created_at": SortKey(Task.created_at, as_datetime),
     "id": SortKey(Task.id, int),
 }
+TASK_PAGE = TypeAdapter(Page[TaskView])
+TIMELINE_PAGE = TypeAdapter(TimelinePage)
 
 
 class Scope(enum.StrEnum):
@@ -117,7 +120,7 @@ def _task(session: Session, actor: Actor, task_id: int, *, lock: bool = True) ->
     return visible_task(session, actor, task_id, for_update=lock)
 
 
-@router.get("/tasks", summary="List tasks")
+@router.get("/tasks", summary="List tasks", response_model=Page[TaskView])
 def list_tasks(
     session: SessionDep,
     actor: Reader,
@@ -131,7 +134,7 @@ def list_tasks(
     sort: Annotated[str, Query(description="due_at, created_at or id; '-' descends")] = "due_at",
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> Page[TaskView]:
+) -> Response:
     """The caller's tasks, their team's or all they may see; `overdue` keeps the late ones."""
     query = select(Task).where(tasks_in_scope(actor, scope))
     if status:
@@ -145,7 +148,8 @@ def list_tasks(
     rows, next_cursor = paginate(
         session, query, sort=sort, keys=SORT_KEYS, id_column=Task.id, cursor=cursor, limit=limit
     )
-    return Page(items=[_view(t) for t in rows], next_cursor=next_cursor, limit=limit)
+    page = Page[TaskView](items=[_view(t) for t in rows], next_cursor=next_cursor, limit=limit)
+    return answer(session, TASK_PAGE, page)
 
 
 @router.post("/tasks", status_code=201, summary="Create a task", responses=responses(404))
@@ -202,7 +206,7 @@ def cancel_task(session: SessionDep, actor: Writer, task_id: int) -> TaskView:
 
 
 @router.get("/customers/{customer_id}/timeline", summary="A customer's timeline",
-            responses=responses(404))  # fmt: skip
+            responses=responses(404), response_model=TimelinePage)  # fmt: skip
 def customer_timeline(
     session: SessionDep,
     actor: Reader,
@@ -210,7 +214,7 @@ def customer_timeline(
     kind: Annotated[list[str], Query(description=f"Any of {', '.join(SOURCES)}")] = [],  # noqa: B006
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = DEFAULT_LIMIT,
-) -> TimelinePage:
+) -> Response:
     """Orders, interactions, tasks, tickets, survey answers, points and grade and stage
     changes of a customer the caller may see, newest first."""
     require_visible_customer(session, actor, customer_id)
@@ -218,7 +222,9 @@ def customer_timeline(
         session=session, customer_id=customer_id, limit=limit, cursor=cursor, kinds=kind or None
     )
     items = [TimelineEntry.model_validate(e, from_attributes=True) for e in entries]
-    return TimelinePage(items=items, next_cursor=next_cursor, limit=limit)
+    return answer(
+        session, TIMELINE_PAGE, TimelinePage(items=items, next_cursor=next_cursor, limit=limit)
+    )
 
 
 async def _planner(actor: CurrentActor) -> Actor:  # no I/O: no worker thread
