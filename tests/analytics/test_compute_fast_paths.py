@@ -8,7 +8,7 @@ join per customer, a conversion per customer).
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 import duckdb
 import numpy as np
@@ -17,7 +17,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from patron.analytics import churn, fitting, occasions
+from patron.analytics import churn, features, fitting, occasions
 from patron.analytics.pipeline import _purchase_log
 from patron.analytics.summary import OrderLog
 from patron.errors import InvalidInput
@@ -141,3 +141,158 @@ def test_newton_finish_stops_at_a_bound_like_lbfgsb() -> None:
     assert theta[1] == fitting.LOG_BOUND
     np.testing.assert_allclose(theta[[0, 2]], centre[[0, 2]], atol=1e-9)
     assert calls["full"] <= 3
+
+
+def _random_store(seed: int) -> duckdb.DuckDBPyConnection:
+    """Every table the feature query reads, at random around two cuts: customers created on
+    both sides of them, orders of every status (NULL too), several a day, events on the cut
+    days before and after the cut's time of day."""
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect()
+    customers, day = 400, 86_400
+    start, end = 100 * day, 500 * day
+
+    def times(rows: int) -> np.ndarray:
+        return rng.integers(start, end, rows).astype(np.int64)
+
+    def ids(rows: int) -> np.ndarray:
+        # Ids past the customers too: events of customers no longer in the store.
+        return rng.integers(1, customers + 20, rows).astype(np.int64)
+
+    def table(name: str, columns: dict[str, np.ndarray]) -> None:
+        # Customers from 250 on have their events from day 300 on only.
+        if "ts" in columns:
+            late = columns["customer_id"] >= 250
+            columns["ts"] = np.where(
+                late, 300 * day + (columns["ts"] - start) % (200 * day), columns["ts"]
+            )
+        con.register("incoming", columns)
+        con.execute(f"CREATE TABLE {name} AS SELECT * FROM incoming")
+        con.unregister("incoming")
+
+    n = 6000
+    statuses = np.array(["paid", "paid", "paid", "refunded", "cancelled", None], dtype=object)
+    table(
+        "orders",
+        {
+            "customer_id": ids(n),
+            # Several orders on one day: timestamps on a coarse grid of hours.
+            "ts": (times(n) // 7200) * 7200,
+            "amount": np.round(rng.gamma(2.0, 40.0, n), 2),
+            "status": rng.choice(statuses, n),
+            "channel": rng.choice(np.array(["web", "shop", None], dtype=object), n),
+            "product_id": rng.integers(1, 5, n).astype(np.int64),
+        },
+    )
+    table(
+        "interactions",
+        {
+            "customer_id": ids(800),
+            "ts": times(800),
+            "is_follow_up": rng.integers(0, 2, 800).astype(np.int64),
+        },
+    )
+    resolved = times(300).astype(float)
+    resolved[rng.random(300) < 0.4] = np.nan
+    closed = times(300).astype(float)
+    closed[rng.random(300) < 0.5] = np.nan
+    table(
+        "tickets_raw",
+        {
+            "customer_id": ids(300),
+            "ts": times(300),
+            "kind": rng.choice(np.array(["complaint", "inquiry"], dtype=object), 300),
+            "resolved_ts": resolved,
+            "closed_ts": closed,
+        },
+    )
+    con.execute(
+        "CREATE TABLE tickets AS SELECT customer_id, ts, kind, CAST(resolved_ts AS BIGINT) "
+        "AS resolved_ts, CAST(closed_ts AS BIGINT) AS closed_ts FROM tickets_raw"
+    )
+    # Answers at distinct times, so each customer's last one is one answer.
+    table(
+        "responses",
+        {
+            "customer_id": ids(500),
+            "ts": start + rng.choice(end - start, 500, replace=False).astype(np.int64),
+            "kind": rng.choice(np.array(["nps", "csat"], dtype=object), 500),
+            "score": rng.integers(0, 11, 500).astype(np.int64),
+        },
+    )
+    table(
+        "points",
+        {
+            "customer_id": ids(2000),
+            "ts": times(2000),
+            "points": rng.integers(-50, 200, 2000).astype(np.int64),
+        },
+    )
+    table(
+        "tier_changes",
+        {
+            "customer_id": ids(50),
+            "ts": times(50),
+            "tier": rng.choice(np.array(["silver", "gold"], dtype=object), 50),
+        },
+    )
+    table(
+        "tags",
+        {"customer_id": ids(300), "tag": rng.choice(np.array(["vip", "b2b"], dtype=object), 300)},
+    )
+    created = times(customers)
+    # Most late customers were created late too; a few early, with no event before.
+    created[260:] = np.maximum(created[260:], 300 * day)
+    con.execute(
+        "CREATE TABLE customers AS SELECT i AS customer_id, 'C' || i AS external_id, "
+        "'name' AS name, $created[i] AS created_ts, 'person' AS kind, NULL AS gender, "
+        "NULL AS province, NULL AS city, NULL::BIGINT AS owner_id, NULL AS owner, "
+        "NULL::BIGINT AS owned_since_ts, 0 AS locked, NULL::BIGINT AS birthday_ts, "
+        "NULL AS lunar_birthday, NULL AS current_grade, NULL AS current_stage "
+        f"FROM range(1, {customers + 1}) t(i)",
+        {"created": [0, *created.tolist()]},
+    )
+    return con
+
+
+def _projected_feature_query(con: duckdb.DuckDBPyConnection, moment: datetime, table: str) -> None:
+    """The model inputs as the churn model took them before: the feature query per cut."""
+    select = ", ".join(f"CAST({sql} AS DOUBLE) AS {name}" for name, sql in churn.MODEL_INPUTS)
+    con.execute(
+        f"CREATE OR REPLACE TABLE {table} AS SELECT customer_id, {select} "
+        f"FROM ({features.FEATURES_SQL})",
+        features.feature_params(moment),
+    )
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    "moment",
+    [datetime(1971, 3, 1, 23, 59, 59, 999_999), datetime(1971, 3, 1, 13, 30, 0)],
+    ids=["end of day", "mid-day"],
+)
+def test_past_designs_in_one_pass_equal_the_feature_query_per_cut(
+    seed: int, moment: datetime
+) -> None:
+    con = _random_store(seed)
+    horizon = timedelta(days=90)
+    train_cut, valid_cut = moment - 2 * horizon, moment - horizon
+    churn._past_designs(con, train_cut, valid_cut)
+    for cut, table in ((train_cut, "churn_train"), (valid_cut, "churn_valid")):
+        _projected_feature_query(con, cut, "expected")
+        expected = con.execute("SELECT * FROM expected ORDER BY customer_id").fetchnumpy()
+        got = con.execute(f"SELECT * FROM {table} ORDER BY customer_id").fetchnumpy()
+        assert 100 < len(expected["customer_id"]) <= 400
+        assert list(got) == list(expected)
+        for name, values in expected.items():
+            # Equal to the last bit, NaN where the feature query gives NaN.
+            np.testing.assert_array_equal(got[name], values, err_msg=name, strict=True)
+        kinds = "SELECT typeof(COLUMNS(*)) FROM {} LIMIT 1"
+        assert (
+            con.execute(kinds.format(table)).fetchall()
+            == con.execute(kinds.format("expected")).fetchall()
+        )
+    # The training rows are fewer: customers created between the cuts are not in them yet.
+    train = con.execute("SELECT count(*) FROM churn_train").fetchone()
+    valid = con.execute("SELECT count(*) FROM churn_valid").fetchone()
+    assert train is not None and valid is not None and train[0] < valid[0]

@@ -4,6 +4,11 @@ Trained on the business's own history from point-in-time features: features as o
 `as_of - 2h` labelled by what happened in the next h days train the model, features as of
 `as_of - h` labelled up to `as_of` validate it, and the model refit on that later period scores
 today. With too little history the documented heuristic `exp(-expected_purchases)` is used.
+
+The two earlier moments' inputs come from one pass over the store (`_PAST_HISTORY_SQL`), a
+twin of the feature query's columns they use: `tests/analytics/test_compute_fast_paths.py`
+checks them value for value against `FEATURES_SQL` as of each moment, so a change to the
+feature query fails that test until its twin here follows.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from patron.analytics.features import FEATURES_SQL, as_of_moment, day_number, feature_params
+from patron.analytics.features import as_of_moment, day_number, feature_params
 
 MIN_CUSTOMERS = 200
 MIN_PER_CLASS = 20
@@ -63,15 +68,157 @@ def _design(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray[Any, Any]:
     return np.column_stack([np.asarray(column, dtype=np.float64) for column in rows.values()])
 
 
-def _past_design(con: duckdb.DuckDBPyConnection, as_of: datetime, table: str) -> None:
-    """The model inputs as of an earlier moment, as `table` (customer_id and one column per
-    input, named after it): the feature query with only these columns kept, so DuckDB
-    leaves out the tag lists, channels, points and tiers nobody reads here."""
+# The model inputs' features as of two earlier moments in one pass over the store: each
+# aggregate of FEATURES_SQL is taken twice, filtered to the rows on or before each cut, so
+# the values (and their types) are those the feature query gives as of either cut. Paid
+# orders are summed per day once for both cuts (a day's sum as of each); exact decimal sums
+# regrouped by day are the same sums. `_PAST_FEATURES` picks one cut's columns out of it.
+_PAST_HISTORY_SQL = """
+CREATE OR REPLACE TEMP TABLE churn_history AS
+WITH
+daily AS (
+    SELECT customer_id, ts // 86400 AS day,
+           count(*) FILTER (WHERE ts <= $cut1) AS n1,
+           sum(CAST(amount AS DECIMAL(38, 6))) FILTER (WHERE ts <= $cut1) AS amount1,
+           count(*) AS n2,
+           sum(CAST(amount AS DECIMAL(38, 6))) AS amount2
+    FROM orders WHERE status = 'paid' AND ts <= $cut2
+    GROUP BY ALL
+),
+purchases AS (
+    SELECT customer_id,
+           min(day) FILTER (WHERE n1 > 0) AS first_day1,
+           max(day) FILTER (WHERE n1 > 0) AS last_day1,
+           count(*) FILTER (WHERE n1 > 0) AS days1,
+           sum(amount1) AS amount_sum1,
+           arg_min(amount1, day) FILTER (WHERE n1 > 0) AS first_amount1,
+           CAST(sum(n1) AS BIGINT) AS orders_total1,
+           CAST(sum(n1) FILTER (WHERE $d1 - day < 90) AS BIGINT) AS orders_90d1,
+           CAST(sum(n1) FILTER (WHERE $d1 - day >= 90 AND $d1 - day < 180) AS BIGINT)
+               AS orders_prev_90d1,
+           min(day) AS first_day2,
+           max(day) AS last_day2,
+           count(*) AS days2,
+           sum(amount2) AS amount_sum2,
+           arg_min(amount2, day) AS first_amount2,
+           CAST(sum(n2) AS BIGINT) AS orders_total2,
+           CAST(sum(n2) FILTER (WHERE $d2 - day < 90) AS BIGINT) AS orders_90d2,
+           CAST(sum(n2) FILTER (WHERE $d2 - day >= 90 AND $d2 - day < 180) AS BIGINT)
+               AS orders_prev_90d2
+    FROM daily GROUP BY ALL
+),
+other_orders AS (
+    SELECT customer_id, min(ts) AS first_ts,
+           count(*) FILTER (
+               WHERE ts <= $cut1 AND status = 'refunded' AND $d1 - ts // 86400 < 90
+           ) AS refunds_90d1,
+           count(*) FILTER (WHERE status = 'refunded' AND $d2 - ts // 86400 < 90) AS refunds_90d2
+    FROM orders WHERE status IS DISTINCT FROM 'paid' AND ts <= $cut2
+    GROUP BY ALL
+),
+contact AS (
+    SELECT customer_id, min(ts) AS first_ts,
+           count(*) FILTER (WHERE ts <= $cut1 AND $d1 - ts // 86400 < 90) AS interactions_90d1,
+           $d1 - max(ts // 86400) FILTER (WHERE ts <= $cut1) AS days_since_interaction1,
+           count(*) FILTER (WHERE $d2 - ts // 86400 < 90) AS interactions_90d2,
+           $d2 - max(ts // 86400) AS days_since_interaction2
+    FROM interactions WHERE ts <= $cut2
+    GROUP BY ALL
+),
+service AS (
+    SELECT customer_id, min(ts) AS first_ts,
+           count(*) FILTER (
+               WHERE ts <= $cut1 AND kind = 'complaint' AND $d1 - ts // 86400 < 90
+           ) AS complaints_90d1,
+           count(*) FILTER (
+               WHERE ts <= $cut1 AND coalesce(resolved_ts > $cut1, TRUE)
+                 AND coalesce(closed_ts > $cut1, TRUE)
+           ) AS open_tickets1,
+           count(*) FILTER (WHERE kind = 'complaint' AND $d2 - ts // 86400 < 90)
+               AS complaints_90d2,
+           count(*) FILTER (
+               WHERE coalesce(resolved_ts > $cut2, TRUE) AND coalesce(closed_ts > $cut2, TRUE)
+           ) AS open_tickets2
+    FROM tickets WHERE ts <= $cut2
+    GROUP BY ALL
+),
+answers AS (
+    SELECT customer_id, min(ts) AS first_ts,
+           arg_max(score, ts) FILTER (WHERE ts <= $cut1 AND kind = 'nps') AS last_nps1,
+           arg_max(score, ts) FILTER (WHERE ts <= $cut1 AND kind = 'csat') AS last_csat1,
+           arg_max(score, ts) FILTER (WHERE kind = 'nps') AS last_nps2,
+           arg_max(score, ts) FILTER (WHERE kind = 'csat') AS last_csat2
+    FROM responses WHERE ts <= $cut2
+    GROUP BY ALL
+),
+points_seen AS (
+    SELECT customer_id, min(ts) AS first_ts FROM points WHERE ts <= $cut2 GROUP BY ALL
+)
+SELECT c.customer_id, c.created_ts, p.*  EXCLUDE (customer_id),
+       o.first_ts AS orders_first_ts, o.refunds_90d1, o.refunds_90d2,
+       i.first_ts AS contact_first_ts, i.* EXCLUDE (customer_id, first_ts),
+       s.first_ts AS service_first_ts, s.* EXCLUDE (customer_id, first_ts),
+       a.first_ts AS answers_first_ts, a.* EXCLUDE (customer_id, first_ts),
+       pt.first_ts AS points_first_ts
+FROM customers c
+LEFT JOIN purchases p USING (customer_id)
+LEFT JOIN other_orders o USING (customer_id)
+LEFT JOIN contact i USING (customer_id)
+LEFT JOIN service s USING (customer_id)
+LEFT JOIN answers a USING (customer_id)
+LEFT JOIN points_seen pt USING (customer_id)
+WHERE c.created_ts <= $cut2 OR p.customer_id IS NOT NULL OR o.customer_id IS NOT NULL
+   OR i.customer_id IS NOT NULL OR s.customer_id IS NOT NULL OR a.customer_id IS NOT NULL
+   OR pt.customer_id IS NOT NULL
+"""
+
+# One cut's features (`{k}` 1 or 2) as FEATURES_SQL names them, for the customers it keeps:
+# those created by then or with any order, interaction, ticket, answer or points by then.
+_PAST_FEATURES = """
+SELECT customer_id,
+       $d{k} - last_day{k} AS recency_days,
+       coalesce(nullif(days{k}, 0) - 1, 0) AS frequency,
+       $d{k} - least(first_day{k}, created_ts // 86400) AS tenure_days,
+       coalesce(
+           CAST(amount_sum{k} - first_amount{k} AS DOUBLE) / nullif(days{k} - 1, 0), 0
+       ) AS monetary_avg,
+       coalesce(CAST(amount_sum{k} AS DOUBLE), 0) AS monetary_total,
+       coalesce(orders_total{k}, 0) AS orders_total,
+       coalesce(orders_90d{k}, 0) AS orders_90d,
+       coalesce(orders_prev_90d{k}, 0) AS orders_prev_90d,
+       ($d{k} - last_day{k})
+           / nullif((last_day{k} - first_day{k}) / nullif(days{k} - 1, 0), 0) AS overdue_ratio,
+       coalesce(refunds_90d{k}, 0) AS refunds_90d,
+       coalesce(interactions_90d{k}, 0) AS interactions_90d,
+       days_since_interaction{k} AS days_since_interaction,
+       coalesce(complaints_90d{k}, 0) AS complaints_90d,
+       coalesce(open_tickets{k}, 0) AS open_tickets,
+       last_nps{k} AS last_nps,
+       last_csat{k} AS last_csat
+FROM churn_history
+WHERE created_ts <= $cut{k} OR days{k} > 0 OR orders_first_ts <= $cut{k}
+   OR contact_first_ts <= $cut{k} OR service_first_ts <= $cut{k}
+   OR answers_first_ts <= $cut{k} OR points_first_ts <= $cut{k}
+"""
+
+
+def _past_designs(con: duckdb.DuckDBPyConnection, train_cut: datetime, valid_cut: datetime) -> None:
+    """The model inputs as of the two earlier moments, as `churn_train` and `churn_valid`
+    (customer_id and one column per input, named after it), from one pass over the store:
+    the same values as the feature query as of each moment (only these columns kept)."""
+    early, late = feature_params(train_cut), feature_params(valid_cut)
+    if not early["cut"] < late["cut"]:
+        raise ValueError("the training cut must come before the validation cut")
+    params = {"cut1": early["cut"], "d1": early["d"], "cut2": late["cut"], "d2": late["d"]}
+    con.execute(_PAST_HISTORY_SQL, params)
     select = ", ".join(f"CAST({sql} AS DOUBLE) AS {name}" for name, sql in MODEL_INPUTS)
-    con.execute(
-        f"CREATE OR REPLACE TABLE {table} AS SELECT customer_id, {select} FROM ({FEATURES_SQL})",
-        feature_params(as_of),
-    )
+    for k, table in ((1, "churn_train"), (2, "churn_valid")):
+        features = _PAST_FEATURES.replace("{k}", str(k))
+        con.execute(
+            f"CREATE OR REPLACE TABLE {table} AS SELECT customer_id, {select} FROM ({features})",
+            {f"cut{k}": params[f"cut{k}"], f"d{k}": params[f"d{k}"]},
+        )
+    con.execute("DROP TABLE churn_history")
 
 
 def _stored_design(con: duckdb.DuckDBPyConnection, table: str) -> np.ndarray[Any, Any]:
@@ -166,8 +313,7 @@ def churn_risk(
     moment = as_of_moment(as_of)
     train_cut = moment - timedelta(days=2 * horizon_days)
     valid_cut = moment - timedelta(days=horizon_days)
-    _past_design(con, train_cut, "churn_train")
-    _past_design(con, valid_cut, "churn_valid")
+    _past_designs(con, train_cut, valid_cut)
     y_train = _labels(con, "churn_train", day_number(train_cut), horizon_days)
     y_valid = _labels(con, "churn_valid", day_number(valid_cut), horizon_days)
     if not (_enough(y_train) and _enough(y_valid)):

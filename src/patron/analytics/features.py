@@ -6,7 +6,9 @@ paid orders only; refunded and cancelled orders never count.
 
 `analytics.features_one` computes the same row for one customer in Python (event runs): a
 change to `FEATURES_SQL` needs its twin there, and `tests/analytics/test_features_one.py`
-fails until the two agree.
+fails until the two agree. The churn model's inputs as of its two earlier moments are a
+second twin (`churn._PAST_HISTORY_SQL`, one pass for both), checked against this query by
+`tests/analytics/test_compute_fast_paths.py`.
 """
 
 from __future__ import annotations
