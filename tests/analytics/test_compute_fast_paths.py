@@ -296,3 +296,37 @@ def test_past_designs_in_one_pass_equal_the_feature_query_per_cut(
     train = con.execute("SELECT count(*) FROM churn_train").fetchone()
     valid = con.execute("SELECT count(*) FROM churn_valid").fetchone()
     assert train is not None and valid is not None and train[0] < valid[0]
+
+
+def test_newton_finish_holds_a_bound_the_step_would_cross() -> None:
+    """The sample's optimum puts a parameter at its bound where the full data's gradient
+    points inwards but, through a flat direction shared with another parameter, the Newton
+    step points outwards: the parameter is held and the others converge in a few passes (as
+    Pareto/NBD's s and beta on a calibration period at 1M), instead of a clipped step that
+    never converges and hands the fit to L-BFGS-B."""
+    coupling = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.95], [0.0, 0.95, 1.0]])
+    centre = np.array([0.3, fitting.LOG_BOUND + 2.0, -1.0])
+    calls = {"full": 0}
+
+    def objective(theta: np.ndarray, middle: np.ndarray, size: float) -> tuple[float, np.ndarray]:
+        gap = theta - middle
+        return float(-(gap @ coupling @ gap) * size), -2 * (coupling @ gap) * size
+
+    def full(theta: np.ndarray) -> tuple[float, np.ndarray]:
+        calls["full"] += 1
+        return objective(theta, centre, 1000.0)
+
+    theta = fitting.maximise_warm(
+        full,
+        lambda t: objective(t, centre + np.array([0.0, 0.0, 1.0]), 10.0),
+        np.zeros(3),
+        model="test",
+        size=1000.0,
+        sample_size=10.0,
+    )
+    reference = fitting.maximise(
+        lambda t: objective(t, centre, 1000.0), np.zeros(3), model="test", size=1000.0
+    )
+    assert theta[1] == fitting.LOG_BOUND
+    np.testing.assert_allclose(theta, reference, atol=1e-9)
+    assert calls["full"] <= 3

@@ -198,13 +198,27 @@ def maximise_warm(
             if np.abs(gradient[free]).max(initial=0.0) <= GRADIENT_TOLERANCE * size:
                 return theta
             best, best_value = theta, value
-            if free.all():
-                step = inverse @ (gradient / size)
-            else:
-                step = np.zeros_like(theta)
-                step[free] = np.linalg.solve(hessian[np.ix_(free, free)], gradient[free] / size)
+            step = _newton_step(hessian, inverse, gradient / size, free)
+            # A parameter at its bound that the step would carry beyond it is held as well
+            # and the others stepped without it: clipping the step instead left them moved
+            # as if it had gone on (a flat direction, s and beta at 1M, then never converged).
+            beyond = ((theta >= LOG_BOUND) & (step > 0)) | ((theta <= -LOG_BOUND) & (step < 0))
+            if beyond.any():
+                step = _newton_step(hessian, inverse, gradient / size, free & ~beyond)
             theta = np.clip(theta + step, -LOG_BOUND, LOG_BOUND)
     return maximise(objective, best, model=model, size=size)
+
+
+def _newton_step(
+    hessian: FloatArray, inverse: FloatArray, gradient: FloatArray, free: NDArray[np.bool_]
+) -> FloatArray:
+    """The Newton step of the free log-parameters (the others stay where they are)."""
+    if free.all():
+        return np.asarray(inverse @ gradient)
+    step = np.zeros_like(gradient)
+    if free.any():
+        step[free] = np.linalg.solve(hessian[np.ix_(free, free)], gradient[free])
+    return step
 
 
 def _free(theta: FloatArray, gradient: FloatArray) -> NDArray[np.bool_]:
