@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
@@ -210,7 +211,10 @@ def maximise_warm(
 
 
 def _newton_step(
-    hessian: FloatArray, inverse: FloatArray, gradient: FloatArray, free: NDArray[np.bool_]
+    hessian: FloatArray,
+    inverse: NDArray[np.floating[Any]],
+    gradient: FloatArray,
+    free: NDArray[np.bool_],
 ) -> FloatArray:
     """The Newton step of the free log-parameters (the others stay where they are)."""
     if free.all():
