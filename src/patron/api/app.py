@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from importlib.metadata import version
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from patron.analytics.api import router as analytics_router
 from patron.api import errors
 from patron.api.gate import ConnectionGate, slots_for
 from patron.api.security import LoginLimiter
+from patron.api.token_reader import TokenReader, reader_for
 from patron.audit.api import router as audit_router
 from patron.auth.api import router as auth_router
 from patron.campaigns.api import router as campaigns_router
@@ -89,6 +92,19 @@ def _mount_web(app: FastAPI) -> None:
         app.include_router(pages.router)
 
 
+@asynccontextmanager
+async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
+    # In each server process, on its event loop (workers start after the fork).
+    reader: TokenReader | None = app.state.token_reader
+    if reader is not None:
+        await reader.start()
+    try:
+        yield
+    finally:
+        if reader is not None:
+            await reader.stop()
+
+
 def create_app(settings: Settings | None = None, *, engine: Engine | None = None) -> FastAPI:
     """The application for these settings (default: the environment's), on `engine` if given."""
     settings = settings or get_settings()
@@ -99,10 +115,12 @@ def create_app(settings: Settings | None = None, *, engine: Engine | None = None
         openapi_url="/openapi.json",
         docs_url="/docs",
         redoc_url=None,
+        lifespan=_lifespan,
     )
     app.state.settings = settings
     app.state.engine = engine or create_db_engine(settings.database_url, serving=True)
     app.state.sessions = session_factory(app.state.engine)
+    app.state.token_reader = reader_for(app.state.engine)  # PostgreSQL: tokens on the loop
     kpi_store.prepare(app.state.engine)
     app.state.login_limiter = LoginLimiter()
     errors.install(app)

@@ -19,12 +19,14 @@ from patron.api.security import (
     CSRF_HEADER,
     SESSION_COOKIE,
     UNSAFE_METHODS,
+    LiveToken,
     csrf_matches,
     note_token_use,
     session_of,
     token_of,
     token_use_is_stale,
 )
+from patron.api.token_reader import TokenReader, Unavailable
 from patron.config import Settings
 from patron.errors import Forbidden, Unauthorized
 
@@ -122,7 +124,7 @@ async def submitted_csrf(request: Request) -> str | None:
     return None
 
 
-def current_actor(
+async def current_actor(  # async: the token check needs no worker thread (PostgreSQL)
     request: Request,
     background: BackgroundTasks,
     session: SessionDep,
@@ -133,7 +135,7 @@ def current_actor(
     """The signed-in user: a bearer token wins over a cookie; a cookie's unsafe requests must
     carry the session's CSRF token."""
     if credentials is not None:
-        token = token_of(session=session, plain=credentials.credentials)
+        token = await _live_token(request, session, credentials.credentials)
         if token is None:
             raise Unauthorized("the API token is unknown, expired or revoked")
         if token_use_is_stale(token.last_used_at):
@@ -141,7 +143,9 @@ def current_actor(
         return Actor(token.user_id, token.username, token.role, token.team, "token", token.scopes)
     if cookie:
         settings: Settings = request.app.state.settings
-        signed_in = session_of(session=session, cookie=cookie, settings=settings)
+        signed_in = await run_in_threadpool(
+            lambda: session_of(session=session, cookie=cookie, settings=settings)
+        )
         if signed_in is None:
             raise Unauthorized("the session has expired: sign in again")
         user, row = signed_in
@@ -152,6 +156,18 @@ def current_actor(
             )
         return Actor.of(user, via="session")
     raise Unauthorized("sign in, or send an API token as 'Authorization: Bearer TOKEN'")
+
+
+async def _live_token(request: Request, session: Session, plain: str) -> LiveToken | None:
+    """The live token behind a bearer token, read now: on the event loop by the app's token
+    reader (PostgreSQL), else through the request's session on a worker thread."""
+    reader: TokenReader | None = request.app.state.token_reader
+    if reader is not None:
+        try:
+            return await reader.token(plain)
+        except Unavailable:
+            pass
+    return await run_in_threadpool(lambda: token_of(session=session, plain=plain))
 
 
 CurrentActor = Annotated[Actor, Depends(current_actor)]

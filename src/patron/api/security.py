@@ -7,12 +7,13 @@ import hashlib
 import secrets
 import time
 from collections import deque
+from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import cache
 from threading import Lock
-from typing import Any, Unpack
+from typing import Any
 
 from argon2.exceptions import VerificationError
 from itsdangerous import BadSignature, URLSafeTimedSerializer
@@ -151,7 +152,7 @@ class LiveToken:
 
 
 @cache
-def _token_query() -> Select[Unpack[tuple[Any, ...]]]:
+def token_query() -> Select[*tuple[Any, ...]]:
     # Built once: its construction and cache key cost more than the query's execution.
     return (
         select(
@@ -167,11 +168,17 @@ def token_of(*, session: Session, plain: str) -> LiveToken | None:
     """The token behind a bearer token and its user, if both are live (the token neither
     revoked nor expired, the user active).
 
-    Every API request asks, so it is one indexed query for plain columns (one statement,
-    built once): no ORM objects, no answer cached, so a revoked token or a deactivated user
-    is refused at the next request.
+    Every API request asks (on PostgreSQL through `patron.api.token_reader`, the same
+    statement on the event loop), so it is one indexed query for plain columns (one
+    statement, built once): no ORM objects, no answer cached, so a revoked token or a
+    deactivated user is refused at the next request.
     """
-    row = session.execute(_token_query(), {"token_hash": digest(plain)}).first()
+    return live_token(session.execute(token_query(), {"token_hash": digest(plain)}).first())
+
+
+def live_token(row: Sequence[Any] | None) -> LiveToken | None:
+    """The live token of a row of `token_query` (None when there is none or it is not live);
+    the role as stored (its name) or as the ORM reads it."""
     if row is None:
         return None
     token_id, scopes, revoked_at, expires_at, last_used_at, user_id = row[:6]
@@ -180,6 +187,7 @@ def token_of(*, session: Session, plain: str) -> LiveToken | None:
         return None
     if expires_at is not None and expires_at <= now():
         return None
+    role = role if isinstance(role, Role) else Role[role]
     return LiveToken(
         token_id, frozenset(scopes.split()), last_used_at, user_id, username, role, team
     )

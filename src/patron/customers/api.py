@@ -221,7 +221,9 @@ def list_customers(
         limit=limit,
         rows=True,
     )
-    page = Page[CustomerView](items=present(session, actor, rows), next_cursor=next_cursor, limit=limit)
+    page = Page[CustomerView](
+        items=present(session, actor, rows), next_cursor=next_cursor, limit=limit
+    )
     return answer(session, CUSTOMER_PAGE, page)
 
 
