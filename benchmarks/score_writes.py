@@ -18,7 +18,8 @@ of every snapshot row of the run and of every customer's score columns, as the d
 them back as text, so two versions of the code can show they store the same), then rolls back.
 `--prime` first commits the latest scores once, so the timed runs are reruns in which no
 customer's scores change. Prints one JSON object: wall and CPU seconds (this process, all
-threads) per step and repeat, and the load average before and after.
+threads, then the PostgreSQL server process of its connection when the server runs on this
+machine) per step and repeat, and the load average before and after.
 """
 
 from __future__ import annotations
@@ -41,9 +42,10 @@ from patron.db import create_db_engine
 from patron.rules import versions
 from patron.rules.runs import _LATEST_SCORES, _snapshot_query, prepare
 
+# The JSON columns as values (`jsonb` text on PostgreSQL), whether stored as `json` or `jsonb`.
 SNAPSHOT_DIGEST = (
     "SELECT customer_id, grade, stage, rfm_segment, value_class, clv, p_alive, churn_risk, "
-    "warnings, features, explain FROM score_snapshots WHERE run_id = {run}"
+    "warnings, {features}, {explain} FROM score_snapshots WHERE run_id = {run}"
 )
 # Written by the code before the narrow score table as "SELECT id, grade, … FROM customers":
 # the same rows as text, so digests of both compare.
@@ -94,6 +96,22 @@ def _digest(connection: Connection, sql: str) -> str:
     return f"{count}:{summed}"
 
 
+def _backend(connection: Connection) -> int | None:
+    """The PostgreSQL server process of the connection, when it runs on this machine."""
+    if connection.dialect.name != "postgresql":
+        return None
+    pid = int(connection.exec_driver_sql("SELECT pg_backend_pid()").scalar_one())
+    return pid if Path(f"/proc/{pid}/stat").exists() else None
+
+
+def _server_cpu(pid: int | None) -> float:
+    """CPU seconds (user and system) the server process has used so far; 0 without one."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _once(
     engine: Engine, con: duckdb.DuckDBPyConnection, moment: datetime, digest: bool, commit: bool
 ) -> dict[str, Any]:
@@ -113,15 +131,30 @@ def _once(
             customers=0,
         )
         timings: dict[str, Any] = {}
+        backend = _backend(connection)
         if not commit:
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu, server = time.perf_counter(), time.process_time(), _server_cpu(backend)
             insert_snapshots(connection, con, _snapshot_query(con, run_id, version))
-            timings["snapshots"] = [time.perf_counter() - wall, time.process_time() - cpu]
-        wall, cpu = time.perf_counter(), time.process_time()
+            timings["snapshots"] = [
+                time.perf_counter() - wall,
+                time.process_time() - cpu,
+                _server_cpu(backend) - server,
+            ]
+        wall, cpu, server = time.perf_counter(), time.process_time(), _server_cpu(backend)
         write_latest_scores(connection, con, _LATEST_SCORES, moment)
-        timings["latest scores"] = [time.perf_counter() - wall, time.process_time() - cpu]
+        timings["latest scores"] = [
+            time.perf_counter() - wall,
+            time.process_time() - cpu,
+            _server_cpu(backend) - server,
+        ]
         if digest and not commit:
-            timings["snapshot digest"] = _digest(connection, SNAPSHOT_DIGEST.format(run=run_id))
+            values = {
+                name: f"CAST({name} AS jsonb)" if connection.dialect.name == "postgresql" else name
+                for name in ("features", "explain")
+            }
+            timings["snapshot digest"] = _digest(
+                connection, SNAPSHOT_DIGEST.format(run=run_id, **values)
+            )
             timings["customer digest"] = _digest(connection, CUSTOMER_DIGEST)
         if commit:
             transaction.commit()
@@ -151,7 +184,7 @@ def _time(args: argparse.Namespace) -> None:
                 "database": engine.dialect.name,
                 "customers": con.execute("SELECT count(*) FROM decisions").fetchone()[0],  # type: ignore[index]
                 "primed": args.prime,
-                "repeats (wall s, cpu s)": repeats,
+                "repeats (wall s, cpu s, server cpu s)": repeats,
                 "load_average": [round(load_before[0], 2), round(load_after[0], 2)],
             },
             ensure_ascii=False,

@@ -28,6 +28,10 @@ NAMING = {
 # SQLite only auto-increments INTEGER PRIMARY KEY, so ids are BIGINT on PostgreSQL alone.
 Id = BigInteger().with_variant(sqlite.INTEGER(), "sqlite")
 JsonDict = sqlite.JSON().with_variant(postgresql.JSONB(), "postgresql")
+# JSON kept as written (PostgreSQL `json`, not `jsonb`), for large write-once documents that
+# SQL does not look inside: storing one skips the parse into `jsonb`, most of the cost of
+# writing a million score snapshots. Readers get the same dicts, keys in the written order.
+JsonText = sqlite.JSON().with_variant(postgresql.JSON(), "postgresql")
 
 
 def now() -> datetime:

@@ -31,7 +31,8 @@ from tests.rules.scenario import AS_OF, shop
 
 SNAPSHOT_ROWS = (
     "SELECT customer_id, grade, stage, rfm_segment, value_class, clv, p_alive, churn_risk, "
-    "warnings, CAST(features AS TEXT), CAST(explain AS TEXT) FROM score_snapshots "
+    "warnings, r_score, f_score, CAST(features AS TEXT), CAST(explain AS TEXT) "
+    "FROM score_snapshots "
     "WHERE run_id = {run} ORDER BY customer_id"
 )
 CUSTOMER_ROWS = (
@@ -140,12 +141,13 @@ def test_snapshot_rows_are_stored_as_the_plain_way_stored_them(
     with db.begin() as connection:
         fast, plain = _run(connection), _run(connection)
         snapshots.insert_snapshots(connection, con, runs._snapshot_query(con, fast, version))
-        _reference_snapshots(connection, con, runs._snapshot_query(con, plain, version))
+        _reference_snapshots(connection, con, runs._snapshot_query(con, plain, version)("TRUE"))
         stored = connection.exec_driver_sql(SNAPSHOT_ROWS.format(run=fast)).all()
         expected = connection.exec_driver_sql(SNAPSHOT_ROWS.format(run=plain)).all()
     assert len(stored) == 3
     assert stored == expected
-    assert any("上海" in row[9] and "\\n" in row[9] for row in stored)
+    assert any("上海" in row[11] and "\\n" in row[11] for row in stored)
+    assert all(1 <= row[9] <= 5 and 1 <= row[10] <= 5 for row in stored)
     assert any(row[4] == '"quoted"' for row in stored)
 
 

@@ -121,8 +121,8 @@ def _count_column(connection: Connection, column: Any, figures: dict[Any, dict[s
 
 
 def _rfm(connection: Connection, run_id: int, figures: dict[Any, dict[str, Any]]) -> None:
-    r = ScoreSnapshot.features["r_score"].as_integer().label("r")
-    f = ScoreSnapshot.features["f_score"].as_integer().label("f")
+    r = ScoreSnapshot.r_score.label("r")
+    f = ScoreSnapshot.f_score.label("f")
     inner = select(Customer.owner_id, r, f).where(_run_customers(run_id)).subquery()
     query = select(inner.c.owner_id, inner.c.r, inner.c.f, func.count()).group_by(
         inner.c.owner_id, inner.c.r, inner.c.f

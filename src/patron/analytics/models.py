@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from patron.db import Base, Id, now
+from patron.db import Base, Id, JsonText, now
 
 
 class ScoringRun(Base):
@@ -48,5 +48,8 @@ class ScoreSnapshot(Base):
     p_alive: Mapped[float | None]
     churn_risk: Mapped[float | None]
     warnings: Mapped[str] = mapped_column(String(400), default="")
-    features: Mapped[dict[str, Any]] = mapped_column(default=dict)
-    explain: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # The RFM grid's two axes as columns: the dashboard counts them over a whole run.
+    r_score: Mapped[int | None] = mapped_column(SmallInteger)
+    f_score: Mapped[int | None] = mapped_column(SmallInteger)
+    features: Mapped[dict[str, Any]] = mapped_column(JsonText, default=dict)
+    explain: Mapped[dict[str, Any]] = mapped_column(JsonText, default=dict)

@@ -7,9 +7,11 @@ Rows go from DuckDB to the store without becoming dictionaries: PostgreSQL takes
 
 from __future__ import annotations
 
+import itertools
 import math
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
 from pathlib import Path
@@ -27,6 +29,7 @@ from patron.customers.models import CustomerScore
 
 CHUNK_ROWS = 20_000
 COPY_BLOCK = 1 << 20
+COPY_PARTS = 8
 
 SNAPSHOT_COLUMNS = (
     "run_id",
@@ -39,6 +42,8 @@ SNAPSHOT_COLUMNS = (
     "p_alive",
     "churn_risk",
     "warnings",
+    "r_score",
+    "f_score",
     "features",
     "explain",
 )
@@ -115,6 +120,72 @@ def copy_query(
                 copy.write(block)
 
 
+def copy_query_in_parts(
+    connection: Connection,
+    con: duckdb.DuckDBPyConnection,
+    rows: Callable[[str], str],
+    target: str,
+    *,
+    key: str,
+    keys: str,
+    parts: int = COPY_PARTS,
+) -> None:
+    """COPY a large query into `target` (PostgreSQL) in `parts` ranges of an integer `key`,
+    in key order: DuckDB writes the next part's CSV while PostgreSQL takes this one, so the
+    two overlap instead of taking turns (the server's COPY uses one core).
+
+    `rows(condition)` is the query for the rows whose key meets the SQL condition (put inside
+    the query, where DuckDB filters before building the rows); `keys` is a query of the keys,
+    which sets the ranges."""
+    fractions = [n / parts for n in range(1, parts)]
+    bounds = con.execute(
+        f"SELECT list_sort(list_distinct(quantile_disc({key}, $fractions))) FROM ({keys})",
+        {"fractions": fractions},
+    ).fetchone()
+    edges = [None, *(bounds[0] if bounds and bounds[0] else []), None]
+    conditions = [_in_range(key, low, high) for low, high in itertools.pairwise(edges)]
+    raw: Any = connection.connection.driver_connection
+    with (
+        tempfile.TemporaryDirectory(prefix="patron-copy-") as folder,
+        ThreadPoolExecutor(max_workers=1) as writer,
+    ):
+        cursor = con.cursor()  # a DuckDB connection of the writing thread's own
+
+        def write(n: int) -> Path:
+            path = Path(folder) / f"part-{n}.csv"
+            cursor.execute(f"COPY ({rows(conditions[n])}) TO '{path}' (FORMAT csv, HEADER false)")
+            return path
+
+        try:
+            written = writer.submit(write, 0)
+            for n in range(len(conditions)):
+                path = written.result()
+                if n + 1 < len(conditions):
+                    written = writer.submit(write, n + 1)
+                with (
+                    path.open("rb") as part,
+                    raw.cursor() as copy_cursor,
+                    copy_cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
+                ):
+                    while block := part.read(COPY_BLOCK):
+                        copy.write(block)
+                path.unlink()
+        except BaseException:
+            # A failed COPY must not leave the writer running over the removed folder.
+            cursor.interrupt()
+            raise
+        finally:
+            writer.shutdown(wait=True, cancel_futures=True)
+            cursor.close()
+
+
+def _in_range(key: str, low: int | None, high: int | None) -> str:
+    """SQL: `low < key <= high`, an absent bound left out."""
+    limits = [f"{key} > {int(low)}"] if low is not None else []
+    limits += [f"{key} <= {int(high)}"] if high is not None else []
+    return " AND ".join(limits) or "TRUE"
+
+
 def _execute_chunks(
     connection: Connection, con: duckdb.DuckDBPyConnection, query: str, statement: str
 ) -> None:
@@ -124,19 +195,32 @@ def _execute_chunks(
         connection.exec_driver_sql(statement, chunk)
 
 
-def insert_snapshots(connection: Connection, con: duckdb.DuckDBPyConnection, query: str) -> None:
-    """Bulk-insert the snapshot rows the DuckDB query gives, in SNAPSHOT_COLUMNS order."""
+def insert_snapshots(
+    connection: Connection, con: duckdb.DuckDBPyConnection, rows: Callable[[str], str]
+) -> None:
+    """Bulk-insert the snapshot rows in SNAPSHOT_COLUMNS order: `rows(condition)` is the
+    DuckDB query of those whose `customer_id` meets the condition, in customer order, and the
+    customers are those of the table `features`."""
     table = ScoreSnapshot.__tablename__
     names = ", ".join(SNAPSHOT_COLUMNS)
     if connection.dialect.name == "postgresql":
         # LZ4 compresses the JSON columns about as well as the default (pglz) and several
         # times faster, reads included; only for this COPY (the column keeps its default).
         with local_setting(connection, "default_toast_compression", "lz4"):
-            copy_query(connection, con, query, f"{table} ({names})")
+            copy_query_in_parts(
+                connection,
+                con,
+                rows,
+                f"{table} ({names})",
+                key="customer_id",
+                keys="SELECT customer_id FROM features",
+            )
         _analyze(connection)
         return
     marks = ", ".join("?" for _ in SNAPSHOT_COLUMNS)
-    _execute_chunks(connection, con, query, f"INSERT INTO {table} ({names}) VALUES ({marks})")
+    _execute_chunks(
+        connection, con, rows("TRUE"), f"INSERT INTO {table} ({names}) VALUES ({marks})"
+    )
 
 
 def _analyze(connection: Connection) -> None:

@@ -7,6 +7,7 @@ snapshots only: it never moves customers' current grades or takes actions in the
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -99,18 +100,23 @@ def _finite(name: str, kind: str) -> str:
     return f"f.{name}"
 
 
-def _snapshot_query(con: duckdb.DuckDBPyConnection, run_id: int, version: int | None) -> str:
-    """The snapshot rows in SNAPSHOT_COLUMNS order (run id and version are integers)."""
+def _snapshot_query(
+    con: duckdb.DuckDBPyConnection, run_id: int, version: int | None
+) -> Callable[[str], str]:
+    """The query of the snapshot rows, in SNAPSHOT_COLUMNS order, of the customers whose
+    `customer_id` meets a condition (run id and version are integers)."""
     table = con.table("features")
     kept = ", ".join(
         _finite(name, str(kind))
         for name, kind in zip(table.columns, table.types, strict=True)
         if name not in NOT_FEATURES
     )
-    return f"""
+    return lambda condition: (
+        f"""
         SELECT {int(run_id)} AS run_id, f.customer_id, d.grade, d.stage, f.rfm_segment,
                f.value_class, f.clv, f.p_alive,
                f.churn_risk, array_to_string(d.warnings, ';') AS warnings,
+               f.r_score, f.f_score,
                (SELECT to_json(t) FROM (SELECT {kept}) t) AS features,
                json_object(
                    'grade', json_object('rule', d.grade, 'values', d.grade_values),
@@ -122,8 +128,11 @@ def _snapshot_query(con: duckdb.DuckDBPyConnection, run_id: int, version: int | 
                    'offers', f.offers,
                    'rulebook_version', {"NULL" if version is None else int(version)}
                ) AS explain
-        FROM features f JOIN decisions d USING (customer_id) ORDER BY f.customer_id
+        FROM features f JOIN decisions d USING (customer_id)
+        WHERE {condition}
+        ORDER BY f.customer_id
         """
+    )
 
 
 _LATEST_SCORES = (

@@ -115,8 +115,7 @@ def rfm_grid(session: Session, actor: Actor) -> list[list[int]]:
     base = _latest_snapshots(session, actor)
     if base is None:
         return grid
-    r = ScoreSnapshot.features["r_score"].as_integer()
-    f = ScoreSnapshot.features["f_score"].as_integer()
+    r, f = ScoreSnapshot.r_score, ScoreSnapshot.f_score
     inner = base.with_only_columns(r.label("r"), f.label("f")).subquery()
     rows = session.execute(
         select(inner.c.r, inner.c.f, func.count()).group_by(inner.c.r, inner.c.f)

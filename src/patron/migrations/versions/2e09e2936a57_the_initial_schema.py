@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: bfaf16ea5180
+Revision ID: 2e09e2936a57
 Revises: 
-Create Date: 2026-11-24 01:33:52.246486
+Create Date: 2026-11-24 07:20:22.662432
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = 'bfaf16ea5180'
+revision: str = '2e09e2936a57'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -572,8 +572,10 @@ def upgrade() -> None:
     sa.Column('p_alive', sa.Double(), nullable=True),
     sa.Column('churn_risk', sa.Double(), nullable=True),
     sa.Column('warnings', sa.String(length=400), nullable=False),
-    sa.Column('features', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('explain', sqlite.JSON().with_variant(postgresql.JSONB(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('r_score', sa.SmallInteger(), nullable=True),
+    sa.Column('f_score', sa.SmallInteger(), nullable=True),
+    sa.Column('features', sqlite.JSON().with_variant(postgresql.JSON(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('explain', sqlite.JSON().with_variant(postgresql.JSON(astext_type=sa.Text()), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_score_snapshots_customer_id_customers')),
     sa.ForeignKeyConstraint(['run_id'], ['scoring_runs.id'], name=op.f('fk_score_snapshots_run_id_scoring_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_score_snapshots')),
