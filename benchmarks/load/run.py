@@ -150,15 +150,21 @@ def issue_tokens(url: str, per_account: int) -> dict[str, Any]:
 
 @contextmanager
 def serving(
-    url: str, log_file: Path, workers: int, access_log: bool = False
+    url: str,
+    log_file: Path,
+    workers: int,
+    access_log: bool = False,
+    python_path: str | None = None,
 ) -> Iterator[tuple[str, int]]:
     """`patron serve --workers N` on a free loopback port, its log kept (without a line per
     request unless `access_log`); stopped (killed if need be). Yields the base URL and the
-    server's process id."""
+    server's process id. `python_path`: the server's PYTHONPATH (another revision's code)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = int(probe.getsockname()[1])
     env = {**os.environ, "PATRON_SECRET_KEY": os.urandom(16).hex()}
+    if python_path is not None:
+        env["PYTHONPATH"] = python_path
     with log_file.open("w") as output:
         process = subprocess.Popen(
             [*PATRON, "--db", url, "serve", "--host", "127.0.0.1", "--port", str(port),
