@@ -53,6 +53,8 @@ def _terminate(postgres_url: str, *pids: int) -> None:
                 )
                 if alive == 0:
                     return
+                # pg_stat_activity is read once per transaction: look again in a new one.
+                connection.rollback()
                 time.sleep(0.01)
         raise AssertionError(f"backends {pids} did not stop")
     finally:
