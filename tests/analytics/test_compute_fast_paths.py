@@ -3,7 +3,9 @@
 The holdout split read through a view over the run's orders, churn drivers built once per
 distinct code and lunar birthdays converted once per distinct text are each checked value for
 value against the way they were computed before (a copy of the orders into their own log, a
-join per customer, a conversion per customer).
+join per customer, a conversion per customer); the churn model's inputs as of its two earlier
+moments, taken in one pass, against the feature query run as of each; the Newton finish of the
+warm-started fits against L-BFGS-B where a parameter sits at its bound.
 """
 
 from __future__ import annotations
