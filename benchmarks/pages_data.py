@@ -93,11 +93,12 @@ VALUES (now(), 90, 'finished', now(), now(), 'bgnbd', '{}', %(customers)s) RETUR
 
 SNAPSHOTS = """
 INSERT INTO score_snapshots (run_id, customer_id, grade, stage, rfm_segment, value_class, clv,
-    p_alive, churn_risk, warnings, features, explain)
+    p_alive, churn_risk, warnings, r_score, f_score, features, explain)
 SELECT %(run_id)s, customer_id, grade, stage, rfm_segment, value_class, clv::float, p_alive,
     churn_risk,
     CASE WHEN churn_risk > 0.85 THEN 'high_churn_risk' WHEN churn_risk > 0.75 THEN 'declining'
          ELSE '' END,
+    1 + customer_id %% 5, 1 + (customer_id / 5) %% 5,
     jsonb_build_object('r_score', 1 + customer_id %% 5, 'f_score', 1 + (customer_id / 5) %% 5,
         'recency_days', customer_id %% 700, 'frequency', customer_id %% 9,
         'monetary_total', clv),
