@@ -3,7 +3,10 @@ the session, nothing kept between requests, and the session's way when its conne
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -11,8 +14,9 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from patron.api.security import digest
-from patron.api.token_reader import TokenReader
+from patron.api import token_reader
+from patron.api.security import LiveToken, digest
+from patron.api.token_reader import TokenReader, Unavailable
 from patron.auth.models import ApiToken
 from tests.api.conftest import World, bearer, make_app
 
@@ -108,3 +112,112 @@ def test_an_app_not_started_checks_tokens_through_the_session(
     client = TestClient(make_app(db))  # no lifespan: the reader never started
     assert _me(client, world.tokens["agent"]) == 200
     assert not _reader_connections(db)
+
+
+def _url(db: Engine) -> str:
+    return db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+
+
+@contextmanager
+def _slow(reader: TokenReader, seconds: float) -> Iterator[None]:
+    """The reader's checks take `seconds` meanwhile (the same statement behind a sleep)."""
+    fast = reader._sql
+    reader._sql = fast.replace("WHERE ", f"WHERE (SELECT pg_sleep({seconds})::text) <> 'x' AND ")
+    try:
+        yield
+    finally:
+        reader._sql = fast
+
+
+@ON_POSTGRESQL
+def test_checks_cancelled_midway_give_their_connections_back(db: Engine, world: World) -> None:
+    async def scenario() -> LiveToken | None:
+        reader = TokenReader(_url(db))
+        await reader.start()
+        try:
+            for _ in range(token_reader.CONNECTIONS + 1):  # more than the reader has
+                with _slow(reader, 2):
+                    check = asyncio.create_task(reader.token(world.tokens["agent"]))
+                    await asyncio.sleep(0.3)
+                    check.cancel()
+                    with pytest.raises(asyncio.CancelledError):
+                        await check
+            async with asyncio.timeout(3):
+                return await reader.token(world.tokens["agent"])
+        finally:
+            await reader.stop()
+
+    found = asyncio.run(scenario())
+    assert found is not None and found.username == world.users["agent"].username
+
+
+@ON_POSTGRESQL
+def test_a_reader_stopped_and_started_again_answers(db: Engine, world: World) -> None:
+    async def scenario() -> list[LiveToken | None]:
+        reader = TokenReader(_url(db))
+        answers = []
+        for _ in range(3):  # as an app object taken through its lifespan again
+            await reader.start()
+            async with asyncio.timeout(3):
+                checks = [reader.token(world.tokens["agent"]) for _ in range(4)]
+                answers += await asyncio.gather(*checks)
+            await reader.stop()
+        return answers
+
+    answers = asyncio.run(scenario())
+    assert len(answers) == 12 and all(answer is not None for answer in answers)
+
+
+@ON_POSTGRESQL
+def test_a_check_that_takes_too_long_is_left_to_the_session(
+    db: Engine, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(token_reader, "WAIT_SECONDS", 0.5)
+
+    async def scenario() -> LiveToken | None:
+        reader = TokenReader(_url(db))
+        await reader.start()
+        try:
+            # Both connections busy with a query that does not answer in time: each check
+            # gives up, and a later one waiting for a free connection gives up too.
+            with _slow(reader, 3):
+                checks = [reader.token(world.tokens["agent"]) for _ in range(3)]
+                results = await asyncio.gather(*checks, return_exceptions=True)
+            assert all(isinstance(result, token_reader.Unavailable) for result in results)
+            return await reader.token(world.tokens["agent"])  # the slots are free again
+        finally:
+            await reader.stop()
+
+    assert asyncio.run(scenario()) is not None
+
+
+@ON_POSTGRESQL
+def test_a_cancelled_check_gives_its_connection_place_back(world: World, db: Engine) -> None:
+    url = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    token = world.tokens["agent"]
+
+    async def scenario() -> None:
+        reader = TokenReader(url, size=1)
+        await reader.start()
+        assert await reader.token(token) is not None
+        for steps in range(1, 6):  # cancelled at different points of the check
+            check = asyncio.create_task(reader.token(token))
+            for _ in range(steps):
+                await asyncio.sleep(0)
+            check.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await check
+            found = await asyncio.wait_for(reader.token(token), timeout=5)
+            assert found is not None and found.role.value == "agent"
+        await reader.stop()
+
+    asyncio.run(scenario())
+
+
+@ON_POSTGRESQL
+def test_another_event_loop_asks_through_the_session(world: World, db: Engine) -> None:
+    url = db.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    reader = TokenReader(url)
+    asyncio.run(reader.start())
+    with pytest.raises(Unavailable):
+        asyncio.run(reader.token(world.tokens["agent"]))
