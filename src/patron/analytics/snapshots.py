@@ -111,13 +111,18 @@ def copy_query(
     with tempfile.TemporaryDirectory(prefix="patron-copy-") as folder:
         path = Path(folder) / "rows.csv"
         con.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false)")
-        with (
-            path.open("rb") as rows,
-            raw.cursor() as cursor,
-            cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
-        ):
-            while block := rows.read(COPY_BLOCK):
-                copy.write(block)
+        _send_csv(raw, path, target)
+
+
+def _send_csv(raw: Any, path: Path, target: str) -> None:
+    """COPY a CSV file into `target` over the psycopg connection `raw`, a block at a time."""
+    with (
+        path.open("rb") as rows,
+        raw.cursor() as cursor,
+        cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
+    ):
+        while block := rows.read(COPY_BLOCK):
+            copy.write(block)
 
 
 def copy_query_in_parts(
@@ -162,13 +167,7 @@ def copy_query_in_parts(
                 path = written.result()
                 if n + 1 < len(conditions):
                     written = writer.submit(write, n + 1)
-                with (
-                    path.open("rb") as part,
-                    raw.cursor() as copy_cursor,
-                    copy_cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
-                ):
-                    while block := part.read(COPY_BLOCK):
-                        copy.write(block)
+                _send_csv(raw, path, target)
                 path.unlink()
         except BaseException:
             # A failed COPY must not leave the writer running over the removed folder.
