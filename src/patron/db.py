@@ -157,7 +157,19 @@ def unit_of_work(factory: sessionmaker[Session]) -> Iterator[Session]:
     session = factory()
     try:
         yield session
-        session.commit()
+    except BaseException:
+        end_unit_of_work(session, commit=False)
+        raise
+    end_unit_of_work(session, commit=True)
+
+
+def end_unit_of_work(session: Session, *, commit: bool) -> None:
+    """End a use case's session: commit (or roll back) and close; a failed commit rolls back."""
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
     except BaseException:
         session.rollback()
         raise

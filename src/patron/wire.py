@@ -5,6 +5,7 @@ an offset are turned into the business's wall-clock time before anything compare
 from __future__ import annotations
 
 from datetime import datetime
+from functools import cache
 from typing import Annotated
 from zoneinfo import ZoneInfo
 
@@ -12,15 +13,14 @@ from pydantic import AfterValidator, PlainSerializer, WithJsonSchema
 
 from patron.config import get_settings
 
-_zones: dict[str, ZoneInfo] = {}
-
 
 def _zone() -> ZoneInfo:
-    key = get_settings().timezone
-    zone = _zones.get(key)
-    if zone is None:
-        zone = _zones[key] = ZoneInfo(key)
-    return zone
+    return _named_zone(get_settings().timezone)
+
+
+@cache
+def _named_zone(key: str) -> ZoneInfo:
+    return ZoneInfo(key)
 
 
 def to_wall_clock(value: datetime) -> datetime:

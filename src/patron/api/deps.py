@@ -28,23 +28,10 @@ from patron.api.security import (
 )
 from patron.api.token_reader import TokenReader, Unavailable
 from patron.config import Settings
+from patron.db import end_unit_of_work
 from patron.errors import Forbidden, Unauthorized
 
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
-
-
-def _end(session: Session, *, commit: bool) -> None:
-    """Commit (or roll back) and close, as `patron.db.unit_of_work` ends a use case."""
-    try:
-        if commit:
-            session.commit()
-        else:
-            session.rollback()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 async def get_session(request: Request) -> AsyncIterator[Session]:
@@ -61,10 +48,10 @@ async def get_session(request: Request) -> AsyncIterator[Session]:
         yield session
     except BaseException:
         with CancelScope(shield=True):  # a cancelled request still rolls back and closes
-            await run_in_threadpool(lambda: _end(session, commit=False))
+            await run_in_threadpool(lambda: end_unit_of_work(session, commit=False))
         raise
     if session.in_transaction() or session.new or session.dirty or session.deleted:
-        await run_in_threadpool(lambda: _end(session, commit=True))
+        await run_in_threadpool(lambda: end_unit_of_work(session, commit=True))
     else:
         session.close()
 
