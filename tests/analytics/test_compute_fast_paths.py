@@ -5,7 +5,9 @@ distinct code and lunar birthdays converted once per distinct text are each chec
 value against the way they were computed before (a copy of the orders into their own log, a
 join per customer, a conversion per customer); the churn model's inputs as of its two earlier
 moments, taken in one pass, against the feature query run as of each; the Newton finish of the
-warm-started fits against L-BFGS-B where a parameter sits at its bound.
+warm-started fits against L-BFGS-B where a parameter sits at its bound; the churn model and the
+offers computed beside the purchase models, on a second connection, against the same steps
+run one after the other on one connection.
 """
 
 from __future__ import annotations
@@ -19,8 +21,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from patron.analytics import churn, features, fitting, occasions
+from patron.analytics import churn, features, fitting, occasions, pipeline
 from patron.analytics.pipeline import _purchase_log
+from patron.analytics.recommend import recommend
 from patron.analytics.summary import OrderLog
 from patron.errors import InvalidInput
 
@@ -332,3 +335,54 @@ def test_newton_finish_holds_a_bound_the_step_would_cross() -> None:
     assert theta[1] == fitting.LOG_BOUND
     np.testing.assert_allclose(theta, reference, atol=1e-9)
     assert calls["full"] <= 3
+
+
+def _shop(seed: int) -> duckdb.DuckDBPyConnection:
+    """The random store with every customer created before their first event, and a catalogue
+    of three of the four products ordered: a whole run can score it (the churn model trains)."""
+    con = _random_store(seed)
+    con.execute("UPDATE customers SET created_ts = 99 * 86400")
+    con.execute(
+        "CREATE TABLE products AS SELECT i AS product_id, 'P' || i AS product_code, "
+        "'product ' || i AS product_name FROM range(1, 4) t(i)"
+    )
+    return con
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize(
+    ("moment", "method"),
+    [
+        (datetime(1971, 5, 10, 23, 59, 59, 999_999), "model"),
+        (datetime(1971, 5, 10, 13, 30, 0), "model"),
+        # Too little history before the training cut: the heuristic from the purchase model.
+        (datetime(1970, 8, 1, 23, 59, 59, 999_999), "heuristic"),
+    ],
+)
+def test_churn_and_offers_beside_the_purchase_models_equal_them_one_after_the_other(
+    seed: int, moment: datetime, method: str
+) -> None:
+    con = _shop(seed)
+    computed = pipeline.compute(con, moment, horizon_days=90, model="bgnbd")
+    assert computed.models["churn"]["method"] == method
+    got = con.execute(
+        "SELECT customer_id, expected_purchases, churn_risk, churn_drivers, "
+        "days_to_next_purchase, offers FROM features ORDER BY customer_id"
+    ).fetchall()
+    assert any(row[5] for row in got) and any(row[4] is not None for row in got)
+
+    # The same steps one after the other on one connection, as the run took them before.
+    alone = _shop(seed)
+    features.compute_features(alone, moment)
+    expected_purchases = np.array([row[1] for row in got], dtype=np.float64)
+    risk = churn.model_risk(alone, moment, 90) or churn.heuristic_risk(expected_purchases, 90)
+    recommend(alone, day=features.day_number(moment), cut=features.epoch_seconds(moment))
+    expected = alone.execute(
+        "SELECT f.customer_id, n.days_to_next_purchase, coalesce(o.offers, []) FROM features f "
+        "JOIN next_purchase n USING (customer_id) LEFT JOIN offers o USING (customer_id) "
+        "ORDER BY customer_id"
+    ).fetchall()
+    assert len(got) == len(expected) == len(risk.risk) > 300
+    for row, other, p, drivers in zip(got, expected, risk.risk, risk.drivers, strict=True):
+        assert (row[0], row[2], row[3]) == (other[0], p, drivers)
+        assert row[4:] == other[1:]

@@ -292,23 +292,27 @@ def _driver_text(code: int, base: int) -> str:
     return ";".join(names)
 
 
-def _heuristic(expected_purchases: np.ndarray[Any, Any], reason: str, rows: int) -> ChurnResult:
+def heuristic_risk(expected_purchases: np.ndarray[Any, Any], horizon_days: int) -> ChurnResult:
+    """The risk `exp(-expected_purchases)`, for a store with too little history to train on."""
     expected = np.nan_to_num(np.asarray(expected_purchases, dtype=np.float64), nan=0.0)
+    reason = (
+        f"too little history to train on: needs {MIN_CUSTOMERS} customers and "
+        f"{MIN_PER_CLASS} of each outcome in both of the last two {horizon_days}-day periods"
+    )
     return ChurnResult(
         risk=np.exp(-np.clip(expected, 0, None)),
-        drivers=np.full(rows, "expected_purchases", dtype=object),
+        drivers=np.full(len(expected), "expected_purchases", dtype=object),
         method="heuristic",
         metrics={"reason": reason, "formula": "exp(-expected_purchases)"},
     )
 
 
-def churn_risk(
-    con: duckdb.DuckDBPyConnection,
-    as_of: date | datetime,
-    horizon_days: int,
-    expected_purchases: np.ndarray[Any, Any],
-) -> ChurnResult:
-    """Risk for every row of `features` (as of `as_of`), trained on the store's own history."""
+def model_risk(
+    con: duckdb.DuckDBPyConnection, as_of: date | datetime, horizon_days: int
+) -> ChurnResult | None:
+    """Risk for every row of `features` (as of `as_of`) from a model trained on the store's
+    own history; None with too little history to train on (`heuristic_risk` applies then).
+    It needs nothing from the purchase model, so a run computes it beside that model's fit."""
     rows = int(con.execute("SELECT count(*) FROM features").fetchone()[0])  # type: ignore[index]
     moment = as_of_moment(as_of)
     train_cut = moment - timedelta(days=2 * horizon_days)
@@ -317,11 +321,7 @@ def churn_risk(
     y_train = _labels(con, "churn_train", day_number(train_cut), horizon_days)
     y_valid = _labels(con, "churn_valid", day_number(valid_cut), horizon_days)
     if not (_enough(y_train) and _enough(y_valid)):
-        reason = (
-            f"too little history to train on: needs {MIN_CUSTOMERS} customers and "
-            f"{MIN_PER_CLASS} of each outcome in both of the last two {horizon_days}-day periods"
-        )
-        return _heuristic(expected_purchases, reason, rows)
+        return None
     x_train, x_valid = _stored_design(con, "churn_train"), _stored_design(con, "churn_valid")
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     model.fit(x_train, y_train)

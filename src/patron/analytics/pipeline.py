@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -15,7 +16,7 @@ import numpy as np
 
 from patron.analytics import clv as clv_model
 from patron.analytics import occasions
-from patron.analytics.churn import churn_risk
+from patron.analytics.churn import ChurnResult, heuristic_risk, model_risk
 from patron.analytics.features import as_of_moment, compute_features, day_number, epoch_seconds
 from patron.analytics.recommend import recommend
 from patron.analytics.rfm import score_rfm
@@ -119,6 +120,17 @@ def _occasions(columns: dict[str, Any], today: date) -> dict[str, np.ndarray[Any
     }
 
 
+def _beside_value_models(
+    con: duckdb.DuckDBPyConnection, moment: datetime, horizon_days: int
+) -> ChurnResult | None:
+    """The churn model and the offers, which need nothing from the purchase model; run on a
+    second connection to the run's DuckDB while the purchase models are fitted (mostly one
+    core of NumPy), so DuckDB works on the other. The churn model's risk, or None."""
+    churn = model_risk(con, moment, horizon_days)
+    recommend(con, day=day_number(moment), cut=epoch_seconds(moment))
+    return churn
+
+
 def compute(
     con: duckdb.DuckDBPyConnection,
     as_of: date | datetime,
@@ -155,15 +167,20 @@ def add_models(
     columns = con.execute(
         f"SELECT {', '.join(_MODEL_COLUMNS)} FROM features ORDER BY customer_id"
     ).fetchnumpy()
-    outputs, value_params = _value_models(con, columns, moment, horizon_days, model)
-    clock.lap("purchase and spend models")
+    # The churn model and the offers run beside the purchase models: the "churn model" step
+    # is the wait for them after the fits.
+    with con.cursor() as second, ThreadPoolExecutor(max_workers=1) as pool:
+        beside = pool.submit(_beside_value_models, second, moment, horizon_days)
+        outputs, value_params = _value_models(con, columns, moment, horizon_days, model)
+        clock.lap("purchase and spend models")
+        trained = beside.result()
+    churn = trained or heuristic_risk(outputs["expected_purchases"], horizon_days)
+    clock.lap("churn model")
     rfm = score_rfm(
         np.ma.filled(np.ma.asarray(columns["recency_days"], dtype=np.float64), np.nan),
         np.asarray(columns["frequency"], dtype=np.float64),
         np.asarray(columns["monetary_total"], dtype=np.float64),
     )
-    churn = churn_risk(con, moment, horizon_days, outputs["expected_purchases"])
-    clock.lap("churn model")
     occasions = _occasions(columns, moment.date())
     scored = {
         "customer_id": np.asarray(columns["customer_id"]),
@@ -177,7 +194,6 @@ def add_models(
         "churn_drivers": churn.drivers,
         **occasions,
     }
-    recommend(con, day=day_number(moment), cut=epoch_seconds(moment))
     con.register("model_outputs", scored)
     # NaN marks "no value" in NumPy; in the feature table it must be NULL for rules.
     as_null = ", ".join(
