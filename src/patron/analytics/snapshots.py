@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import itertools
 import math
-import tempfile
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, cast
 
 import duckdb
+import numpy as np
+import pyarrow as pa
 from psycopg.errors import LockNotAvailable
 from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import OperationalError
@@ -28,7 +28,6 @@ from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.customers.models import CustomerScore
 
 CHUNK_ROWS = 20_000
-COPY_BLOCK = 1 << 20
 COPY_PARTS = 8
 
 SNAPSHOT_COLUMNS = (
@@ -104,25 +103,42 @@ def copy_query(
 ) -> None:
     """COPY the query's rows into `target` (a table and its column list) on PostgreSQL.
 
-    DuckDB writes the whole CSV to a file first. Streaming it through a pipe while DuckDB
-    writes was measured (1M snapshots): the process then used 45 CPU seconds instead of 24
-    and the step took longer, so the file stays."""
-    raw: Any = connection.connection.driver_connection
-    with tempfile.TemporaryDirectory(prefix="patron-copy-") as folder:
-        path = Path(folder) / "rows.csv"
-        con.execute(f"COPY ({query}) TO '{path}' (FORMAT csv, HEADER false)")
-        _send_csv(raw, path, target)
+    DuckDB makes each row a line of COPY's text format (`_text_lines`) and hands the lines
+    over as Arrow: one string column whose value buffer is the COPY data itself, sent as it
+    is, with no file and no Python object per row."""
+    lines = con.sql(_text_lines(con, query)).to_arrow_table()
+    _send_lines(connection.connection.driver_connection, lines, target)
 
 
-def _send_csv(raw: Any, path: Path, target: str) -> None:
-    """COPY a CSV file into `target` over the psycopg connection `raw`, a block at a time."""
-    with (
-        path.open("rb") as rows,
-        raw.cursor() as cursor,
-        cursor.copy(f"COPY {target} FROM STDIN (FORMAT csv)") as copy,
-    ):
-        while block := rows.read(COPY_BLOCK):
-            copy.write(block)
+def _text_lines(con: duckdb.DuckDBPyConnection, query: str) -> str:
+    """The query's rows as lines of PostgreSQL's COPY text format, in one column `line`:
+    fields separated by tabs, NULL as `\\N`, and in text a backslash, tab, newline or carriage
+    return written as an escape (a number or a time has none of them)."""
+    fields = []
+    for name, kind, *_ in con.execute(f"DESCRIBE {query}").fetchall():
+        value = f'CAST("{name.replace(chr(34), chr(34) * 2)}" AS VARCHAR)'
+        if kind == "VARCHAR" or kind == "JSON":
+            for char, escape in _TEXT_ESCAPES:
+                value = f"replace({value}, {char}, '{escape}')"
+        fields.append(f"coalesce({value}, '\\N')")
+    return f"SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line FROM ({query})"
+
+
+# COPY's text format: the backslash first, so the escapes' own backslashes stay single.
+_TEXT_ESCAPES = (("'\\'", "\\\\"), ("chr(9)", "\\t"), ("chr(10)", "\\n"), ("chr(13)", "\\r"))
+
+
+def _send_lines(raw: Any, lines: Any, target: str) -> None:
+    """COPY text-format lines (an Arrow table of one string column) into `target` over the
+    psycopg connection `raw`: each chunk's value buffer goes as one block."""
+    with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
+        for chunk in lines.column(0).chunks:
+            _, offsets, values = chunk.buffers()
+            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+            start, end = np.frombuffer(offsets, dtype=width)[
+                [chunk.offset, chunk.offset + len(chunk)]
+            ]
+            copy.write(memoryview(values)[start:end])
 
 
 def copy_query_in_parts(
@@ -136,7 +152,7 @@ def copy_query_in_parts(
     parts: int = COPY_PARTS,
 ) -> None:
     """COPY a large query into `target` (PostgreSQL) in `parts` ranges of an integer `key`,
-    in key order: DuckDB writes the next part's CSV while PostgreSQL takes this one, so the
+    in key order: DuckDB makes the next part's lines while PostgreSQL takes this one, so the
     two overlap instead of taking turns (the server's COPY uses one core).
 
     `rows(condition)` is the query for the rows whose key meets the SQL condition (put inside
@@ -150,31 +166,26 @@ def copy_query_in_parts(
     edges = [None, *(bounds[0] if bounds and bounds[0] else []), None]
     conditions = [_in_range(key, low, high) for low, high in itertools.pairwise(edges)]
     raw: Any = connection.connection.driver_connection
-    with (
-        tempfile.TemporaryDirectory(prefix="patron-copy-") as folder,
-        ThreadPoolExecutor(max_workers=1) as writer,
-    ):
-        cursor = con.cursor()  # a DuckDB connection of the writing thread's own
+    with ThreadPoolExecutor(max_workers=1) as maker:
+        cursor = con.cursor()  # a DuckDB connection of the making thread's own
 
-        def write(n: int) -> Path:
-            path = Path(folder) / f"part-{n}.csv"
-            cursor.execute(f"COPY ({rows(conditions[n])}) TO '{path}' (FORMAT csv, HEADER false)")
-            return path
+        def make(n: int) -> Any:
+            return cursor.sql(_text_lines(cursor, rows(conditions[n]))).to_arrow_table()
 
         try:
-            written = writer.submit(write, 0)
+            made = maker.submit(make, 0)
             for n in range(len(conditions)):
-                path = written.result()
+                table = made.result()
                 if n + 1 < len(conditions):
-                    written = writer.submit(write, n + 1)
-                _send_csv(raw, path, target)
-                path.unlink()
+                    made = maker.submit(make, n + 1)
+                _send_lines(raw, table, target)
+                del table
         except BaseException:
-            # A failed COPY must not leave the writer running over the removed folder.
+            # A failed COPY must not leave the maker running.
             cursor.interrupt()
             raise
         finally:
-            writer.shutdown(wait=True, cancel_futures=True)
+            maker.shutdown(wait=True, cancel_futures=True)
             cursor.close()
 
 
