@@ -6,7 +6,7 @@ import duckdb
 import numpy as np
 import pytest
 
-from patron.analytics.recommend import DUE_WITHIN_DAYS, OFFERS, recommend
+from patron.analytics.recommend import DUE_WITHIN_DAYS, MIN_GAPS, OFFERS, recommend
 
 DAY = 86_400
 
@@ -144,4 +144,64 @@ def test_offers_grouped_by_basket_equal_the_per_customer_ranking(seed: int) -> N
     assert (
         con.execute("SELECT typeof(offers) FROM offers LIMIT 1").fetchone()
         == con.execute("SELECT typeof(offers) FROM offers_reference LIMIT 1").fetchone()
+    )
+
+
+# The repurchase cycles as they were computed before: the distinct purchase days of each
+# customer and product first, then the gaps between them.
+_CYCLES_OF_DISTINCT_DAYS = """
+CREATE OR REPLACE TABLE cycles_reference AS
+WITH bought AS (
+    SELECT DISTINCT customer_id, product_id, ts // 86400 AS day
+    FROM orders WHERE status = 'paid' AND product_id IS NOT NULL AND ts <= $cut
+), gaps AS (
+    SELECT product_id,
+           day - lag(day) OVER (PARTITION BY customer_id, product_id ORDER BY day) AS gap
+    FROM bought
+)
+SELECT product_id, median(gap) AS cycle_days, count(gap) AS gaps
+FROM gaps WHERE gap IS NOT NULL GROUP BY product_id HAVING count(gap) >= $min_gaps
+"""
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_cycles_equal_the_gaps_between_distinct_purchase_days(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    con = duckdb.connect()
+    rows = 8000
+    # Few customers, products and days: many purchases of one product on one day, at
+    # several times of the day, and some after the cut.
+    orders = {
+        "customer_id": rng.integers(1, 40, rows).astype(np.int64),
+        "ts": (rng.integers(-10, 30, rows) * DAY + rng.integers(0, DAY, rows)).astype(np.int64),
+        "status": rng.choice(np.array(["paid", "paid", "paid", "refunded"], dtype=object), rows),
+        "product_id": rng.integers(1, 9, rows).astype(np.int64),
+    }
+    con.register("incoming", orders)
+    con.execute(
+        "CREATE TABLE orders AS SELECT customer_id, ts, status, "
+        "CASE WHEN product_id = 8 THEN NULL ELSE product_id END AS product_id FROM incoming"
+    )
+    con.execute(
+        "CREATE TABLE products (product_id BIGINT, product_code VARCHAR, product_name VARCHAR)"
+    )
+    con.execute(
+        "CREATE TABLE features (customer_id BIGINT, recency_days BIGINT, avg_gap_days DOUBLE)"
+    )
+    cut = 20 * DAY + DAY // 2
+    recommend(con, day=20, cut=cut)
+    con.execute(_CYCLES_OF_DISTINCT_DAYS, {"cut": cut, "min_gaps": MIN_GAPS})
+    new = con.execute("SELECT * FROM product_cycles ORDER BY product_id").fetchall()
+    old = con.execute("SELECT * FROM cycles_reference ORDER BY product_id").fetchall()
+    same_day = con.execute(
+        "SELECT count(*) - count(DISTINCT (customer_id, product_id, ts // 86400)) FROM orders "
+        "WHERE status = 'paid' AND product_id IS NOT NULL AND ts <= $cut",
+        {"cut": cut},
+    ).fetchone()
+    assert same_day is not None and same_day[0] > 500
+    assert len(new) == 7
+    assert new == old
+    assert (
+        con.execute("SELECT typeof(COLUMNS(*)) FROM product_cycles LIMIT 1").fetchone()
+        == con.execute("SELECT typeof(COLUMNS(*)) FROM cycles_reference LIMIT 1").fetchone()
     )

@@ -3,7 +3,10 @@
 Reads the `orders`, `products` and `features` tables of a scoring run's DuckDB.
 
 A product's repurchase cycle is the median number of days between a customer's consecutive
-purchases of it. A customer is due for a product they bought when its cycle has (nearly)
+purchases of it. Several purchases of a product on one day count as one: taken in order of
+day, a customer's purchases of it differ by 0 days within a day and by the gap between days
+from one day to the next, so the gaps are the non-zero differences (no DISTINCT pass over the
+orders first). A customer is due for a product they bought when its cycle has (nearly)
 passed since they last bought it; co-purchase offers are the products most often bought by
 customers who bought the same products (confidence P(B | A)), not yet bought by this one.
 
@@ -24,16 +27,16 @@ OFFERS = 3
 
 RECOMMEND_SQL = """
 CREATE OR REPLACE TABLE product_cycles AS
-WITH bought AS (
-    SELECT DISTINCT customer_id, product_id, ts // 86400 AS day
-    FROM orders WHERE status = 'paid' AND product_id IS NOT NULL AND ts <= $cut
-), gaps AS (
+WITH gaps AS (
     SELECT product_id,
            day - lag(day) OVER (PARTITION BY customer_id, product_id ORDER BY day) AS gap
-    FROM bought
+    FROM (
+        SELECT customer_id, product_id, ts // 86400 AS day
+        FROM orders WHERE status = 'paid' AND product_id IS NOT NULL AND ts <= $cut
+    )
 )
 SELECT product_id, median(gap) AS cycle_days, count(gap) AS gaps
-FROM gaps WHERE gap IS NOT NULL GROUP BY product_id HAVING count(gap) >= $min_gaps;
+FROM gaps WHERE gap <> 0 GROUP BY product_id HAVING count(gap) >= $min_gaps;
 
 CREATE OR REPLACE TABLE offers AS
 WITH owned AS (
