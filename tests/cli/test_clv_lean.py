@@ -91,6 +91,28 @@ def test_the_lean_start_loads_no_command_line_library(order_log: Path, tmp_path:
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def test_the_lean_start_loads_no_module_it_does_not_use(order_log: Path, tmp_path: Path) -> None:
+    # NumPy's Fortran wrapper generator (which SciPy's array-API layer would load) and the
+    # library search of ctypes.util (which runs ldconfig) stay unloaded; the summary module
+    # itself needs no NumPy, so the log is read while NumPy loads.
+    script = (
+        "import runpy, sys\n"
+        "import patron.analytics.summary\n"
+        "print('numpy' in sys.modules)\n"
+        f"sys.argv = ['patron', 'clv', {str(order_log)!r}, '--out', {str(tmp_path / 's.csv')!r}]\n"
+        "try:\n"
+        "    runpy.run_module('patron', run_name='__main__')\n"
+        "except SystemExit as exit:\n"
+        "    assert exit.code == 0, exit.code\n"
+        "print(sorted(m for m in ('numpy.f2py.f2py2e', 'ctypes.util') if m in sys.modules))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert lines[0] == "False"
+    assert lines[-1] == "[]"
+
+
 def test_errors_of_the_lean_start_are_one_plain_line(tmp_path: Path) -> None:
     done = patron("clv", tmp_path / "absent.csv", "--out", tmp_path / "o.csv")
     assert done.returncode == 1 and done.stdout == ""

@@ -284,7 +284,8 @@ class _Objective:
         log_alpha_T = np.log(alpha + self.Ts)[self.iT]
         log_alpha_t = np.log(alpha + self.ts)[self.it]
         repeat_x = xs > 0
-        with np.errstate(divide="ignore"):
+        # At x = 0 (no repeat term; masked out) b - 1 may be 0 or, for b < 1, negative.
+        with np.errstate(divide="ignore", invalid="ignore"):
             log_b_x = np.where(repeat_x, np.log(b + xs - 1), 0.0)[self.ix]
             inv_b_x = np.where(repeat_x, 1.0 / (b + xs - 1), 0.0)[self.ix]
         rx = r + h.x

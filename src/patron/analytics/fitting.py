@@ -31,6 +31,8 @@ WARM_SAMPLE = 25_000
 NEWTON_STEPS = 12
 # Stop where every per-customer gradient component is below this (as L-BFGS-B's gtol).
 GRADIENT_TOLERANCE = 1e-9
+# Whole numbers below this (days, purchase counts) are grouped by counting instead of sorting.
+COUNTING_LIMIT = 1 << 22
 # ln Γ's Stirling series with five terms is exact to ~1e-17 from here on.
 _STIRLING_FROM = 20.0
 _HALF_LOG_2PI = 0.5 * np.log(2 * np.pi)
@@ -288,8 +290,23 @@ def maximise(objective: Objective, start: FloatArray, *, model: str, size: float
 
 def group_index(values: FloatArray) -> tuple[FloatArray, IntArray]:
     """The distinct values and, for each element, the position of its value among them."""
+    if _countable(values):
+        # Whole numbers of days or purchases: a table of the values present gives what
+        # np.unique gives, without its sort (a tenth of the time on 300,000 histories).
+        whole = values.astype(np.intp)
+        present = np.zeros(int(values.max()) + 1, dtype=bool)
+        present[whole] = True
+        position = np.cumsum(present, dtype=np.intp) - 1
+        return np.flatnonzero(present).astype(np.float64), position[whole]
     distinct, index = np.unique(values, return_inverse=True)
     return distinct, index.astype(np.intp)
+
+
+def _countable(values: FloatArray) -> bool:
+    """Whole numbers from 0 to COUNTING_LIMIT, none of them -0 (np.unique could keep -0)."""
+    if len(values) == 0 or not (values.min() >= 0 and values.max() < COUNTING_LIMIT):
+        return False
+    return bool((np.floor(values) == values).all() and not np.signbit(values).any())
 
 
 def stirling_rest(y: ArrayLike) -> FloatArray:

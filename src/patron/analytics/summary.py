@@ -3,6 +3,9 @@
 Days are the time unit and a customer's purchases are counted by purchase day, so two orders on
 one day are one purchase: that is the x of BG/NBD and Pareto/NBD. All the work is done by DuckDB,
 so a log of ten million orders is summarised without a Python loop.
+
+NumPy is imported where arrays are made, not with this module: `patron clv` starts reading the
+log as soon as DuckDB is loaded and loads NumPy and the models on another thread meanwhile.
 """
 
 from __future__ import annotations
@@ -12,15 +15,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
-import numpy as np
-from numpy.typing import NDArray
 
 from patron.errors import FileUnreadable, InvalidInput
 
-FloatArray = NDArray[np.float64]
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    FloatArray = NDArray[np.float64]
 
 # Headers a user's order file may carry for each column, in English or Chinese.
 COLUMN_ALIASES = {
@@ -101,6 +106,8 @@ class OrderLog:
         cls, customer_id: NDArray[Any], ordered_at: NDArray[Any], amount: NDArray[Any]
     ) -> OrderLog:
         """Load a log from aligned numpy arrays (ordered_at as datetime64)."""
+        import numpy as np
+
         con = _connect()
         ids = np.asarray(customer_id)
         frame = {
@@ -157,6 +164,8 @@ class OrderLog:
 
     def split(self, as_of: date | datetime, cut: date) -> HoldoutSplit:
         """Summaries as of `cut` and the purchase days each customer made in (cut, as-of]."""
+        import numpy as np
+
         as_of_day = _day(as_of)
         if cut > as_of_day:
             raise InvalidInput(f"the holdout cut {cut} is after the as-of date {as_of_day}")
@@ -320,6 +329,8 @@ SUMMARY_ALIASES = {
 
 def read_summary_csv(path: Path | str, *, monetary: bool) -> dict[str, FloatArray]:
     """Read a summary file (frequency, recency, T[, monetary_value]) into float arrays."""
+    import numpy as np
+
     path = Path(path)
     if not path.is_file():
         raise FileUnreadable(f"cannot read {path}: no such file")

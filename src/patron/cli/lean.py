@@ -13,8 +13,8 @@ terminal (the spinner).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import importlib
+import importlib.util
 import json
 import math
 import re
@@ -34,8 +34,12 @@ if TYPE_CHECKING:
 
 CLV_MODELS = ("bgnbd", "pnbd", "auto")
 
-# The models' modules: SciPy is about half a CPU second of imports.
+# The models' modules: NumPy and SciPy are about half a CPU second of imports.
 _MODELS = "patron.analytics.clv_log"
+# SciPy's array-API layer copies every public NumPy submodule, so importing `scipy.special`
+# loads NumPy's Fortran wrapper generator too (argparse, its parsers: about 40 ms of CPU),
+# which no fit uses. It is registered to load on first use instead.
+_UNUSED_NUMPY = "numpy.f2py"
 
 # glibc's mallopt parameters (malloc.h).
 _M_TRIM_THRESHOLD, _M_TOP_PAD, _M_MMAP_THRESHOLD = -1, -2, -3
@@ -73,9 +77,9 @@ def run_clv(
     with status(f"reading {log}"):
         from patron.analytics.summary import OrderLog
 
-        # The models' modules load on another thread while DuckDB, which releases the
-        # interpreter, reads the log.
-        models = threading.Thread(target=importlib.import_module, args=(_MODELS,), daemon=True)
+        # NumPy and the models' modules load on another thread while DuckDB, which releases
+        # the interpreter, reads the log (the summary module imports NumPy only when used).
+        models = threading.Thread(target=_load_models, daemon=True)
         models.start()
         orders = OrderLog.from_csv(log)
     cutoff = parse_as_of(as_of) if as_of else orders.latest_day()
@@ -118,10 +122,10 @@ def keep_freed_memory() -> None:
     """
     if not sys.platform.startswith("linux"):
         return
-    name = ctypes.util.find_library("c")
     try:
-        libc = ctypes.CDLL(name or "libc.so.6")
-        mallopt = libc.mallopt
+        # The interpreter's own C library, as dlopen(NULL) sees it: `ctypes.util.find_library`
+        # would run ldconfig in a child process, about 35 ms before the log is opened.
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError):
         return
     mallopt.argtypes = (ctypes.c_int, ctypes.c_int)
@@ -129,6 +133,28 @@ def keep_freed_memory() -> None:
     mallopt(_M_MMAP_THRESHOLD, 256 << 20)
     mallopt(_M_TRIM_THRESHOLD, 1 << 30)
     mallopt(_M_TOP_PAD, 64 << 20)
+
+
+def _load_models() -> None:
+    _load_on_first_use(_UNUSED_NUMPY)
+    importlib.import_module(_MODELS)
+
+
+def _load_on_first_use(name: str) -> None:
+    """Register a module that nothing here uses to load only when an attribute is read."""
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        return
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    # What an import does once the module is loaded: the parent package names it.
+    parent, _, child = name.rpartition(".")
+    setattr(sys.modules[parent], child, module)
+    loader.exec_module(module)
 
 
 @dataclass(frozen=True)
