@@ -215,7 +215,7 @@ def record(
             # summary and the commit only, not for the actions too.
             write_latest_scores(connection, con, _LATEST_SCORES, moment)
             clock.lap("customers' latest scores")
-        write_summary(connection, run_id)
+        write_summary(connection, run_id, con)
     clock.lap("commit")
     return ScoringOutcome(
         run_id=run_id,
