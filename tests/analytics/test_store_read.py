@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
+import pyarrow.compute as pc
 import pytest
 from sqlalchemy import Engine, func, insert, select
 
@@ -15,6 +16,7 @@ from patron.db import create_db_engine
 from patron.models import OrderStatus
 from patron.orders.models import Order
 from patron.schema import migrate
+from patron.service.models import Ticket, TicketKind
 
 
 @pytest.fixture
@@ -93,3 +95,84 @@ def test_the_two_connection_read_gives_every_table_in_full(postgres: Engine) -> 
     # Orders on 1, 2 and 3 January of each customer: the 4th is after the cut.
     assert orders.num_rows == 9
     assert sorted(orders.column("amount").to_pylist()) == [10.0] * 3 + [20.0] * 3 + [30.0] * 3
+
+
+# Times at and around half a second, on both sides of 1970: where rounding to whole seconds
+# could go either way.
+_TRICKY = [
+    datetime(2026, 1, 1, 10, 0, 0, 500_000),
+    datetime(2026, 1, 1, 10, 0, 0, 499_999),
+    datetime(2026, 1, 1, 10, 0, 0, 500_001),
+    datetime(2026, 1, 1, 10, 0, 0, 999_999),
+    datetime(1969, 12, 31, 23, 59, 59, 500_000),
+    datetime(1969, 12, 31, 23, 59, 59, 499_999),
+    datetime(1969, 6, 30, 8, 0, 0, 500_000),
+    datetime(1970, 1, 1, 0, 0, 0, 500_000),
+]
+
+
+def test_times_read_as_stored_become_the_epoch_seconds_the_server_computed(
+    postgres: Engine,
+) -> None:
+    """The whole-store read takes times and dates as stored and makes them epoch seconds
+    itself; one customer's read still asks the server (`CAST(EXTRACT(EPOCH FROM …) AS
+    BIGINT)`). Both give every time and date the same seconds, NULL where NULL."""
+    ids = []
+    for n, moment in enumerate(_TRICKY):
+        customer = _add_customer(postgres, f"C-{n}")
+        ids.append(customer)
+        birthday = date(1969, 12, 31) + timedelta(days=200 * n - 700)
+        with postgres.begin() as connection:
+            connection.execute(
+                Customer.__table__.update()
+                .where(Customer.id == customer)
+                .values(
+                    birthday=birthday if n % 3 else None,
+                    owned_since=moment if n % 2 else None,
+                    created_at=moment,
+                )
+            )
+            connection.execute(
+                insert(Order),
+                [
+                    {
+                        "customer_id": customer,
+                        "external_id": f"O-{n}-{k}",
+                        "ordered_at": moment + timedelta(days=k),
+                        "amount": 10,
+                        "status": OrderStatus.paid,
+                    }
+                    for k in range(3)
+                ],
+            )
+            connection.execute(
+                insert(Ticket).values(
+                    customer_id=customer,
+                    kind=TicketKind.complaint,
+                    subject="late",
+                    opened_at=moment,
+                    resolved_at=moment + timedelta(hours=1) if n % 2 else None,
+                    closed_at=None if n % 2 else moment + timedelta(microseconds=500_000),
+                )
+            )
+    as_of = as_of_moment(datetime(2026, 1, 2, 10, 0, 0, 500_000))
+    whole = read_store(postgres, as_of)
+    times = {
+        "customers": ("created_ts", "owned_since_ts", "birthday_ts"),
+        "orders": ("ts",),
+        "tickets": ("ts", "resolved_ts", "closed_ts"),
+    }
+    for name, columns in times.items():
+        for column in columns:
+            assert str(whole[name].data.column(column).type) == "int64"
+    compared = 0
+    for customer in ids:
+        one = read_store(postgres, as_of, only=customer)
+        for name, columns in times.items():
+            rows = whole[name].data.filter(
+                pc.equal(whole[name].data.column("customer_id"), customer)
+            )
+            for column in columns:
+                assert rows.column(column).to_pylist() == one[name].data.column(column).to_pylist()
+                compared += rows.num_rows
+    assert compared > 60
