@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import BindParameter, Connection, bindparam, text
+from sqlalchemy import BindParameter, Connection, DateTime, bindparam, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -457,17 +457,24 @@ def _stage_cooldowns(
         today_, last = ":today", "date(max(taken_at))"
         ago = f"(julianday({today_}) - julianday({last}))"
     cases = " ".join(f"WHEN :rule{n} THEN :days{n}" for n in range(len(cooldown)))
-    params: dict[str, Any] = {"today": today.isoformat(), "rules": list(cooldown)}
+    # Only actions since the longest cooldown began can be a pair's last one still cooling;
+    # the index on (rule_id, taken_at) finds them without reading the whole history.
+    since = datetime.combine(today - timedelta(days=max(cooldown.values())), datetime.min.time())
+    params: dict[str, Any] = {"today": today.isoformat(), "rules": list(cooldown), "since": since}
     for n, (rule_id, days) in enumerate(cooldown.items()):
         params[f"rule{n}"], params[f"days{n}"] = rule_id, days
-    expanding: list[BindParameter[Any]] = [bindparam("rules", expanding=True)]
+    expanding: list[BindParameter[Any]] = [
+        bindparam("rules", expanding=True),
+        bindparam("since", type_=DateTime()),
+    ]
     only = ""
     if customers is not None:
         only = " AND customer_id IN :customers"
         expanding.append(bindparam("customers", expanding=True))
         params["customers"] = customers
     query = text(
-        f"SELECT customer_id, rule_id FROM actions_taken WHERE rule_id IN :rules{only} "
+        "SELECT customer_id, rule_id FROM actions_taken "
+        f"WHERE rule_id IN :rules AND taken_at >= :since{only} "
         f"GROUP BY customer_id, rule_id HAVING {last} <> {today_} "
         f"AND {ago} < CASE rule_id {cases} END"
     ).bindparams(*expanding)

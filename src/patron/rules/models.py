@@ -67,6 +67,8 @@ class ActionTaken(Base):
     """One action a rule took; the unique key (rule, customer, period) stops it happening twice."""
 
     __tablename__ = "actions_taken"
+    # A run's cooldown check reads each warning rule's recent actions (`actions._stage_cooldowns`).
+    __table_args__ = (Index("ix_actions_taken_rule_taken", "rule_id", "taken_at"),)
 
     id: Mapped[int] = mapped_column(Id, primary_key=True)
     idempotency_key: Mapped[str] = mapped_column(IdempotencyKey, unique=True)

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 2e09e2936a57
+Revision ID: 44b601e62d7b
 Revises: 
-Create Date: 2026-11-24 07:20:22.662432
+Create Date: 2026-11-24 11:04:52.267188
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '2e09e2936a57'
+revision: str = '44b601e62d7b'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -350,6 +350,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('actions_taken', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_actions_taken_customer_id'), ['customer_id'], unique=False)
+        batch_op.create_index('ix_actions_taken_rule_taken', ['rule_id', 'taken_at'], unique=False)
 
     op.create_table('alerts',
     sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
@@ -949,6 +950,7 @@ def downgrade() -> None:
 
     op.drop_table('alerts')
     with op.batch_alter_table('actions_taken', schema=None) as batch_op:
+        batch_op.drop_index('ix_actions_taken_rule_taken')
         batch_op.drop_index(batch_op.f('ix_actions_taken_customer_id'))
 
     op.drop_table('actions_taken')
