@@ -28,7 +28,7 @@ from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.customers.models import CustomerScore
 
 CHUNK_ROWS = 20_000
-COPY_PARTS = 8
+COPY_PARTS = 16
 
 SNAPSHOT_COLUMNS = (
     "run_id",
