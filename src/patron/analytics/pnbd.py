@@ -45,7 +45,7 @@ _V = np.arange(-4.5, 6.5 + _STEP / 2, _STEP)
 _EXP_E = np.exp(np.pi / 2 * np.sinh(_V))
 _LOG_JACOBIAN = np.pi / 2 * np.sinh(_V) + np.log(np.pi / 2 * np.cosh(_V) * _STEP)
 _LEGENDRE_NODES, _LEGENDRE_WEIGHTS = roots_legendre(64)
-_CHUNK = 20_000
+_CHUNK = 2048
 
 
 @dataclass(frozen=True)
@@ -189,42 +189,63 @@ def _log_tail(
     params: ParetoNbdParams, x: FloatArray, t: FloatArray
 ) -> tuple[FloatArray, FloatArray]:
     """log F(x, t) and its gradient in (r, alpha, s, beta), one row per (x, t) pair."""
-    # Chunks bound the (pairs x nodes) temporaries to a few tens of megabytes.
-    parts = [
-        _log_tail_chunk(params, x[start : start + _CHUNK], t[start : start + _CHUNK])
-        for start in range(0, len(x), _CHUNK)
-    ]
-    if not parts:
-        return np.zeros(0), np.zeros((0, 4))
-    return np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts])
+    log_f = np.empty(len(x))
+    gradient = np.empty((len(x), 4))
+    # Chunks of (pairs x nodes) small enough for the core's cache, worked in place in buffers
+    # made once per call: fresh chunk-sized temporaries cost more in page faults and memory
+    # traffic than the arithmetic.
+    work = _TailWork(min(len(x), _CHUNK))
+    for start in range(0, len(x), _CHUNK):
+        part = slice(start, start + _CHUNK)
+        work.fill(params, x[part], t[part], log_f[part], gradient[part])
+    return log_f, gradient
 
 
-def _log_tail_chunk(
-    params: ParetoNbdParams, x: FloatArray, t: FloatArray
-) -> tuple[FloatArray, FloatArray]:
-    r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
-    # The integrand's decay length at u = t puts the nodes where its mass is.
-    scale = 1.0 / ((r + x) / (alpha + t) + (s + 1) / (beta + t))
-    step = scale[:, None] * _EXP_E
-    a_u = (alpha + t)[:, None] + step
-    b_u = (beta + t)[:, None] + step
-    log_a_u, log_b_u = np.log(a_u), np.log(b_u)
-    terms = -(r + x)[:, None] * log_a_u - (s + 1) * log_b_u + _LOG_JACOBIAN
-    top = terms.max(axis=1)
-    mass = np.exp(terms - top[:, None])
-    total = mass.sum(axis=1)
-    log_f = top + np.log(total) + np.log(scale)
-    mass /= total[:, None]
-    gradient = np.stack(
-        [
-            -np.einsum("ij,ij->i", mass, log_a_u),
-            -(r + x) * np.einsum("ij,ij->i", mass, 1.0 / a_u),
-            -np.einsum("ij,ij->i", mass, log_b_u),
-            -(s + 1) * np.einsum("ij,ij->i", mass, 1.0 / b_u),
-        ],
-        axis=1,
-    )
-    return np.asarray(log_f), gradient
+class _TailWork:
+    """Buffers for one chunk of `_log_tail`: the nodes a + u and b + u, their logs, the terms."""
+
+    def __init__(self, rows: int) -> None:
+        self.a_u, self.b_u, self.log_a_u, self.log_b_u, self.mass, self.scratch = (
+            np.empty((rows, len(_V))) for _ in range(6)
+        )
+
+    def fill(
+        self,
+        params: ParetoNbdParams,
+        x: FloatArray,
+        t: FloatArray,
+        log_f: FloatArray,
+        gradient: FloatArray,
+    ) -> None:
+        """log F and its gradient for these pairs, written into `log_f` and `gradient`."""
+        r, alpha, s, beta = params.r, params.alpha, params.s, params.beta
+        rows = len(x)
+        a_u, b_u, log_a_u, log_b_u, mass, scratch = (
+            b[:rows]
+            for b in (self.a_u, self.b_u, self.log_a_u, self.log_b_u, self.mass, self.scratch)
+        )
+        # The integrand's decay length at u = t puts the nodes where its mass is.
+        scale = 1.0 / ((r + x) / (alpha + t) + (s + 1) / (beta + t))
+        step = np.multiply(scale[:, None], _EXP_E, out=scratch)
+        np.add((alpha + t)[:, None], step, out=a_u)
+        np.add((beta + t)[:, None], step, out=b_u)
+        np.log(a_u, out=log_a_u)
+        np.log(b_u, out=log_b_u)
+        terms = np.multiply(-(r + x)[:, None], log_a_u, out=mass)
+        terms -= np.multiply(s + 1, log_b_u, out=scratch)
+        terms += _LOG_JACOBIAN
+        top = terms.max(axis=1)
+        terms -= top[:, None]
+        np.exp(terms, out=mass)
+        total = mass.sum(axis=1)
+        log_f[:] = top + np.log(total) + np.log(scale)
+        mass /= total[:, None]
+        np.divide(1.0, a_u, out=a_u)
+        np.divide(1.0, b_u, out=b_u)
+        gradient[:, 0] = -np.einsum("ij,ij->i", mass, log_a_u)
+        gradient[:, 1] = -(r + x) * np.einsum("ij,ij->i", mass, a_u)
+        gradient[:, 2] = -np.einsum("ij,ij->i", mass, log_b_u)
+        gradient[:, 3] = -(s + 1) * np.einsum("ij,ij->i", mass, b_u)
 
 
 class _Objective:
@@ -241,6 +262,9 @@ class _Objective:
         )
         self.i_t: IntArray = index[: len(h.x)]
         self.i_T: IntArray = index[len(h.x) :]
+        # Each pass's per-history gradient goes here: a fresh array this size cost more in
+        # page faults than filling it.
+        self.grad_mix = np.empty((len(h.x), 4))
 
     def __call__(self, theta: FloatArray) -> tuple[float, FloatArray]:
         r, alpha, s, beta = np.exp(theta)
@@ -260,14 +284,17 @@ class _Objective:
 
         dropped = np.exp(log_dropped - mix)
         alive = 1.0 - dropped
-        ratio = np.exp(log_f_T - log_f_t)[:, None]
-        with np.errstate(divide="ignore", invalid="ignore"):
-            grad_gap = (grad_f[self.i_t] - ratio * grad_f[self.i_T]) / (1.0 - ratio)
-        grad_gap = np.where(self.gap[:, None], grad_gap, 0.0)
-        grad_alive = np.stack(
-            [-log_a_T, -(r + h.x) / (alpha + h.T), -log_b_T, -s / (beta + h.T)], axis=1
-        )
-        grad_mix = alive[:, None] * grad_alive + dropped[:, None] * grad_gap
+        ratio = np.exp(log_f_T - log_f_t)
+        rest = 1.0 - ratio
+        grad_alive = (-log_a_T, -(r + h.x) / (alpha + h.T), -log_b_T, -s / (beta + h.T))
+        # One parameter at a time on whole columns: (histories x 4) arrays against a
+        # (histories x 1) one ran inner loops four elements long.
+        grad_mix = self.grad_mix
+        for i, (pair_grad, alive_grad) in enumerate(zip(grad_f.T, grad_alive, strict=True)):
+            with np.errstate(divide="ignore", invalid="ignore"):
+                grad_gap = (pair_grad[self.i_t] - ratio * pair_grad[self.i_T]) / rest
+            grad_gap = np.where(self.gap, grad_gap, 0.0)
+            grad_mix[:, i] = alive * alive_grad + dropped * grad_gap
         grad_mix[:, 2] += dropped / s
         common = np.array(
             [
