@@ -24,7 +24,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 from patron.analytics import bgnbd, gamma_gamma, pnbd
-from patron.analytics.fitting import FloatArray, IntArray, unique_rows
+from patron.analytics.fitting import FloatArray, IntArray, check_histories, unique_rows
 from patron.analytics.summary import CustomerSummary, HoldoutSplit, OrderLog
 from patron.errors import InvalidInput, ModelFitError
 
@@ -130,13 +130,19 @@ def score(
         np.asarray(v, dtype=np.float64) for v in (frequency, recency, T, monetary_value)
     )
     chosen, comparison = choose_model(model, holdout)
-    purchase = fit_purchase_model(chosen, x, t_x, big_t)
+    # The fit and the outlook see each distinct history once (the fit with its count of
+    # customers): sorted once here instead of once in each.
+    check_histories(x, t_x, big_t)
+    (xs, recencies, ages), rows, customers = unique_rows(x, t_x, big_t)
+    purchase = fit_purchase_model(chosen, xs, recencies, ages, customers)
     spend = _fit_spend(x, m)
     values = gamma_gamma.expected_average_value(spend, x, np.maximum(m, 0.0))
-    outlook = purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
-    clv = outlook.clv_per_spend * values
+    outlook = purchase_outlook(purchase, xs, recencies, ages, horizon_days, monthly_discount)
+    clv = outlook.clv_per_spend[rows] * values
     params = run_params(purchase, spend, horizon_days, monthly_discount, len(x), comparison)
-    return ClvResult(outlook.p_alive, outlook.expected_purchases, values, clv, chosen, params)
+    return ClvResult(
+        outlook.p_alive[rows], outlook.expected_purchases[rows], values, clv, chosen, params
+    )
 
 
 def choose_model(
@@ -245,9 +251,10 @@ def compare_models(holdout: HoldoutSplit) -> ModelComparison:
     """Fit each purchase model on the calibration period; pick the lower per-customer error."""
     calibration = holdout.calibration
     actual = holdout.holdout_purchases
-    scores = tuple(
-        _holdout_score(name, calibration, actual, holdout.holdout_days) for name in MODELS
-    )
+    # Both models are fitted and judged on each distinct history once, gathered per customer.
+    check_histories(calibration.frequency, calibration.recency, calibration.T)
+    histories = unique_rows(calibration.frequency, calibration.recency, calibration.T)
+    scores = tuple(_holdout_score(name, histories, actual, holdout.holdout_days) for name in MODELS)
     usable = [s for s in scores if s.mean_absolute_error is not None]
     if not usable:
         reasons = "; ".join(f"{s.model}: {s.failure}" for s in scores)
@@ -265,16 +272,18 @@ def compare_models(holdout: HoldoutSplit) -> ModelComparison:
 
 
 def _holdout_score(
-    model: PurchaseModel, calibration: CustomerSummary, actual: FloatArray, days: int
+    model: PurchaseModel,
+    histories: tuple[list[FloatArray], IntArray, FloatArray],
+    actual: FloatArray,
+    days: int,
 ) -> HoldoutScore:
+    (x, t_x, ages), rows, customers = histories
     try:
-        params = fit_purchase_model(
-            model, calibration.frequency, calibration.recency, calibration.T
-        )
+        params = fit_purchase_model(model, x, t_x, ages, customers)
     except ModelFitError as exc:
         return HoldoutScore(model, None, None, float(actual.sum()), failure=exc.message)
-    alive = p_alive(params, calibration.frequency, calibration.recency, calibration.T)
-    predicted = alive * expected_purchases_alive(params, days, calibration.frequency, calibration.T)
+    alive = p_alive(params, x, t_x, ages)[rows]
+    predicted = alive * expected_purchases_alive(params, days, x, ages)[rows]
     return HoldoutScore(
         model=model,
         mean_absolute_error=float(np.abs(predicted - actual).mean()),
