@@ -56,3 +56,42 @@ def test_other_values_are_grouped_by_np_unique(values: np.ndarray) -> None:
     assert np.array_equal(distinct, expected[0], equal_nan=True)
     assert np.array_equal(np.signbit(distinct), np.signbit(expected[0]))
     assert np.array_equal(index, expected[1])
+
+
+_rng = np.random.default_rng(5)
+
+
+@pytest.mark.parametrize(
+    "columns",
+    [
+        # (purchases, days): the pairs of Pareto/NBD's tail integral.
+        (_rng.poisson(3, 40_000).astype(np.float64), _rng.integers(0, 1_096, 40_000) * 1.0),
+        (np.array([2.0, -0.0, 2.0, 0.0] * 3), np.array([1.0, 0.0, 1.0, 2.0] * 3)),
+        (_rng.integers(0, 9, 31)[::3] * 1.0, _rng.integers(0, 4, 31)[::3] * 1.0),
+        (np.array([0.0]), np.array([-0.0])),
+        (
+            _rng.integers(0, 3, 600) * 1.0,
+            _rng.integers(0, 5, 600) * 1.0,
+            _rng.integers(0, 4, 600) * 1.0,
+        ),
+    ],
+)
+def test_rows_of_small_whole_numbers_are_counted_as_sorting_groups_them(
+    columns: tuple[np.ndarray, ...], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with monkeypatch.context() as sorting:
+        sorting.setattr(fitting, "COUNTING_LIMIT", 0)
+        expected = fitting.unique_rows(*columns)
+
+    def no_sort(*args: object, **kwargs: object) -> None:
+        raise AssertionError("small whole numbers should be grouped without sorting")
+
+    monkeypatch.setattr(fitting.np, "unique", no_sort)
+    unique, index, counts = fitting.unique_rows(*columns)
+    assert len(unique) == len(expected[0])
+    for column, sorted_column in zip(unique, expected[0], strict=True):
+        assert column.dtype == np.float64
+        assert np.array_equal(column, sorted_column)
+        assert np.array_equal(np.signbit(column), np.signbit(sorted_column))
+    assert index.dtype == np.intp and np.array_equal(index, expected[1])
+    assert counts.dtype == np.float64 and np.array_equal(counts, expected[2])
