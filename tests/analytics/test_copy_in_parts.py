@@ -1,4 +1,4 @@
-"""A large DuckDB query goes to PostgreSQL in key ranges, each part's CSV written while the
+"""A large DuckDB query goes to PostgreSQL in key ranges, each part's lines made while the
 part before it is copied: every row once, in key order, and a failing part stops the rest."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import pytest
 from psycopg.errors import StringDataRightTruncation
 from sqlalchemy import Connection, Engine
 
-from patron.analytics.snapshots import copy_query_in_parts
+from patron.analytics.snapshots import copy_query, copy_query_in_parts
 
 pytestmark = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
 
@@ -130,3 +130,25 @@ def test_every_value_arrives_as_it_was(db: Engine) -> None:
             "one (x)", key="k", keys="SELECT 0 AS k",
         )  # fmt: skip
         assert math.isnan(connection.exec_driver_sql("SELECT x FROM one").scalar_one())
+
+
+def test_columns_go_by_position_and_every_text_type_is_escaped(db: Engine) -> None:
+    """Two columns of one name stay two; an enum's text is escaped like any text; a list,
+    which COPY's text format would not read back, is refused with the column's name."""
+    con = duckdb.connect()
+    con.execute("CREATE TYPE mood AS ENUM ('c\\d', 'tab\tbed')")
+    with db.begin() as connection:
+        connection.exec_driver_sql(
+            "CREATE TEMP TABLE target (a integer, b integer, m text, n text) ON COMMIT DROP"
+        )
+        copy_query(
+            connection,
+            con,
+            "SELECT * FROM (SELECT 1 AS x, 'c\\d'::mood AS m) p, "
+            "(SELECT 2 AS x, 'tab\tbed'::mood AS X) q",
+            "target (a, m, b, n)",
+        )
+        stored = connection.exec_driver_sql("SELECT a, m, b, n FROM target").all()
+        assert [tuple(row) for row in stored] == [(1, "c\\d", 2, "tab\tbed")]
+        with pytest.raises(ValueError, match="INTEGER\\[\\] column 'listed'"):
+            copy_query(connection, con, "SELECT [1, 2] AS listed", "target (a)")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
+
+import pyarrow as pa
 import pytest
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, column, func, insert, select, table
 from sqlalchemy.orm import Session, sessionmaker
 
-from patron.analytics.dashboard_summary import DashboardFigures
+from patron.analytics.dashboard_summary import DashboardFigures, _fetched
 from patron.api.access import Actor
 from patron.auth.models import Role, User
 from patron.customers.models import Customer
@@ -128,3 +131,33 @@ def test_each_run_stores_its_own_figures(db: Engine, sessions: sessionmaker[Sess
     by_run = {run for run, _owner in owners}
     assert by_run == {first.run_id, second.run_id}
     assert len(owners) == 2 * 4  # three owners and the pool, per run
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_fetched_rows_keep_words_that_look_like_null(db: Engine) -> None:
+    """Rows for the figures come as CSV on PostgreSQL: only NULL is NULL, never a name such
+    as "NA", and a `%` in the query is a `%`."""
+    texts = ["NA", "N/A", "null", "NULL", "nan", "", None, "a%b", "A"]
+    numbers = [1.5, float("nan"), None, float("inf"), -0.0, 5e-324, 0.1, 2.0, 3.0]
+    tricky = table("tricky", column("n"), column("label"), column("x"))
+    with db.begin() as connection:
+        connection.exec_driver_sql("CREATE TEMP TABLE tricky (n integer, label text, x float)")
+        connection.execute(
+            insert(tricky),
+            [
+                {"n": n, "label": t, "x": x}
+                for n, (t, x) in enumerate(zip(texts, numbers, strict=True))
+            ],
+        )
+        # Leaves out the row "a%b" only if the `%` reaches the server as one.
+        query = select(tricky.c.n, tricky.c.label, tricky.c.x).where(
+            func.coalesce(tricky.c.label, "") != "a%b"
+        )
+        fetched = _fetched(
+            connection, query, {"n": pa.int64(), "label": pa.string(), "x": pa.float64()}
+        )
+    rows = sorted(fetched.to_pylist(), key=lambda row: row["n"])
+    assert [row["label"] for row in rows] == texts[:7] + texts[8:]
+    got = [row["x"] for row in rows]
+    assert math.isnan(got[1]) and got[2] is None
+    assert got[:1] + got[3:] == numbers[:1] + numbers[3:7] + numbers[8:]

@@ -30,6 +30,7 @@ from sqlalchemy import (
     insert,
     select,
 )
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.analytics.dashboard_trends import write_trends
@@ -173,7 +174,9 @@ def _fetched(
     if connection.dialect.name != "postgresql":
         rows = connection.execute(query).all()
         return pa.Table.from_pylist([dict(zip(types, row, strict=True)) for row in rows], schema)
-    sql = str(query.compile(connection, compile_kwargs={"literal_binds": True}))
+    # Values written in (constants only); a named paramstyle leaves `%` single, as COPY needs.
+    dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+    sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
     raw: Any = connection.connection.driver_connection
     data = io.BytesIO()
     with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
@@ -184,10 +187,14 @@ def _fetched(
     data.seek(0)
     return csv.read_csv(
         data,
-        read_options=csv.ReadOptions(column_names=list(types)),
-        # An unquoted empty field is NULL, a quoted one the empty string, as COPY writes them.
+        read_options=csv.ReadOptions(column_names=list(types), use_threads=False),
+        # An unquoted empty field is NULL, a quoted one the empty string, as COPY writes them;
+        # nothing else is NULL (a grade may be called "NA").
         convert_options=csv.ConvertOptions(
-            column_types=schema, strings_can_be_null=True, quoted_strings_can_be_null=False
+            column_types=schema,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
         ),
     )
 

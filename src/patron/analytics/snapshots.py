@@ -2,14 +2,16 @@
 
 Everything is written in one transaction, so a crash leaves either the whole run or nothing.
 Rows go from DuckDB to the store without becoming dictionaries: PostgreSQL takes them by COPY
-(DuckDB writes the CSV), SQLite by executemany on plain tuples, a chunk at a time.
+(DuckDB makes the lines of its text format), SQLite by executemany on plain tuples, a chunk at
+a time.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator
+import re
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import date, datetime
@@ -29,6 +31,7 @@ from patron.customers.models import CustomerScore
 
 CHUNK_ROWS = 20_000
 COPY_PARTS = 16
+COPY_BATCH_ROWS = 100_000
 
 SNAPSHOT_COLUMNS = (
     "run_id",
@@ -104,35 +107,55 @@ def copy_query(
     """COPY the query's rows into `target` (a table and its column list) on PostgreSQL.
 
     DuckDB makes each row a line of COPY's text format (`_text_lines`) and hands the lines
-    over as Arrow: one string column whose value buffer is the COPY data itself, sent as it
-    is, with no file and no Python object per row."""
-    lines = con.sql(_text_lines(con, query)).to_arrow_table()
-    _send_lines(connection.connection.driver_connection, lines, target)
+    over as Arrow, a batch at a time: one string column whose value buffer is the COPY data
+    itself, sent as it is, with no file and no Python object per row."""
+    lines = con.sql(_text_lines(con, query)).to_arrow_reader(COPY_BATCH_ROWS)
+    _send_lines(
+        connection.connection.driver_connection, (batch.column(0) for batch in lines), target
+    )
+
+
+# Types whose text has no tab, newline, carriage return or backslash to escape.
+_PLAIN_TYPES = re.compile(
+    r"(U?(TINY|SMALL|BIG|HUGE)?INT(EGER)?|FLOAT|DOUBLE|DECIMAL\(\d+,\d+\)|BOOLEAN|DATE"
+    r"|TIME|TIMESTAMP(_S|_MS|_NS| WITH TIME ZONE)?|TIME WITH TIME ZONE|INTERVAL|UUID)"
+)
+# Types whose text PostgreSQL would not read as the value: refused rather than mangled.
+_REFUSED_TYPES = re.compile(r"(STRUCT|MAP|UNION)\(.*|.*\[\d*\]|BLOB|BIT")
 
 
 def _text_lines(con: duckdb.DuckDBPyConnection, query: str) -> str:
     """The query's rows as lines of PostgreSQL's COPY text format, in one column `line`:
-    fields separated by tabs, NULL as `\\N`, and in text a backslash, tab, newline or carriage
-    return written as an escape (a number or a time has none of them)."""
+    fields separated by tabs, NULL as `\\N`, and in any text a backslash, tab, newline or
+    carriage return written as its escape. Columns are taken by position, so two of one name
+    stay two."""
     fields = []
-    for name, kind, *_ in con.execute(f"DESCRIBE {query}").fetchall():
-        value = f'CAST("{name.replace(chr(34), chr(34) * 2)}" AS VARCHAR)'
-        if kind == "VARCHAR" or kind == "JSON":
+    described = con.execute(f"DESCRIBE {query}").fetchall()
+    for n, (name, kind, *_) in enumerate(described):
+        if _REFUSED_TYPES.fullmatch(kind):
+            raise ValueError(f"COPY cannot send the {kind} column {name!r} as text")
+        value = f"CAST(c{n} AS VARCHAR)"
+        if not _PLAIN_TYPES.fullmatch(kind):
             for char, escape in _TEXT_ESCAPES:
                 value = f"replace({value}, {char}, '{escape}')"
         fields.append(f"coalesce({value}, '\\N')")
-    return f"SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line FROM ({query})"
+    names = ", ".join(f"c{n}" for n in range(len(described)))
+    return (
+        f"SELECT concat({', chr(9), '.join(fields)}, chr(10)) AS line FROM ({query}) AS q({names})"
+    )
 
 
 # COPY's text format: the backslash first, so the escapes' own backslashes stay single.
 _TEXT_ESCAPES = (("'\\'", "\\\\"), ("chr(9)", "\\t"), ("chr(10)", "\\n"), ("chr(13)", "\\r"))
 
 
-def _send_lines(raw: Any, lines: Any, target: str) -> None:
-    """COPY text-format lines (an Arrow table of one string column) into `target` over the
-    psycopg connection `raw`: each chunk's value buffer goes as one block."""
+def _send_lines(raw: Any, lines: Iterable[pa.Array], target: str) -> None:
+    """COPY text-format lines (Arrow string arrays) into `target` over the psycopg
+    connection `raw`: each array's value buffer goes as one block."""
     with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
-        for chunk in lines.column(0).chunks:
+        for chunk in lines:
+            if not len(chunk):
+                continue
             _, offsets, values = chunk.buffers()
             width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
             start, end = np.frombuffer(offsets, dtype=width)[
@@ -178,7 +201,7 @@ def copy_query_in_parts(
                 table = made.result()
                 if n + 1 < len(conditions):
                     made = maker.submit(make, n + 1)
-                _send_lines(raw, table, target)
+                _send_lines(raw, table.column(0).chunks, target)
                 del table
         except BaseException:
             # A failed COPY must not leave the maker running.
