@@ -95,3 +95,21 @@ def test_rows_of_small_whole_numbers_are_counted_as_sorting_groups_them(
         assert np.array_equal(np.signbit(column), np.signbit(sorted_column))
     assert index.dtype == np.intp and np.array_equal(index, expected[1])
     assert counts.dtype == np.float64 and np.array_equal(counts, expected[2])
+
+
+def test_rows_already_distinct_and_in_order_are_not_sorted_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    rng = np.random.default_rng(6)
+    columns = [rng.integers(0, 40, 5_000) * 1.0, rng.integers(0, 900, 5_000) * 1.0]
+    columns.append(columns[1] + rng.integers(0, 900, 5_000))
+    (x, t_x, ages), _, _ = fitting.unique_rows(*columns)
+
+    def no_sort(*args: object, **kwargs: object) -> None:
+        raise AssertionError("distinct rows in order should not be sorted again")
+
+    monkeypatch.setattr(fitting.np, "unique", no_sort)
+    unique, index, counts = fitting.unique_rows(x, t_x, ages)
+    assert all(np.array_equal(a, b) for a, b in zip(unique, (x, t_x, ages), strict=True))
+    assert index.dtype == np.intp and np.array_equal(index, np.arange(len(x)))
+    assert counts.dtype == np.float64 and np.array_equal(counts, np.ones(len(x)))

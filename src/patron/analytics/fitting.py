@@ -100,7 +100,11 @@ def unique_rows(*columns: FloatArray) -> tuple[list[FloatArray], IntArray, Float
         key = np.zeros(len(columns[0]), dtype=np.int64)
         for column in columns:
             key = (key << bits) | column.astype(np.int64)
-        keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
+        if (key[1:] > key[:-1]).all():
+            # Already distinct and in order (histories grouped once before): no sort.
+            keys, inverse, counts = key, np.arange(len(key)), np.ones_like(key)
+        else:
+            keys, inverse, counts = np.unique(key, return_inverse=True, return_counts=True)
         mask = (1 << bits) - 1
         shifts = range(bits * (len(columns) - 1), -1, -bits)
         unique = [((keys >> shift) & mask).astype(np.float64) for shift in shifts]
