@@ -225,6 +225,11 @@ def _bin(top: float) -> str:
     return f"CASE {whens} ELSE 0 END"
 
 
+# Groups in a fixed order (the pool first, then owners by id), so a run stores the same
+# figures, key order included, every time.
+_GROUPED = "GROUP BY ALL ORDER BY ALL NULLS FIRST"
+
+
 def _counted(con: duckdb.DuckDBPyConnection, top: float) -> dict[Any, dict[str, Any]]:
     figures: dict[Any, dict[str, Any]] = {}
 
@@ -232,16 +237,16 @@ def _counted(con: duckdb.DuckDBPyConnection, top: float) -> dict[Any, dict[str, 
         return figures.setdefault(None if owner is None else int(owner), _empty())
 
     for key in ("grade", "stage"):
-        counted = f"SELECT owner_id, {key}, count(*) FROM live_customers GROUP BY ALL"
+        counted = f"SELECT owner_id, {key}, count(*) FROM live_customers {_GROUPED}"
         for owner, value, n in con.execute(counted).fetchall():
             entry(owner)[f"{key}s"][value or ""] = int(n)
-    grid = "SELECT owner_id, r_score, f_score, count(*) FROM summary_customers GROUP BY ALL"
+    grid = f"SELECT owner_id, r_score, f_score, count(*) FROM summary_customers {_GROUPED}"
     for owner, r_score, f_score, n in con.execute(grid).fetchall():
         if r_score and f_score and 1 <= r_score <= 5 and 1 <= f_score <= 5:
             entry(owner)["rfm"][r_score - 1][f_score - 1] = int(n)
     bins = (
         f"SELECT owner_id, {_bin(top)} AS bin, count(*) FROM summary_customers "
-        "WHERE clv IS NOT NULL GROUP BY ALL"
+        f"WHERE clv IS NOT NULL {_GROUPED}"
     )
     for owner, bin_index, n in con.execute(bins).fetchall():
         entry(owner)["clv"][int(bin_index)] = int(n)
@@ -250,6 +255,7 @@ def _counted(con: duckdb.DuckDBPyConnection, top: float) -> dict[Any, dict[str, 
         WHERE grade IN ({", ".join(f"'{grade}'" for grade in AT_RISK_GRADES)}) AND warnings != ''
         QUALIFY row_number() OVER (
             PARTITION BY owner_id ORDER BY clv DESC NULLS LAST, customer_id) <= {AT_RISK_KEPT}
+        ORDER BY owner_id NULLS FIRST, clv DESC NULLS LAST, customer_id
     """
     for owner, customer_id, clv in con.execute(at_risk).fetchall():
         entry(owner)["at_risk"].append([int(customer_id), None if clv is None else float(clv)])
