@@ -9,14 +9,12 @@ the run's moment: a customer handed to another owner since moves on the next run
 
 from __future__ import annotations
 
-import io
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
-from pyarrow import csv
 from sqlalchemy import (
     ColumnElement,
     Connection,
@@ -30,13 +28,13 @@ from sqlalchemy import (
     insert,
     select,
 )
-from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Mapped, mapped_column
 
 from patron.analytics.dashboard_trends import write_trends
 from patron.analytics.models import ScoreSnapshot
 from patron.customers.models import Customer, CustomerScore
 from patron.db import Base, Id
+from patron.rules.bulk_write import fetch_table
 
 CLV_BINS = 12
 AT_RISK_GRADES = ("A", "B")
@@ -168,35 +166,8 @@ SELECT c.owner_id, s.* FROM run_snapshots s JOIN live_customers c ON c.id = s.cu
 def _fetched(
     connection: Connection, query: Select[*tuple[Any, ...]], types: dict[str, Any]
 ) -> pa.Table:
-    """The query's rows as an Arrow table with these columns: on PostgreSQL by one COPY of
-    CSV parsed by Arrow (a million rows in well under a second), elsewhere row by row."""
-    schema = pa.schema(list(types.items()))
-    if connection.dialect.name != "postgresql":
-        rows = connection.execute(query).all()
-        return pa.Table.from_pylist([dict(zip(types, row, strict=True)) for row in rows], schema)
-    # Values written in (constants only); a named paramstyle leaves `%` single, as COPY needs.
-    dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
-    sql = str(query.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
-    raw: Any = connection.connection.driver_connection
-    data = io.BytesIO()
-    with raw.cursor() as cursor, cursor.copy(f"COPY ({sql}) TO STDOUT (FORMAT csv)") as copy:
-        for block in copy:
-            data.write(block)
-    if not data.tell():
-        return schema.empty_table()
-    data.seek(0)
-    return csv.read_csv(
-        data,
-        read_options=csv.ReadOptions(column_names=list(types), use_threads=False),
-        # An unquoted empty field is NULL, a quoted one the empty string, as COPY writes them;
-        # nothing else is NULL (a grade may be called "NA").
-        convert_options=csv.ConvertOptions(
-            column_types=schema,
-            null_values=[""],
-            strings_can_be_null=True,
-            quoted_strings_can_be_null=False,
-        ),
-    )
+    """The query's rows as an Arrow table with these columns (by COPY on PostgreSQL)."""
+    return fetch_table(connection, query, {}, list(types.items()))
 
 
 def _axis(con: duckdb.DuckDBPyConnection) -> float:

@@ -7,13 +7,18 @@ query and reach the store as one COPY on PostgreSQL and as chunked executemany o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import io
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 import duckdb
 import pyarrow as pa
-from sqlalchemy import Connection, text
+from pyarrow import csv
+from sqlalchemy import BindParameter, Connection, Executable, bindparam, literal, text
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.visitors import replacement_traverse
+from sqlalchemy.types import NullType
 
 from patron.analytics.snapshots import copy_query
 
@@ -83,24 +88,81 @@ def analyze(connection: Connection, name: str) -> None:
     connection.exec_driver_sql(f"ANALYZE {name}")
 
 
+def fetch_table(
+    connection: Connection,
+    query: str | Executable,
+    params: Mapping[str, Any],
+    schema: Sequence[tuple[str, pa.DataType]],
+) -> pa.Table:
+    """The query's rows as an Arrow table of these (name, type) columns: on PostgreSQL by one
+    COPY of CSV parsed by Arrow (a million rows in well under a second, no Python object per
+    row), elsewhere row by row."""
+    statement = text(query) if isinstance(query, str) else query
+    if not is_postgres(connection):
+        found = connection.execute(statement, dict(params)).all()
+        columns = list(zip(*found, strict=True)) if found else [() for _ in schema]
+        return pa.table(
+            {
+                column: pa.array(values, type=kind)
+                for (column, kind), values in zip(schema, columns, strict=True)
+            }
+        )
+    data = io.BytesIO()
+    raw: Any = connection.connection.driver_connection
+    with raw.cursor() as cursor:
+        copy_sql = f"COPY ({literal_sql(connection, statement, params)}) TO STDOUT (FORMAT csv)"
+        with cursor.copy(copy_sql) as copy:
+            for block in copy:
+                data.write(block)
+    arrow_schema = pa.schema(list(schema))
+    if not data.tell():
+        return arrow_schema.empty_table()
+    data.seek(0)
+    return csv.read_csv(
+        data,
+        read_options=csv.ReadOptions(column_names=arrow_schema.names, use_threads=False),
+        # An unquoted empty field is NULL, a quoted one the empty string, as COPY writes them;
+        # nothing else is NULL (a grade may be called "NA").
+        convert_options=csv.ConvertOptions(
+            column_types=arrow_schema,
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def literal_sql(connection: Connection, statement: Executable, params: Mapping[str, Any]) -> str:
+    """The PostgreSQL statement with its parameters written in as literals (COPY takes none).
+
+    A parameter the statement declares without a type (a `text` one) takes the type of its
+    value, or of an expanding list's first value. The named paramstyle leaves `%` single, and
+    backslashes are escaped only if the server still wants them escaped."""
+
+    def with_value(element: Any, **_: Any) -> Any:
+        if not isinstance(element, BindParameter) or element.key not in params:
+            return None
+        value = params[element.key]
+        kind = element.type
+        if isinstance(kind, NullType):
+            kind = literal((value[0] if value else None) if element.expanding else value).type
+        return bindparam(element.key, value, type_=kind, expanding=element.expanding)
+
+    dialect = postgresql.dialect(paramstyle="named")  # type: ignore[no-untyped-call]
+    dialect._backslash_escapes = getattr(connection.dialect, "_backslash_escapes", False)
+    bound: Any = replacement_traverse(cast(Any, statement), {}, with_value)
+    return str(bound.compile(dialect=dialect, compile_kwargs={"literal_binds": True}))
+
+
 def fetch_into_duckdb(
     connection: Connection,
     con: duckdb.DuckDBPyConnection,
-    query: Any,
+    query: str | Executable,
     params: dict[str, Any],
     name: str,
     schema: Sequence[tuple[str, pa.DataType]],
 ) -> None:
     """Store rows (a few columns, at most about one per customer) as a DuckDB table."""
-    rows = connection.execute(query if not isinstance(query, str) else text(query), params)
-    found = rows.all()
-    columns = list(zip(*found, strict=True)) if found else [() for _ in schema]
-    table = pa.table(
-        {
-            column: pa.array(values, type=kind)
-            for (column, kind), values in zip(schema, columns, strict=True)
-        }
-    )
-    con.register(f"{name}_rows", table)
+    con.register(f"{name}_rows", fetch_table(connection, query, params, schema))
     con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT * FROM {name}_rows")
     con.unregister(f"{name}_rows")
