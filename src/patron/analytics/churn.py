@@ -25,6 +25,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from patron.analytics.features import as_of_moment, day_number, feature_params
+from patron.analytics.fitting import single_threaded_blas
 
 MIN_CUSTOMERS = 200
 MIN_PER_CLASS = 20
@@ -307,13 +308,25 @@ def heuristic_risk(expected_purchases: np.ndarray[Any, Any], horizon_days: int) 
     )
 
 
-def model_risk(
+@dataclass(frozen=True)
+class ChurnInputs:
+    """What the churn model is trained, validated and applied on, read from the run's DuckDB."""
+
+    x_train: np.ndarray[Any, Any]
+    y_train: np.ndarray[Any, Any]
+    x_valid: np.ndarray[Any, Any]
+    y_valid: np.ndarray[Any, Any]
+    x_now: np.ndarray[Any, Any]
+    train_cut: datetime
+    valid_cut: datetime
+
+
+def model_inputs(
     con: duckdb.DuckDBPyConnection, as_of: date | datetime, horizon_days: int
-) -> ChurnResult | None:
-    """Risk for every row of `features` (as of `as_of`) from a model trained on the store's
-    own history; None with too little history to train on (`heuristic_risk` applies then).
-    It needs nothing from the purchase model, so a run computes it beside that model's fit."""
-    rows = int(con.execute("SELECT count(*) FROM features").fetchone()[0])  # type: ignore[index]
+) -> ChurnInputs | None:
+    """The churn model's designs and labels for every row of `features` (as of `as_of`) and
+    the two earlier moments; None with too little history to train on. DuckDB alone: a run
+    reads them beside the purchase models' fits."""
     moment = as_of_moment(as_of)
     train_cut = moment - timedelta(days=2 * horizon_days)
     valid_cut = moment - timedelta(days=horizon_days)
@@ -322,7 +335,34 @@ def model_risk(
     y_valid = _labels(con, "churn_valid", day_number(valid_cut), horizon_days)
     if not (_enough(y_train) and _enough(y_valid)):
         return None
-    x_train, x_valid = _stored_design(con, "churn_train"), _stored_design(con, "churn_valid")
+    return ChurnInputs(
+        x_train=_stored_design(con, "churn_train"),
+        y_train=y_train,
+        x_valid=_stored_design(con, "churn_valid"),
+        y_valid=y_valid,
+        x_now=_design(con, "features"),
+        train_cut=train_cut,
+        valid_cut=valid_cut,
+    )
+
+
+def train(inputs: ChurnInputs) -> ChurnResult:
+    """Fit on the earlier period, validate on the later one, refit on it and score today.
+
+    BLAS is kept to one thread: the regressions' products of a million rows by 16 inputs are
+    memory-bound, and two threads took twice the CPU for the same coefficients. The limit is
+    the process's, so no other BLAS work may run meanwhile (a run trains after the fits)."""
+    with single_threaded_blas():
+        return _train(inputs)
+
+
+def _train(inputs: ChurnInputs) -> ChurnResult:
+    x_train, y_train, x_valid, y_valid = (
+        inputs.x_train,
+        inputs.y_train,
+        inputs.x_valid,
+        inputs.y_valid,
+    )
     model = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
     model.fit(x_train, y_train)
     predicted = model.predict_proba(x_valid)[:, 1]
@@ -335,10 +375,21 @@ def model_risk(
         "train_customers": len(y_train),
         "validation_customers": len(y_valid),
         "base_rate": round(float(y_valid.mean()), 4),
-        "trained_as_of": train_cut.date().isoformat(),
-        "validated_as_of": valid_cut.date().isoformat(),
+        "trained_as_of": inputs.train_cut.date().isoformat(),
+        "validated_as_of": inputs.valid_cut.date().isoformat(),
     }
     model.fit(x_valid, y_valid)
-    x_now = _design(con, "features")
-    risk = model.predict_proba(x_now)[:, 1] if rows else np.zeros(0)
+    x_now = inputs.x_now
+    risk = model.predict_proba(x_now)[:, 1] if len(x_now) else np.zeros(0)
     return ChurnResult(risk=risk, drivers=_drivers(model, x_now), method="model", metrics=metrics)
+
+
+def model_risk(
+    con: duckdb.DuckDBPyConnection, as_of: date | datetime, horizon_days: int
+) -> ChurnResult | None:
+    """Risk for every row of `features` (as of `as_of`) from a model trained on the store's
+    own history; None with too little history to train on (`heuristic_risk` applies then).
+    It needs nothing from the purchase model: a run reads its inputs (`model_inputs`) beside
+    that model's fits and trains (`train`) after them."""
+    inputs = model_inputs(con, as_of, horizon_days)
+    return None if inputs is None else train(inputs)

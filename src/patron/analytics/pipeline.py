@@ -16,7 +16,7 @@ import numpy as np
 
 from patron.analytics import clv as clv_model
 from patron.analytics import occasions
-from patron.analytics.churn import ChurnResult, heuristic_risk, model_risk
+from patron.analytics.churn import heuristic_risk, model_inputs, train
 from patron.analytics.features import as_of_moment, compute_features, day_number, epoch_seconds
 from patron.analytics.recommend import recommend
 from patron.analytics.rfm import score_rfm
@@ -120,17 +120,6 @@ def _occasions(columns: dict[str, Any], today: date) -> dict[str, np.ndarray[Any
     }
 
 
-def _beside_value_models(
-    con: duckdb.DuckDBPyConnection, moment: datetime, horizon_days: int
-) -> ChurnResult | None:
-    """The churn model and the offers, which need nothing from the purchase model; run on a
-    second connection to the run's DuckDB while the purchase models are fitted (mostly one
-    core of NumPy), so DuckDB works on the other. The churn model's risk, or None."""
-    churn = model_risk(con, moment, horizon_days)
-    recommend(con, day=day_number(moment), cut=epoch_seconds(moment))
-    return churn
-
-
 def compute(
     con: duckdb.DuckDBPyConnection,
     as_of: date | datetime,
@@ -167,14 +156,20 @@ def add_models(
     columns = con.execute(
         f"SELECT {', '.join(_MODEL_COLUMNS)} FROM features ORDER BY customer_id"
     ).fetchnumpy()
-    # The churn model and the offers run beside the purchase models: the "churn model" step
-    # is the wait for them after the fits.
+    # The churn model's inputs, then the offers, are computed in DuckDB on a second connection
+    # (one worker, in that order) while the purchase models are fitted (mostly one core of
+    # NumPy): neither needs the purchase model. The churn model is trained after the fits,
+    # while the offers may still run ("churn model": the wait and the training), as its BLAS
+    # limit is the whole process's and the fits' products keep their own threads.
     with con.cursor() as second, ThreadPoolExecutor(max_workers=1) as pool:
-        beside = pool.submit(_beside_value_models, second, moment, horizon_days)
+        churn_inputs = pool.submit(model_inputs, second, moment, horizon_days)
+        offers = pool.submit(recommend, second, day=day_number(moment), cut=epoch_seconds(moment))
         outputs, value_params = _value_models(con, columns, moment, horizon_days, model)
         clock.lap("purchase and spend models")
-        trained = beside.result()
-    churn = trained or heuristic_risk(outputs["expected_purchases"], horizon_days)
+        inputs = churn_inputs.result()
+        expected = outputs["expected_purchases"]
+        churn = train(inputs) if inputs else heuristic_risk(expected, horizon_days)
+        offers.result()
     clock.lap("churn model")
     rfm = score_rfm(
         np.ma.filled(np.ma.asarray(columns["recency_days"], dtype=np.float64), np.nan),
