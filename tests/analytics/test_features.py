@@ -6,6 +6,7 @@ import tempfile
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
@@ -74,6 +75,38 @@ def test_feature_values_by_hand(sessions: sessionmaker[Session], db: Engine) -> 
     b = got["B"]
     assert b["recency_days"] is None and b["frequency"] == 0 and b["tenure_days"] == 50
     assert b["orders_total"] == 0 and b["avg_gap_days"] is None
+
+
+def _event(history: History, session: Session, kind: str, key: str, day: int) -> None:
+    if kind in ("order", "refund"):
+        status = OrderStatus.paid if kind == "order" else OrderStatus.refunded
+        history.order(session, key, day, 10, status=status)
+    elif kind == "interaction":
+        history.interaction(session, key, day)
+    elif kind == "ticket":
+        history.ticket(session, key, day, kind=TicketKind.inquiry)
+    elif kind == "response":
+        history.response(session, key, day, SurveyKind.csat, 4)
+    else:
+        history.points(session, key, day, 5)
+
+
+@pytest.mark.parametrize("kind", ["order", "refund", "interaction", "ticket", "response", "points"])
+def test_a_customer_created_later_is_scored_from_any_event_known_by_then(
+    kind: str, sessions: sessionmaker[Session], db: Engine
+) -> None:
+    """A customer whose record is dated after the as-of date (imported later with their past)
+    is scored when the store held any event of theirs by then, of whichever kind; one whose
+    events all came later is not."""
+    history = History()
+    with unit_of_work(sessions) as session:
+        for key in ("known", "later"):
+            history.customer(session, key, created=250)
+        _event(history, session, kind, "known", 120)
+        _event(history, session, kind, "later", 210)
+    got = features(db, AS_OF)
+    assert set(got) == {"known"}
+    assert got["known"]["tenure_days"] == (80 if kind == "order" else -50)
 
 
 EVENT = st.tuples(

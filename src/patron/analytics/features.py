@@ -26,6 +26,14 @@ SECONDS_PER_DAY = 86_400
 # Paid amounts are added as decimals (to a millionth of the currency unit) and each sum is
 # converted to a double once: DuckDB's threads add doubles in no fixed order, which made the
 # last bits of spends and mean spends (and the scores computed from them) differ between runs.
+#
+# The paid orders pass through one window, in customer and day order, and one grouping by
+# customer: a repeat purchase day is an order whose gap to the one before it is not 0 (several
+# orders on one day follow each other with a gap of 0), so the distinct purchase days, their
+# last gap and the first day's spend come without grouping by customer and day first. A
+# customer is scored when created by the cut or when any of their events is (a row in one of
+# the per-customer aggregates over all of a table's rows: refunds, contact, service, answers,
+# points), without a union of every table's customer ids.
 FEATURES_SQL = """
 WITH
 o AS (SELECT * FROM orders WHERE ts <= $cut),
@@ -37,24 +45,23 @@ paid AS (
     SELECT customer_id, ts // 86400 AS day, CAST(amount AS DECIMAL(38, 6)) AS amount, channel
     FROM o WHERE status = 'paid'
 ),
-purchase_days AS (
+paid_gaps AS (
     SELECT customer_id, day, amount,
-           day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap
-    FROM (SELECT customer_id, day, sum(amount) AS amount FROM paid GROUP BY ALL)
+           day - lag(day) OVER (PARTITION BY customer_id ORDER BY day) AS gap,
+           first_value(day) OVER (PARTITION BY customer_id ORDER BY day) AS opening_day
+    FROM paid
 ),
 purchases AS (
     SELECT customer_id,
            min(day) AS first_day,
            max(day) AS last_day,
-           count(*) - 1 AS frequency,
-           arg_max(gap, day) AS last_gap_days,
+           count(*) FILTER (WHERE gap <> 0) AS frequency,
+           arg_max(gap, day) FILTER (WHERE gap <> 0) AS last_gap_days,
            coalesce(
-               CAST(sum(amount) - arg_min(amount, day) AS DOUBLE) / nullif(count(*) - 1, 0), 0
-           ) AS monetary_avg
-    FROM purchase_days GROUP BY ALL
-),
-order_windows AS (
-    SELECT customer_id,
+               CAST(sum(amount) - sum(amount) FILTER (WHERE day = opening_day) AS DOUBLE)
+                   / nullif(count(*) FILTER (WHERE gap <> 0), 0),
+               0
+           ) AS monetary_avg,
            count(*) AS orders_total,
            CAST(sum(amount) AS DOUBLE) AS monetary_total,
            count(*) FILTER (WHERE $d - day < 30) AS orders_30d,
@@ -66,7 +73,7 @@ order_windows AS (
                CAST(sum(amount) FILTER (WHERE $d - day >= 90 AND $d - day < 180) AS DOUBLE), 0
            ) AS spend_prev_90d,
            coalesce(CAST(sum(amount) FILTER (WHERE $d - day < 365) AS DOUBLE), 0) AS spend_365d
-    FROM paid GROUP BY ALL
+    FROM paid_gaps GROUP BY ALL
 ),
 refunds AS (
     SELECT customer_id,
@@ -114,14 +121,6 @@ tiers AS (
 ),
 tag_lists AS (
     SELECT customer_id, list(tag ORDER BY tag) AS tags FROM tags GROUP BY ALL
-),
-active_ids AS (
-    SELECT customer_id FROM customers WHERE created_ts <= $cut
-    UNION SELECT customer_id FROM o
-    UNION SELECT customer_id FROM ix
-    UNION SELECT customer_id FROM tk
-    UNION SELECT customer_id FROM rs
-    UNION SELECT customer_id FROM pt
 )
 SELECT
     c.customer_id,
@@ -132,16 +131,16 @@ SELECT
     p.last_day - p.first_day AS purchase_span_days,
     $d - p.first_day AS days_since_first_purchase,
     p.last_gap_days,
-    coalesce(w.monetary_total, 0) AS monetary_total,
+    coalesce(p.monetary_total, 0) AS monetary_total,
     coalesce(p.monetary_avg, 0) AS monetary_avg,
-    coalesce(w.orders_total, 0) AS orders_total,
-    coalesce(w.orders_30d, 0) AS orders_30d,
-    coalesce(w.orders_90d, 0) AS orders_90d,
-    coalesce(w.orders_365d, 0) AS orders_365d,
-    coalesce(w.orders_prev_90d, 0) AS orders_prev_90d,
-    coalesce(w.spend_90d, 0) AS spend_90d,
-    coalesce(w.spend_prev_90d, 0) AS spend_prev_90d,
-    coalesce(w.spend_365d, 0) AS spend_365d,
+    coalesce(p.orders_total, 0) AS orders_total,
+    coalesce(p.orders_30d, 0) AS orders_30d,
+    coalesce(p.orders_90d, 0) AS orders_90d,
+    coalesce(p.orders_365d, 0) AS orders_365d,
+    coalesce(p.orders_prev_90d, 0) AS orders_prev_90d,
+    coalesce(p.spend_90d, 0) AS spend_90d,
+    coalesce(p.spend_prev_90d, 0) AS spend_prev_90d,
+    coalesce(p.spend_365d, 0) AS spend_365d,
     (p.last_day - p.first_day) / nullif(p.frequency, 0) AS avg_gap_days,
     ($d - p.last_day) / nullif((p.last_day - p.first_day) / nullif(p.frequency, 0), 0)
         AS overdue_ratio,
@@ -178,9 +177,7 @@ SELECT
     c.current_grade,
     c.current_stage
 FROM customers c
-JOIN active_ids USING (customer_id)
 LEFT JOIN purchases p USING (customer_id)
-LEFT JOIN order_windows w USING (customer_id)
 LEFT JOIN refunds r USING (customer_id)
 LEFT JOIN main_channel mc USING (customer_id)
 LEFT JOIN contact i USING (customer_id)
@@ -189,6 +186,8 @@ LEFT JOIN answers a USING (customer_id)
 LEFT JOIN points_balance pb USING (customer_id)
 LEFT JOIN tiers t USING (customer_id)
 LEFT JOIN tag_lists tl USING (customer_id)
+WHERE c.created_ts <= $cut OR r.customer_id IS NOT NULL OR i.customer_id IS NOT NULL
+    OR s.customer_id IS NOT NULL OR a.customer_id IS NOT NULL OR pb.customer_id IS NOT NULL
 ORDER BY c.customer_id
 """
 
