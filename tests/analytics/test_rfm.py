@@ -11,6 +11,7 @@ from patron.analytics.rfm import (
     SEGMENT_LABELS,
     SEGMENT_RULES,
     VALUE_CLASS_IDS,
+    count_below,
     quintile_scores,
     score_rfm,
     segment_label,
@@ -233,3 +234,36 @@ def test_value_class_high_r_means_recency_at_or_below_mean(
         classes, ["important_retain", "important_winback", "general_retain", "general_winback"]
     )
     assert np.array_equal(r_low, recency > recency.mean())
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    arrays(
+        np.float64,
+        st.integers(0, 300),
+        elements=st.one_of(
+            st.integers(-20, 20).map(float),
+            st.sampled_from([NAN, -0.0, 0.0, 0.5, float("inf"), -float("inf"), 1e300, -1e300]),
+            st.floats(allow_nan=True, allow_infinity=True),
+        ),
+    )
+)
+def test_counts_below_are_those_of_a_binary_search(values: np.ndarray) -> None:
+    # Ranked by counting (whole numbers in a short range) or by one sort, each value's count
+    # of values strictly below is the binary search's, NaN and signed zeros included.
+    expected = np.searchsorted(np.sort(values), values, side="left")
+    assert np.array_equal(count_below(values), expected)
+    finite = values[~np.isnan(values)]
+    below = np.searchsorted(np.sort(finite), finite, side="left")
+    assert np.array_equal(
+        quintile_scores(finite), (1 + 5 * below // max(len(finite), 1)).astype(np.int8)
+    )
+
+
+def test_counts_below_at_scale_by_counting_and_by_sorting() -> None:
+    rng = np.random.default_rng(7)
+    days = rng.integers(0, 2_000, 200_000).astype(np.float64)
+    spend = np.round(rng.gamma(2.0, 300.0, 200_000), 2)
+    for values in (days, -days, spend, np.concatenate([days, [1e12]])):
+        expected = np.searchsorted(np.sort(values), values, side="left")
+        assert np.array_equal(count_below(values), expected)
