@@ -131,24 +131,29 @@ def _state_changes(
     con: duckdb.DuckDBPyConnection, connection: Connection, run_id: int, moment: datetime
 ) -> int:
     """The grade and stage history, in (customer, kind) order, and their webhooks."""
-    rows = _count(con, _STATE_CHANGES)
-    if not rows:
-        return 0
-    insert_query(
-        connection,
-        con,
-        f"SELECT customer_id, kind, before, after, '{stamp(moment)}', {int(run_id)}, rule "
-        f"FROM ({_STATE_CHANGES}) ORDER BY customer_id, kind",
-        "state_changes",
-        ("customer_id", "kind", "from_value", "to_value", "changed_at", "run_id", "rule_id"),
-    )
-    subscriptions = webhooks.subscribers_on(connection)
-    if webhooks.wants(subscriptions, webhooks.EventType.customer_grade_changed):
-        changed = con.execute(
-            f"SELECT * FROM ({_STATE_CHANGES}) WHERE kind = 'grade' ORDER BY customer_id"
-        ).fetchall()
-        webhooks.grades_changed(connection, changed, run_id)
-    return rows
+    # Made once: counted, copied and read for the webhooks.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE state_changes AS {_STATE_CHANGES}")
+    try:
+        rows = _count(con, "SELECT * FROM state_changes")
+        if not rows:
+            return 0
+        insert_query(
+            connection,
+            con,
+            f"SELECT customer_id, kind, before, after, '{stamp(moment)}', {int(run_id)}, rule "
+            f"FROM state_changes ORDER BY customer_id, kind",
+            "state_changes",
+            ("customer_id", "kind", "from_value", "to_value", "changed_at", "run_id", "rule_id"),
+        )
+        subscriptions = webhooks.subscribers_on(connection)
+        if webhooks.wants(subscriptions, webhooks.EventType.customer_grade_changed):
+            changed = con.execute(
+                "SELECT * FROM state_changes WHERE kind = 'grade' ORDER BY customer_id"
+            ).fetchall()
+            webhooks.grades_changed(connection, changed, run_id)
+        return rows
+    finally:
+        con.execute("DROP TABLE state_changes")
 
 
 # ---------------------------------------------------------------- segment tags
@@ -486,27 +491,29 @@ def _planned_query(
 ) -> str:
     """Each new action of the rules, in the order they were always taken: warnings before
     care, then by customer, rule and the action's place in the rule."""
+    # Warnings still cooling are left out by an anti join of their keys alone before anything
+    # else is done with them (a million fired warnings, most of them cooling); the rule's
+    # values are read from the decision's JSON only for the few left.
     fired = """
-        SELECT 0 AS part, d.customer_id, r.rule_id,
-               json_extract(d.warnings_values, '$."' || r.rule_id || '"') AS v
-        FROM decisions d, unnest(d.warnings) AS r(rule_id)
+        SELECT 0 AS part, w.customer_id, w.rule_id
+        FROM (SELECT d.customer_id, r.rule_id
+              FROM decisions d, unnest(d.warnings) AS r(rule_id)) w
+        ANTI JOIN cooling s ON s.customer_id = w.customer_id AND s.rule_id = w.rule_id
     """
     if not warnings_only:
         fired += """
         UNION ALL
-        SELECT 1, d.customer_id, r.rule_id,
-               json_extract(d.care_values, '$."' || r.rule_id || '"')
-        FROM decisions d, unnest(d.care) AS r(rule_id)
+        SELECT 1, d.customer_id, r.rule_id FROM decisions d, unnest(d.care) AS r(rule_id)
         """
     day = _date(today)
     return f"""
         WITH candidates AS (
-            SELECT c.part, c.customer_id, c.rule_id, c.v, f.name, f.owner_id,
-                   f.days_to_birthday, f.days_to_anniversary
+            SELECT c.part, c.customer_id, c.rule_id,
+                   json_extract(CASE c.part WHEN 0 THEN d.warnings_values ELSE d.care_values END,
+                                '$."' || c.rule_id || '"') AS v,
+                   f.name, f.owner_id, f.days_to_birthday, f.days_to_anniversary
             FROM ({fired}) c JOIN features f ON f.customer_id = c.customer_id
-            WHERE c.part = 1 OR NOT EXISTS (
-                SELECT 1 FROM cooling s
-                WHERE s.customer_id = c.customer_id AND s.rule_id = c.rule_id)
+            JOIN decisions d ON d.customer_id = c.customer_id
         ), actions AS (
             SELECT c.*, a.*, strftime(CASE a.occasion
                 WHEN 'warning' THEN {day}
@@ -583,8 +590,11 @@ class Context:
 
 def _load_plan(connection: Connection, con: duckdb.DuckDBPyConnection, query: str) -> int:
     """Copy the planned actions into the store's temporary table; how many there are."""
-    planned = _count(con, query)
+    # Made once: counted, then copied.
+    con.execute(f"CREATE OR REPLACE TEMP TABLE planned AS {query}")
+    planned = _count(con, "SELECT * FROM planned")
     if not planned:
+        con.execute("DROP TABLE planned")
         return 0
     postgres = is_postgres(connection)
     columns = [
@@ -593,7 +603,8 @@ def _load_plan(connection: Connection, con: duckdb.DuckDBPyConnection, query: st
     ]
     temp_table(connection, PLANNED, columns)
     names = [name for name, _ in PLANNED_COLUMNS]
-    insert_query(connection, con, f"SELECT * FROM ({query}) ORDER BY seq", PLANNED, names)
+    insert_query(connection, con, "SELECT * FROM planned ORDER BY seq", PLANNED, names)
+    con.execute("DROP TABLE planned")
     if not postgres:
         connection.exec_driver_sql(f"CREATE INDEX {PLANNED}_seq ON {PLANNED} (seq)")
     return planned
