@@ -14,5 +14,7 @@ with tempfile.TemporaryDirectory() as folder:
     make_revision(create_db_engine(f"sqlite:///{folder}/blank.db"), "the initial schema")
 for new in (MIGRATIONS / "versions").glob("*.py"):
     text = new.read_text().replace("astext_type=Text()", "astext_type=sa.Text()")
+    # The migration creates the column; it needs the type's DDL only, not Patron's code.
+    text = text.replace("patron.db.JsonAsText()", "sa.Text()")
     new.write_text(text)
     print(f"wrote {new}")

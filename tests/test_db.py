@@ -6,13 +6,13 @@ from __future__ import annotations
 import time
 
 import pytest
-from sqlalchemy import Connection, Engine, text
+from sqlalchemy import Column, Connection, Engine, MetaData, Table, select, text
 from sqlalchemy.exc import OperationalError
 
 import patron.db
 from patron.api.app import create_app
 from patron.config import Settings
-from patron.db import create_db_engine
+from patron.db import JsonText, create_db_engine
 
 
 def _parallel_workers(engine: Engine) -> str | None:
@@ -96,3 +96,25 @@ def test_a_connection_closed_moments_after_use_fails_one_request_then_the_pool_r
             assert {_backend(one), _backend(two)}.isdisjoint(pids)
     finally:
         serving.dispose()
+
+
+def test_a_json_document_comes_back_as_written_keys_in_order(engine: Engine) -> None:
+    """`JsonText` (the snapshots' features and explanations): text on PostgreSQL, which the
+    server does not parse, yet the same dict comes back and SQL can read it with a cast."""
+    document = {"z": 1, "a": [1.5, None, '引号"\\'], "nested": {"b": True, "a": -0.0}}
+    probe = Table("json_text_probe", MetaData(), Column("doc", JsonText), prefixes=["TEMPORARY"])
+    with engine.connect() as connection:
+        probe.create(connection)
+        connection.execute(probe.insert(), [{"doc": document}])
+        back = connection.execute(select(probe.c.doc)).scalar_one()
+        assert back == document
+        assert list(back) == ["z", "a", "nested"]
+        if engine.dialect.name == "postgresql":
+            kind = (
+                "SELECT data_type FROM information_schema.columns "
+                "WHERE table_name = 'json_text_probe' AND column_name = 'doc'"
+            )
+            assert connection.scalar(text(kind)) == "text"
+            read = "SELECT doc::json -> 'a' ->> 2 FROM json_text_probe"
+            assert connection.scalar(text(read)) == '引号"\\'
+        connection.rollback()

@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: 44b601e62d7b
+Revision ID: c860a28e7c23
 Revises: 
-Create Date: 2026-11-24 11:04:52.267188
+Create Date: 2026-11-24 14:27:43.683609
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = '44b601e62d7b'
+revision: str = 'c860a28e7c23'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -575,8 +575,8 @@ def upgrade() -> None:
     sa.Column('warnings', sa.String(length=400), nullable=False),
     sa.Column('r_score', sa.SmallInteger(), nullable=True),
     sa.Column('f_score', sa.SmallInteger(), nullable=True),
-    sa.Column('features', sqlite.JSON().with_variant(postgresql.JSON(astext_type=sa.Text()), 'postgresql'), nullable=False),
-    sa.Column('explain', sqlite.JSON().with_variant(postgresql.JSON(astext_type=sa.Text()), 'postgresql'), nullable=False),
+    sa.Column('features', sqlite.JSON().with_variant(sa.Text(), 'postgresql'), nullable=False),
+    sa.Column('explain', sqlite.JSON().with_variant(sa.Text(), 'postgresql'), nullable=False),
     sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_score_snapshots_customer_id_customers')),
     sa.ForeignKeyConstraint(['run_id'], ['scoring_runs.id'], name=op.f('fk_score_snapshots_run_id_scoring_runs'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_score_snapshots')),
