@@ -118,3 +118,21 @@ def test_a_json_document_comes_back_as_written_keys_in_order(engine: Engine) -> 
             read = "SELECT doc::json -> 'a' ->> 2 FROM json_text_probe"
             assert connection.scalar(text(read)) == '引号"\\'
         connection.rollback()
+
+
+def test_a_json_document_of_none_is_json_null(engine: Engine) -> None:
+    """None is stored as JSON's null, not SQL's NULL (the snapshots' columns are NOT NULL)."""
+    probe = Table(
+        "json_null_probe",
+        MetaData(),
+        Column("doc", JsonText, nullable=False),
+        prefixes=["TEMPORARY"],
+    )
+    with engine.connect() as connection:
+        probe.create(connection)
+        connection.execute(probe.insert(), [{"doc": None}])
+        assert connection.execute(select(probe.c.doc)).scalar_one() is None
+        assert (
+            connection.scalar(text("SELECT count(*) FROM json_null_probe WHERE doc IS NULL")) == 0
+        )
+        connection.rollback()

@@ -53,8 +53,9 @@ class JsonAsText(TypeDecorator[Any]):
     def python_type(self) -> type:
         return dict
 
-    def process_bind_param(self, value: Any, dialect: Dialect) -> str | None:
-        return None if value is None else json.dumps(value)
+    def process_bind_param(self, value: Any, dialect: Dialect) -> str:
+        # None is JSON's null, as SQLAlchemy's JSON type writes it: the columns are NOT NULL.
+        return json.dumps(value)
 
     def process_result_value(self, value: Any, dialect: Dialect) -> Any:
         return None if value is None else json.loads(value)

@@ -4,7 +4,7 @@ parameters written in as literals, which must select exactly the rows the bound 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import duckdb
@@ -116,3 +116,30 @@ def test_postgresql_rows_come_by_copy(connection: Connection) -> None:
         event.remove(connection, "before_cursor_execute", seen)
     assert con.execute("SELECT * FROM got").fetchall() == [(0, "plain")]
     assert not any("fetched_rows" in statement for statement in statements)
+
+
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_booleans_come_back_as_booleans(connection: Connection) -> None:
+    """COPY writes a boolean as `t` or `f`; the table holds True and False (and NULL)."""
+    query = "SELECT n, CASE WHEN n > 6 THEN NULL ELSE n > 4 END AS big FROM fetched_rows"
+    fetched = fetch_table(connection, query, {}, (("n", pa.int64()), ("big", pa.bool_())))
+    assert _rows(fetched) == [(n, None if n > 6 else n > 4) for n in range(9)]
+
+
+@pytest.mark.parametrize(
+    ("params", "refused"),
+    [
+        ({"numbers": [1, 2.5]}, "mixes values of types float, int"),
+        ({"numbers": [1, True]}, "mixes values of types bool, int"),
+        ({"numbers": [float("nan")]}, "is a float"),
+        ({"since": datetime(2026, 1, 1, tzinfo=UTC)}, "time with a zone"),
+    ],
+)
+@pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
+def test_a_value_a_literal_would_change_is_refused(
+    connection: Connection, params: dict[str, Any], refused: str
+) -> None:
+    """A literal of these could select other rows than the bound value: refused, loudly."""
+    params = {"labels": ["plain"], "numbers": [0], "since": datetime(2000, 1, 1), **params}
+    with pytest.raises(ValueError, match=refused):
+        fetch_table(connection, QUERY, params, SCHEMA)

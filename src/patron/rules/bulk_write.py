@@ -126,10 +126,27 @@ def fetch_table(
         convert_options=csv.ConvertOptions(
             column_types=arrow_schema,
             null_values=[""],
+            true_values=["t"],
+            false_values=["f"],
             strings_can_be_null=True,
             quoted_strings_can_be_null=False,
         ),
     )
+
+
+def _check_writable(key: str, value: Any) -> None:
+    """Refuse a value whose literal could select other rows than the bound value: a float
+    (a literal is `numeric`, the bound value `float8`; NaN has no literal), a time with a
+    zone (a literal drops it) and a list mixing types (its literals take the first's type)."""
+    values = list(value) if isinstance(value, list | tuple) else [value]
+    if len({type(one) for one in values}) > 1:
+        kinds = ", ".join(sorted({type(one).__name__ for one in values}))
+        raise ValueError(f"parameter {key!r} mixes values of types {kinds}; give one type")
+    for one in values:
+        if isinstance(one, float):
+            raise ValueError(f"parameter {key!r} is a float; give it as a whole number or text")
+        if isinstance(one, datetime) and one.tzinfo is not None:
+            raise ValueError(f"parameter {key!r} is a time with a zone; give the local time")
 
 
 def literal_sql(connection: Connection, statement: Executable, params: Mapping[str, Any]) -> str:
@@ -143,6 +160,7 @@ def literal_sql(connection: Connection, statement: Executable, params: Mapping[s
         if not isinstance(element, BindParameter) or element.key not in params:
             return None
         value = params[element.key]
+        _check_writable(element.key, value)
         kind = element.type
         if isinstance(kind, NullType):
             kind = literal((value[0] if value else None) if element.expanding else value).type
