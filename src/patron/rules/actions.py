@@ -17,6 +17,7 @@ before it, so the store changes in the same order as when each action was taken 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
@@ -131,10 +132,7 @@ def _state_changes(
     con: duckdb.DuckDBPyConnection, connection: Connection, run_id: int, moment: datetime
 ) -> int:
     """The grade and stage history, in (customer, kind) order, and their webhooks."""
-    # Made once: counted, copied and read for the webhooks.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE state_changes AS {_STATE_CHANGES}")
-    try:
-        rows = _count(con, "SELECT * FROM state_changes")
+    with _made_once(con, "state_changes", _STATE_CHANGES) as rows:
         if not rows:
             return 0
         insert_query(
@@ -152,8 +150,17 @@ def _state_changes(
             ).fetchall()
             webhooks.grades_changed(connection, changed, run_id)
         return rows
+
+
+@contextmanager
+def _made_once(con: duckdb.DuckDBPyConnection, name: str, query: str) -> Iterator[int]:
+    """The query's rows as a DuckDB table of this name while the block runs, so they are made
+    once for counting, copying and reading; yields how many there are."""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {query}")
+    try:
+        yield _count(con, f"SELECT * FROM {name}")
     finally:
-        con.execute("DROP TABLE state_changes")
+        con.execute(f"DROP TABLE IF EXISTS {name}")
 
 
 # ---------------------------------------------------------------- segment tags
@@ -590,21 +597,17 @@ class Context:
 
 def _load_plan(connection: Connection, con: duckdb.DuckDBPyConnection, query: str) -> int:
     """Copy the planned actions into the store's temporary table; how many there are."""
-    # Made once: counted, then copied.
-    con.execute(f"CREATE OR REPLACE TEMP TABLE planned AS {query}")
-    planned = _count(con, "SELECT * FROM planned")
-    if not planned:
-        con.execute("DROP TABLE planned")
-        return 0
-    postgres = is_postgres(connection)
-    columns = [
-        (name, "TEXT" if kind == "TIMESTAMP" and not postgres else kind)
-        for name, kind in PLANNED_COLUMNS
-    ]
-    temp_table(connection, PLANNED, columns)
-    names = [name for name, _ in PLANNED_COLUMNS]
-    insert_query(connection, con, "SELECT * FROM planned ORDER BY seq", PLANNED, names)
-    con.execute("DROP TABLE planned")
+    with _made_once(con, "planned", query) as planned:
+        if not planned:
+            return 0
+        postgres = is_postgres(connection)
+        columns = [
+            (name, "TEXT" if kind == "TIMESTAMP" and not postgres else kind)
+            for name, kind in PLANNED_COLUMNS
+        ]
+        temp_table(connection, PLANNED, columns)
+        names = [name for name, _ in PLANNED_COLUMNS]
+        insert_query(connection, con, "SELECT * FROM planned ORDER BY seq", PLANNED, names)
     if not postgres:
         connection.exec_driver_sql(f"CREATE INDEX {PLANNED}_seq ON {PLANNED} (seq)")
     return planned

@@ -110,7 +110,9 @@ def fetch_table(
     data = io.BytesIO()
     raw: Any = connection.connection.driver_connection
     with raw.cursor() as cursor:
-        copy_sql = f"COPY ({literal_sql(connection, statement, params)}) TO STDOUT (FORMAT csv)"
+        copy_sql = (
+            f"COPY ({with_literal_params(connection, statement, params)}) TO STDOUT (FORMAT csv)"
+        )
         with cursor.copy(copy_sql) as copy:
             for block in copy:
                 data.write(block)
@@ -149,7 +151,9 @@ def _check_writable(key: str, value: Any) -> None:
             raise ValueError(f"parameter {key!r} is a time with a zone; give the local time")
 
 
-def literal_sql(connection: Connection, statement: Executable, params: Mapping[str, Any]) -> str:
+def with_literal_params(
+    connection: Connection, statement: Executable, params: Mapping[str, Any]
+) -> str:
     """The PostgreSQL statement with its parameters written in as literals (COPY takes none).
 
     A parameter the statement declares without a type (a `text` one) takes the type of its
