@@ -5,9 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, SmallInteger, String, UniqueConstraint
+from sqlalchemy import (
+    Connection,
+    ForeignKeyConstraint,
+    Index,
+    SmallInteger,
+    String,
+    event,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
+from patron.analytics.snapshot_keys import install_snapshot_keys
 from patron.db import Base, Id, JsonText, now
 
 
@@ -33,13 +41,19 @@ class ScoreSnapshot(Base):
 
     __tablename__ = "score_snapshots"
     __table_args__ = (
-        UniqueConstraint("run_id", "customer_id"),
         Index("ix_score_snapshots_customer_run", "customer_id", "run_id"),
+        # Both keys are SQLite's only: PostgreSQL checks them per statement with triggers,
+        # a fraction of the per-row checks for a run's million rows (analytics.snapshot_keys).
+        ForeignKeyConstraint(["run_id"], ["scoring_runs.id"], ondelete="CASCADE").ddl_if(
+            dialect="sqlite"
+        ),
+        ForeignKeyConstraint(["customer_id"], ["customers.id"]).ddl_if(dialect="sqlite"),
     )
 
-    id: Mapped[int] = mapped_column(Id, primary_key=True)
-    run_id: Mapped[int] = mapped_column(ForeignKey("scoring_runs.id", ondelete="CASCADE"))
-    customer_id: Mapped[int] = mapped_column(ForeignKey("customers.id"))
+    # One snapshot per customer and run, keyed by the two: a surrogate id would be a third
+    # index (and a sequence) to fill for each of a run's million rows.
+    run_id: Mapped[int] = mapped_column(Id, primary_key=True)
+    customer_id: Mapped[int] = mapped_column(Id, primary_key=True)
     grade: Mapped[str | None] = mapped_column(String(32))
     stage: Mapped[str | None] = mapped_column(String(32))
     rfm_segment: Mapped[str | None] = mapped_column(String(32))
@@ -53,3 +67,9 @@ class ScoreSnapshot(Base):
     f_score: Mapped[int | None] = mapped_column(SmallInteger)
     features: Mapped[dict[str, Any]] = mapped_column(JsonText, default=dict)
     explain: Mapped[dict[str, Any]] = mapped_column(JsonText, default=dict)
+
+
+@event.listens_for(ScoreSnapshot.__table__, "after_create")
+def _after_create(_table: Any, connection: Connection, **_kw: Any) -> None:
+    # `metadata.create_all` (scratch stores); migrations install them from migrations/env.py.
+    install_snapshot_keys(connection)

@@ -32,6 +32,7 @@ from patron.customers.models import CustomerScore
 CHUNK_ROWS = 20_000
 COPY_PARTS = 16
 COPY_BATCH_ROWS = 100_000
+SNAPSHOT_WORK_MEM = "256MB"
 
 SNAPSHOT_COLUMNS = (
     "run_id",
@@ -239,7 +240,13 @@ def insert_snapshots(
     if connection.dialect.name == "postgresql":
         # LZ4 compresses the JSON columns about as well as the default (pglz) and several
         # times faster, reads included; only for this COPY (the column keeps its default).
-        with local_setting(connection, "default_toast_compression", "lz4"):
+        # The keys' triggers (analytics.snapshot_keys) see each part's rows as a table, which
+        # is kept in memory up to `work_mem`: a part at 1M customers is about 125 MB, which
+        # the default 4 MB would write out to a temporary file and read back.
+        with (
+            local_setting(connection, "default_toast_compression", "lz4"),
+            local_setting(connection, "work_mem", SNAPSHOT_WORK_MEM),
+        ):
             copy_query_in_parts(
                 connection,
                 con,

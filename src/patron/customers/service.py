@@ -11,6 +11,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
+from patron.analytics.snapshot_keys import hold_snapshots
 from patron.audit.service import record
 from patron.customers import normalise, repository
 from patron.customers.dedupe import Candidate, Match
@@ -269,6 +270,8 @@ def merge(
     the audit log records what moved. All in the caller's transaction."""
     if source_id == into_id:
         raise InvalidInput("a customer cannot be merged into itself")
+    # A run still writing snapshots is waited for first: the source's must all move.
+    hold_snapshots(session.connection())
     # Lock both rows in id order so two merges over the same pair cannot deadlock.
     locked = {cid: _live(session, cid, for_update=True) for cid in sorted((source_id, into_id))}
     source, survivor = locked[source_id], locked[into_id]

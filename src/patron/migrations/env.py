@@ -3,6 +3,7 @@
 from alembic import context
 from sqlalchemy import inspect
 
+from patron.analytics.snapshot_keys import install_snapshot_keys
 from patron.customers import bigrams
 from patron.customers.models import install_score_row_trigger
 from patron.models import Base
@@ -25,6 +26,9 @@ with context.begin_transaction():
     context.run_migrations()
     if postgres and inspect(connection).has_table("customers"):
         connection.exec_driver_sql(bigrams.INDEX_SQL)
+    if inspect(connection).has_table("score_snapshots"):
+        # The snapshots' keys as statement triggers (PostgreSQL; SQLite has the keys).
+        install_snapshot_keys(connection)
     if inspect(connection).has_table("customer_scores"):
         # Every customer's score row, made by the database (customers.models.CustomerScore).
         install_score_row_trigger(connection)

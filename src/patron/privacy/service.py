@@ -184,10 +184,14 @@ def _stop_messages(session: Session, ids: list[int]) -> None:
 def _forget_features(session: Session, ids: list[int]) -> None:
     snapshots = Base.metadata.tables["score_snapshots"]
     rows = session.execute(
-        select(snapshots.c.id, snapshots.c.features).where(snapshots.c.customer_id.in_(ids))
+        select(snapshots.c.run_id, snapshots.c.customer_id, snapshots.c.features).where(
+            snapshots.c.customer_id.in_(ids)
+        )
     ).all()
-    for snapshot_id, features in rows:
+    for run_id, customer_id, features in rows:
         kept = {k: v for k, v in (features or {}).items() if k not in PERSONAL_FEATURES}
         session.execute(
-            update(snapshots).where(snapshots.c.id == snapshot_id).values(features=kept)
+            update(snapshots)
+            .where(snapshots.c.run_id == run_id, snapshots.c.customer_id == customer_id)
+            .values(features=kept)
         )

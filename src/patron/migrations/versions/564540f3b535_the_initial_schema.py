@@ -1,8 +1,8 @@
 """the initial schema
 
-Revision ID: c860a28e7c23
+Revision ID: 564540f3b535
 Revises: 
-Create Date: 2026-11-24 14:27:43.683609
+Create Date: 2026-11-24 19:14:33.265108
 """
 
 from collections.abc import Sequence
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.dialects import sqlite
 
-revision: str = 'c860a28e7c23'
+revision: str = '564540f3b535'
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
@@ -562,7 +562,6 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_ownership_changes_to_owner_id'), ['to_owner_id'], unique=False)
 
     op.create_table('score_snapshots',
-    sa.Column('id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('run_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('customer_id', sa.BigInteger().with_variant(sa.INTEGER(), 'sqlite'), nullable=False),
     sa.Column('grade', sa.String(length=32), nullable=True),
@@ -577,10 +576,9 @@ def upgrade() -> None:
     sa.Column('f_score', sa.SmallInteger(), nullable=True),
     sa.Column('features', sqlite.JSON().with_variant(sa.Text(), 'postgresql'), nullable=False),
     sa.Column('explain', sqlite.JSON().with_variant(sa.Text(), 'postgresql'), nullable=False),
-    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_score_snapshots_customer_id_customers')),
-    sa.ForeignKeyConstraint(['run_id'], ['scoring_runs.id'], name=op.f('fk_score_snapshots_run_id_scoring_runs'), ondelete='CASCADE'),
-    sa.PrimaryKeyConstraint('id', name=op.f('pk_score_snapshots')),
-    sa.UniqueConstraint('run_id', 'customer_id', name=op.f('uq_score_snapshots_run_id_customer_id'))
+    sa.ForeignKeyConstraint(['customer_id'], ['customers.id'], name=op.f('fk_score_snapshots_customer_id_customers')).ddl_if(dialect='sqlite'),
+    sa.ForeignKeyConstraint(['run_id'], ['scoring_runs.id'], name=op.f('fk_score_snapshots_run_id_scoring_runs'), ondelete='CASCADE').ddl_if(dialect='sqlite'),
+    sa.PrimaryKeyConstraint('run_id', 'customer_id', name=op.f('pk_score_snapshots'))
     )
     with op.batch_alter_table('score_snapshots', schema=None) as batch_op:
         batch_op.create_index('ix_score_snapshots_customer_run', ['customer_id', 'run_id'], unique=False)
