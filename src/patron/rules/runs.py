@@ -96,7 +96,7 @@ def prepare(
 def _finite(name: str, kind: str) -> str:
     # JSON has no NaN or infinity: such a value is stored as null, as `plain` does.
     if kind == "DOUBLE":
-        return f"CASE WHEN isfinite(f.{name}) THEN f.{name} END AS {name}"
+        return f"CASE WHEN isfinite(f.{name}) THEN f.{name} END"
     return f"f.{name}"
 
 
@@ -106,8 +106,10 @@ def _snapshot_query(
     """The query of the snapshot rows, in SNAPSHOT_COLUMNS order, of the customers whose
     `customer_id` meets a condition (run id and version are integers)."""
     table = con.table("features")
+    # A struct packed in place rather than a row of a subquery: the same JSON text, built in
+    # about half the time.
     kept = ", ".join(
-        _finite(name, str(kind))
+        f"{name} := {_finite(name, str(kind))}"
         for name, kind in zip(table.columns, table.types, strict=True)
         if name not in NOT_FEATURES
     )
@@ -117,13 +119,13 @@ def _snapshot_query(
                f.value_class, f.clv, f.p_alive,
                f.churn_risk, array_to_string(d.warnings, ';') AS warnings,
                f.r_score, f.f_score,
-               (SELECT to_json(t) FROM (SELECT {kept}) t) AS features,
+               to_json(struct_pack({kept})) AS features,
                json_object(
                    'grade', json_object('rule', d.grade, 'values', d.grade_values),
                    'stage', json_object('rule', d.stage, 'values', d.stage_values),
-                   'segments', json(d.segments_values),
-                   'warnings', json(d.warnings_values),
-                   'care', json(d.care_values),
+                   'segments', d.segments_values,
+                   'warnings', d.warnings_values,
+                   'care', d.care_values,
                    'churn_drivers', f.churn_drivers,
                    'offers', f.offers,
                    'rulebook_version', {"NULL" if version is None else int(version)}
