@@ -3,10 +3,10 @@
 With days as the unit a million customers share a few hundred thousand purchase histories
 (x, t_x, T). The summary stays in DuckDB; the purchase model is fitted on the distinct histories
 weighted by their customers, and P(alive), expected purchases and discounted purchases are
-computed once per history. While the models are fitted, DuckDB sorts the customers by id with
-each one's history index; the outlooks are then laid out in that order and DuckDB adds each
-customer's expected spend and CLV and writes the file. Only the repeat buyers' spends, which the
-Gamma-Gamma fit needs one by one, come into Python per customer.
+computed once per history. While the models are fitted, DuckDB sorts the customers by id, with
+each one's history index, into an Arrow table; the outlooks are then laid out in that order
+beside it and DuckDB adds each customer's expected spend and CLV and writes the file. Only the
+repeat buyers' spends, which the Gamma-Gamma fit needs one by one, come into Python per customer.
 """
 
 from __future__ import annotations
@@ -19,16 +19,16 @@ from typing import Any
 
 import duckdb
 import numpy as np
+import pyarrow as pa
 
 from patron.analytics import clv, gamma_gamma
-from patron.analytics.fitting import FloatArray, IntArray, single_threaded_blas
+from patron.analytics.fitting import FloatArray, single_threaded_blas
 from patron.analytics.summary import OrderLog
 from patron.errors import FileUnreadable, InvalidInput
 
 # The customers in the file's order (by id), each with the index of its history in the arrays
 # the models work on. Built while the models are fitted: DuckDB uses the core the fits leave.
 _ORDER_SQL = """
-CREATE OR REPLACE TEMP TABLE customers_by_id AS
 SELECT s.customer_id, s.frequency, s.recency, s."T", s.monetary_value, k.history
 FROM {summary} s JOIN history_keys k USING (frequency, recency, "T")
 ORDER BY s.customer_id
@@ -37,17 +37,17 @@ ORDER BY s.customer_id
 # The scores file, in the contract's column order. Expected spend per purchase is the
 # Gamma-Gamma posterior mean p (gamma + x m) / (p x + q - 1) (`gamma_gamma.expected_average_value`,
 # the same operations in the same order); CLV is that times the discounted purchases. Each
-# customer's history outlook sits at the same position of `customer_outlook`, so the file
-# needs neither a join nor a sort here.
+# customer's history outlook sits in the same row of `customer_scores` (an Arrow table: DuckDB
+# scans it on all its threads in order, where a POSITIONAL JOIN of two tables, the way before,
+# runs on one), so the file needs neither a join nor a sort here.
 _WRITE_SQL = """
 COPY (
     SELECT
-        s.customer_id, s.frequency, s.recency, s."T", s.monetary_value,
-        h.p_alive, h.expected_purchases,
-        {p} * ({gamma} + s.frequency * greatest(s.monetary_value, 0.0))
-            / ({p} * s.frequency + {q} - 1) AS expected_avg_value,
-        h.clv_per_spend * expected_avg_value AS clv
-    FROM customers_by_id s POSITIONAL JOIN customer_outlook h
+        customer_id, frequency, recency, "T", monetary_value, p_alive, expected_purchases,
+        {p} * ({gamma} + frequency * greatest(monetary_value, 0.0))
+            / ({p} * frequency + {q} - 1) AS expected_avg_value,
+        clv_per_spend * expected_avg_value AS clv
+    FROM customer_scores
 ) TO '{path}' (HEADER, DELIMITER ',')
 """
 
@@ -97,18 +97,15 @@ def score_log_to_csv(
             purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers)
             outlook = clv.purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
             spend = spend_fit.result()
-            history_of_customer = ordered.result()
+            customers_by_id = ordered.result()
         # Expected spend is linear in a customer's mean spend, so a history's total is the
         # expectation at its customers' mean spend times their number.
         spend_total = customers * gamma_gamma.expected_average_value(
             spend, x, histories["spend"] / customers
         )
-        _write(log.connection, out, history_of_customer, outlook, spend)
+        _write(log.connection, out, customers_by_id, outlook, spend)
     finally:
-        con.execute(
-            "DROP TABLE IF EXISTS customers_by_id; "
-            f"SET preserve_insertion_order = {str(bool(keep_order)).lower()}"
-        )
+        con.execute(f"SET preserve_insertion_order = {str(bool(keep_order)).lower()}")
     count = int(customers.sum())
     return LogScores(
         customers=count,
@@ -153,13 +150,10 @@ def _order_customers(
     histories: dict[str, FloatArray],
     *,
     after: Future[Any],
-) -> IntArray:
-    """Sort the customers by id into `customers_by_id`; each one's history index, in that order.
+) -> pa.Table:
+    """The customers sorted by id, each with its summary and history index, as an Arrow table.
 
     Runs once `after`, the connection's previous query, has ended.
-
-    Insertion order is kept from here to the file: a table made by an ordered query keeps its
-    rows in that order, and reading one table (or two side by side) keeps it too.
     """
     keys = {
         "frequency": histories["frequency"].astype(np.int64),
@@ -168,37 +162,39 @@ def _order_customers(
         "history": np.arange(len(histories["frequency"]), dtype=np.int64),
     }
     after.result()
-    con.execute("SET preserve_insertion_order = true")
     con.register("history_keys", keys)
     try:
-        con.execute(_ORDER_SQL.format(summary=summary))
+        return con.sql(_ORDER_SQL.format(summary=summary)).to_arrow_table()
     finally:
         con.unregister("history_keys")
-    rows = con.execute("SELECT history FROM customers_by_id").fetchnumpy()
-    return np.asarray(rows["history"], dtype=np.intp)
 
 
 def _write(
     con: duckdb.DuckDBPyConnection,
     out: Path,
-    history_of_customer: IntArray,
+    customers_by_id: pa.Table,
     outlook: clv.PurchaseOutlook,
     spend: gamma_gamma.GammaGammaParams,
 ) -> None:
-    by_customer = {
-        "p_alive": outlook.p_alive[history_of_customer],
-        "expected_purchases": outlook.expected_purchases[history_of_customer],
-        "clv_per_spend": outlook.clv_per_spend[history_of_customer],
-    }
+    """Write the scores file from the sorted customers and their histories' outlooks.
+
+    Insertion order is kept from the Arrow table to the file: DuckDB's threads format chunks
+    of it in parallel and write them in the table's order.
+    """
+    history = np.asarray(customers_by_id.column("history").to_numpy(), dtype=np.intp)
+    scores = customers_by_id.drop_columns("history")
+    for name in ("p_alive", "expected_purchases", "clv_per_spend"):
+        scores = scores.append_column(name, pa.array(getattr(outlook, name)[history]))
     sql = _WRITE_SQL.format(
         path=str(out).replace("'", "''"),
         # Written as text and cast, so DuckDB reads back exactly the fitted doubles.
         **{name: f"CAST('{value!r}' AS DOUBLE)" for name, value in spend.as_dict().items()},
     )
-    con.register("customer_outlook", by_customer)
+    con.execute("SET preserve_insertion_order = true")
+    con.register("customer_scores", scores)
     try:
         con.execute(sql)
     except duckdb.Error as exc:
         raise FileUnreadable(f"cannot write {out}: {str(exc).splitlines()[0]}") from exc
     finally:
-        con.unregister("customer_outlook")
+        con.unregister("customer_scores")
