@@ -95,7 +95,8 @@ def test_xlsx_uploads_and_jobs_are_their_uploaders(
 ) -> None:
     path = write_xlsx(tmp_path / "orders.xlsx", ORDER_HEADER, orders(5))
     job_id = _upload(client, world, "admin", path).json()["id"]
-    assert _finished(client, world, "admin", job_id)["summary"]["inserted"] == 5
+    job = _finished(client, world, "admin", job_id)
+    assert job["status"] == "done" and job["summary"]["inserted"] == 5, job
     # Not the manager's job: it does not exist for them; nor are there rejects to fetch.
     manager = bearer(world.tokens["manager"])
     assert client.get(f"/api/v1/imports/{job_id}", headers=manager).status_code == 404

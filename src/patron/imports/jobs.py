@@ -34,7 +34,10 @@ RUNNER = f"{HOST}:{os.getpid()}:{BOOT}"
 HEARTBEAT = timedelta(seconds=10)
 STALE_AFTER = timedelta(minutes=2)
 OPEN = (JobStatus.queued, JobStatus.running)
-_live: set[int] = set()
+# The jobs this process runs, each with the claim its thread holds: a job id can come round
+# again (a store emptied with its ids restarted, as tests do), and a thread that has just
+# finished the old job must not unmark the new one.
+_live: dict[int, object] = {}
 _live_lock = threading.Lock()
 
 
@@ -59,14 +62,17 @@ def create(*, session: Session, upload: Upload, user_id: int | None) -> ImportJo
     session.flush()
     # Live from now on, so no reader in this process takes it for dead before its thread runs.
     with _live_lock:
-        _live.add(job.id)
+        _live[job.id] = object()
     return job
 
 
 def start(*, engine: Engine, job_id: int, settings: Settings) -> threading.Thread:
     """Run the (committed) job on its own thread; returns the thread."""
+    with _live_lock:
+        claim = _live.setdefault(job_id, object())
     thread = threading.Thread(
-        target=run, kwargs={"engine": engine, "job_id": job_id, "settings": settings},
+        target=run,
+        kwargs={"engine": engine, "job_id": job_id, "settings": settings, "claim": claim},
         name=f"import-job-{job_id}", daemon=True,
     )  # fmt: skip
     thread.start()
@@ -78,8 +84,10 @@ def _set(engine: Engine, job_id: int, **values: object) -> None:
         connection.execute(update(ImportJob).where(ImportJob.id == job_id).values(**values))
 
 
-def run(*, engine: Engine, job_id: int, settings: Settings) -> None:
-    """Import the job's file; every outcome, even an unexpected fault, ends in done or failed."""
+def run(*, engine: Engine, job_id: int, settings: Settings, claim: object = None) -> None:
+    """Import the job's file; every outcome, even an unexpected fault, ends in done or failed.
+
+    `claim` is the job's mark in `_live`, removed at the end if it is still this run's."""
     stop = threading.Event()
     try:
         with Session(engine) as session:
@@ -99,7 +107,8 @@ def run(*, engine: Engine, job_id: int, settings: Settings) -> None:
     finally:
         stop.set()
         with _live_lock:
-            _live.discard(job_id)
+            if _live.get(job_id) is claim:
+                del _live[job_id]
 
 
 def _import(engine: Engine, job_id: int, kind: str, upload: Path, settings: Settings) -> None:
