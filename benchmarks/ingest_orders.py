@@ -44,6 +44,7 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pages import PATRON, SERVER, log, percentile
+from proc_cpu import cpu_seconds
 
 from patron.api.security import issue_token
 from patron.auth.models import Role, User
@@ -116,12 +117,6 @@ def serving(url: str, log_file: Path) -> Iterator[tuple[str, int]]:
         finally:
             process.terminate()
             process.wait(timeout=60)
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def make_orders(

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from proc_cpu import cpu_seconds
 from sqlalchemy import Connection, Engine
 
 from patron.analytics.features import as_of_moment
@@ -106,10 +107,7 @@ def _backend(connection: Connection) -> int | None:
 
 def _server_cpu(pid: int | None) -> float:
     """CPU seconds (user and system) the server process has used so far; 0 without one."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0 if pid is None else cpu_seconds(pid)
 
 
 def _once(
