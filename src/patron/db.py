@@ -237,6 +237,20 @@ def rollback_journal(connection: Connection) -> Iterator[None]:
         connection.commit()
 
 
+def hold_write_lock(connection: Connection) -> None:
+    """SQLite: open the connection's transaction with the write lock now, if none is open.
+
+    Python's sqlite3 begins a transaction only before a row is written, so a schema change
+    made earlier (a dropped trigger or index) would be committed on its own at once: seen by
+    every other connection meanwhile, and kept if the caller's transaction then rolls back.
+    """
+    if connection.dialect.name != "sqlite":
+        return
+    driver = connection.connection.driver_connection
+    if driver is not None and not driver.in_transaction:
+        connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def end_transaction(connection: Connection) -> None:
     """Roll back what is left open, SQLite's own transaction included: after a failed commit
     SQLAlchemy lets go of its transaction while SQLite keeps it, and the connection's settings

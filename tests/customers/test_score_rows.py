@@ -75,3 +75,29 @@ def test_a_failed_bulk_insert_leaves_the_trigger_and_a_row_for_each_customer(db:
         stored = connection.scalar(select(func.count()).select_from(CustomerScore))
     # SQLite keeps the two rows before the failing one, then the two next: 3 + 2 + 2.
     assert stored == (7 if db.dialect.name == "sqlite" else 3)
+
+
+def test_a_bulk_insert_rolled_back_leaves_the_trigger(db: Engine) -> None:
+    """The trigger is dropped and made again inside the caller's transaction, so a rollback
+    of that transaction (the bulk insert its first write) brings the trigger back with it."""
+    with db.begin() as connection:
+        insert_many(connection, customers_table, _bare("seed", 1))
+    with db.connect() as connection:
+        with pytest.raises(IntegrityError):
+            insert_many(connection, customers_table, _bare("new", 2) + _bare("seed", 1))
+        connection.rollback()
+    with db.connect() as connection:
+        assert _trigger_installed(connection)
+    with db.begin() as connection:
+        connection.execute(insert(Customer), _rows("later", 1))
+        assert _without_a_row(connection) == 0
+
+
+def test_no_customer_goes_without_a_row_while_another_inserts_in_bulk(db: Engine) -> None:
+    """While a bulk insert's transaction is open, another connection's customers still get
+    their rows: the trigger's absence is never visible outside that transaction."""
+    with db.connect() as bulk:
+        insert_many(bulk, customers_table, _bare("bulk", 2))
+        with db.connect() as other:
+            assert _trigger_installed(other)
+        bulk.commit()

@@ -58,6 +58,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.exc import DBAPIError
 
+from patron.db import hold_write_lock
+
 store = MetaData()
 first_purchases = Table(
     "kpi_first_purchases",
@@ -514,11 +516,7 @@ def bulk_orders(connection: Connection) -> Iterator[OrderUpkeep]:
         # A store built after this look has its triggers in place: they do the work.
         yield OrderUpkeep(None)
         return
-    driver = connection.connection.driver_connection
-    assert driver is not None
-    if not driver.in_transaction:
-        # IMMEDIATE: the write lock now, so the ids read next stay the highest until commit.
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+    hold_write_lock(connection)  # so the ids read next stay the highest until commit
     after = connection.scalar(text("SELECT coalesce(max(id), 0) FROM orders"))
     for name in _BULK_TRIGGERS:
         connection.exec_driver_sql(f"DROP TRIGGER IF EXISTS {name}")

@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.hybrid import hybrid_property
 from sqlalchemy.orm import Mapped, mapped_column, object_session, relationship
 
-from patron.db import Base, Id, Timestamped, now
+from patron.db import Base, Id, Timestamped, hold_write_lock, now
 
 
 class CustomerKind(enum.StrEnum):
@@ -282,6 +282,7 @@ def score_rows_per_statement(connection: Connection) -> Iterator[None]:
     if connection.dialect.name != "sqlite":
         yield
         return
+    hold_write_lock(connection)
     highest = connection.exec_driver_sql("SELECT coalesce(max(id), 0) FROM customers").scalar()
     connection.exec_driver_sql("DROP TRIGGER IF EXISTS customer_score_rows")
     try:

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, RootTransaction
 
+from patron.db import hold_write_lock
 from patron.imports.kinds.base import Batch
 
 # On SQLite, the command line's bulk import commits its batches together (`Commits`) for up
@@ -130,9 +131,7 @@ class Commits:
         self.opened = time.monotonic()
         transaction = self.conn.begin()
         if self.deferred is not None:
-            # pysqlite begins SQLite's own transaction only before a row is written: a DROP
-            # INDEX before that would be committed at once.
-            self.conn.exec_driver_sql("BEGIN IMMEDIATE")
+            hold_write_lock(self.conn)  # the DROP INDEX inside the load's transaction
             self.deferred.drop(self.conn)
         return transaction
 
