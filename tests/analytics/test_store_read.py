@@ -180,3 +180,41 @@ def test_times_read_as_stored_become_the_epoch_seconds_the_server_computed(
                 assert rows.column(column).to_pylist() == one[name].data.column(column).to_pylist()
                 compared += rows.num_rows
     assert compared > 6 * len(moments)
+
+
+# Amounts whose nearest doubles are not the naive ones (0.1 + 0.2 style), large ones, refunds
+# and a zero: every one must be the double the server's own cast gives.
+_AMOUNTS = ["0.10", "0.20", "0.30", "1.15", "2.675", "19.99", "-0.01", "-123.45", "0.00",
+            "1.005", "99999999999.99", "-99999999999.99", "8.13", "4.35"]  # fmt: skip
+
+
+def test_amounts_read_as_cents_are_the_doubles_the_server_casts(postgres: Engine) -> None:
+    """The whole-store read takes amounts as whole cents and divides them itself; one
+    customer's read asks the server (`CAST(amount AS DOUBLE PRECISION)`). Both give every
+    amount the same double, bit for bit."""
+    customer = _add_customer(postgres, "C-1")
+    with postgres.begin() as connection:
+        connection.execute(
+            insert(Order),
+            [
+                {
+                    "customer_id": customer,
+                    "external_id": f"O-{n}",
+                    "ordered_at": datetime(2026, 1, 1),
+                    "amount": amount,
+                    "status": OrderStatus.paid,
+                }
+                for n, amount in enumerate(_AMOUNTS)
+            ],
+        )
+        cast = connection.exec_driver_sql(
+            "SELECT CAST(amount AS DOUBLE PRECISION) FROM orders ORDER BY external_id"
+        ).scalars()
+        by_server = list(cast)
+    as_of = as_of_moment(datetime(2026, 1, 2))
+    whole = read_store(postgres, as_of)["orders"].data
+    one = read_store(postgres, as_of, only=customer)["orders"].data
+    assert str(whole.column("amount").type) == "double"
+    assert sorted(whole.column("amount").to_pylist()) == sorted(by_server)
+    assert sorted(one.column("amount").to_pylist()) == sorted(by_server)
+    assert sorted(by_server)[0] == -99999999999.99 and 0.3 in by_server

@@ -25,8 +25,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from sqlalchemy import Engine
 
-DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "text": "VARCHAR"}
-_ARROW_TYPES = {"int": pa.int64(), "float": pa.float64(), "text": pa.string()}
+DUCKDB_TYPES = {"int": "BIGINT", "float": "DOUBLE", "money": "DOUBLE", "text": "VARCHAR"}
+_ARROW_TYPES = {
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "money": pa.float64(),
+    "text": pa.string(),
+}
 CHUNK_ROWS = 100_000
 
 
@@ -49,26 +54,32 @@ class _Query:
 
 
 class _Dialect:
-    """How one database spells epoch seconds, a float cast and the as-of cut.
+    """How one database spells epoch seconds, an amount of money as a float and the as-of cut.
 
-    `raw_times`: times and dates are read as they are stored (the Arrow read) and made epoch
-    seconds on arrival (`_epoch_seconds`), which spares the server a numeric per value."""
+    `arrow`: the Arrow read, which converts on arrival what the server would convert slowly:
+    times and dates are read as they are stored and made epoch seconds (`_epoch_seconds`),
+    which spares the server a numeric per value, and money as whole cents made a float
+    (`_from_cents`), which spares it a decimal text per amount (PostgreSQL turns a numeric
+    into a float through its text)."""
 
-    def __init__(self, name: str, as_of: datetime, *, raw_times: bool = False) -> None:
+    def __init__(self, name: str, as_of: datetime, *, arrow: bool = False) -> None:
         self.name = name
-        self.raw_times = raw_times
+        self.arrow = arrow
         stamp = as_of.strftime("%Y-%m-%d %H:%M:%S.%f")
         # SQLite keeps datetimes as text with microseconds; compare in that exact format.
         self.cut = f"'{stamp}'" if name == "sqlite" else f"TIMESTAMP '{stamp}'"
 
     def ts(self, column: str) -> str:
-        if self.raw_times:
+        if self.arrow:
             return column
         if self.name == "sqlite":
             return f"CAST(strftime('%s', {column}) AS INTEGER)"
         return f"CAST(EXTRACT(EPOCH FROM {column}) AS BIGINT)"
 
-    def real(self, column: str) -> str:
+    def money(self, column: str) -> str:
+        """An amount (two decimals) as a float, or in the Arrow read as whole cents."""
+        if self.arrow:
+            return f"CAST({column} * 100 AS BIGINT)"
         kind = "REAL" if self.name == "sqlite" else "DOUBLE PRECISION"
         return f"CAST({column} AS {kind})"
 
@@ -98,9 +109,9 @@ def _queries(d: _Dialect) -> dict[str, _Query]:
             "customer_id:int tag:text source:text",
         ),
         "orders": _Query(
-            f"SELECT customer_id, {d.ts('ordered_at')}, {d.real('amount')}, status, channel,"
+            f"SELECT customer_id, {d.ts('ordered_at')}, {d.money('amount')}, status, channel,"
             f" product_id FROM orders WHERE {d.until('ordered_at')}",
-            "customer_id:int ts:int amount:float status:text channel:text product_id:int",
+            "customer_id:int ts:int amount:money status:text channel:text product_id:int",
         ),
         "products": _Query(
             "SELECT id, external_id, name FROM products WHERE TRUE",
@@ -170,10 +181,23 @@ def _epoch_seconds(column: pa.ChunkedArray) -> pa.ChunkedArray:
     return pc.if_else(pc.greater_equal(micros, 0), up, down)
 
 
+def _from_cents(column: pa.ChunkedArray) -> pa.ChunkedArray:
+    """Amounts read as whole cents, as floats: the same doubles as PostgreSQL's
+    `CAST(amount AS DOUBLE PRECISION)`, which parses the amount's decimal text to the nearest
+    double. Cents and 100 are exact doubles (below 2^53), and a division rounds its exact
+    quotient, cents / 100, to the nearest double too."""
+    return pc.divide(pc.cast(column, pa.float64()), 100.0)
+
+
 def _renamed(data: pa.Table, query: _Query) -> StoreTable:
     names = [name for name, _ in query.columns()]
     types = {name: DUCKDB_TYPES[kind] for name, kind in query.columns()}
-    columns = [_epoch_seconds(column) for column in data.columns]
+    columns = [
+        _from_cents(column)
+        if kind == "money" and pa.types.is_integer(column.type)
+        else _epoch_seconds(column)
+        for column, (_, kind) in zip(data.columns, query.columns(), strict=True)
+    ]
     return StoreTable(pa.Table.from_arrays(columns, names=names), types)
 
 
@@ -248,7 +272,7 @@ def read_store(
 ) -> dict[str, StoreTable]:
     """Every table the features need, cut at `as_of` (inclusive); `only` reads one customer."""
     whole_postgres = only is None and engine.url.get_backend_name() == "postgresql"
-    queries = _queries(_Dialect(engine.dialect.name, as_of, raw_times=whole_postgres))
+    queries = _queries(_Dialect(engine.dialect.name, as_of, arrow=whole_postgres))
     if only is not None:
         for name, query in queries.items():
             if query.customer:
