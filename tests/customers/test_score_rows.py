@@ -93,9 +93,11 @@ def test_a_bulk_insert_rolled_back_leaves_the_trigger(db: Engine) -> None:
         assert _without_a_row(connection) == 0
 
 
-def test_no_customer_goes_without_a_row_while_another_inserts_in_bulk(db: Engine) -> None:
-    """While a bulk insert's transaction is open, another connection's customers still get
-    their rows: the trigger's absence is never visible outside that transaction."""
+def test_another_connection_never_sees_the_trigger_missing_during_a_bulk_insert(
+    db: Engine,
+) -> None:
+    """While a bulk insert's transaction is open, the trigger's absence is not visible to
+    another connection (which would insert customers without their score rows)."""
     with db.connect() as bulk:
         insert_many(bulk, customers_table, _bare("bulk", 2))
         with db.connect() as other:
