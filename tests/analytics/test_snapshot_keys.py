@@ -21,7 +21,7 @@ from patron.analytics import snapshots
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.analytics.snapshot_keys import TRIGGERS
 from patron.customers import service
-from patron.customers.models import Customer
+from patron.customers.models import Customer, CustomerScore
 from patron.db import session_factory
 
 ON_POSTGRESQL = pytest.mark.parametrize("engine", ["postgresql"], indirect=True)
@@ -113,6 +113,23 @@ def test_deleting_a_run_deletes_its_snapshots_only(db: Engine) -> None:
     with db.begin() as connection:
         connection.execute(delete(ScoringRun).where(ScoringRun.id == gone))
         assert connection.execute(select(ScoreSnapshot.run_id)).scalars().all() == [stays]
+
+
+def test_the_id_of_a_customer_or_run_with_snapshots_cannot_change(db: Engine) -> None:
+    with db.begin() as connection:
+        run_id, plain_run = _run(connection), _run(connection)
+        kept = _customer(connection, "C1")
+        _snapshot(connection, run_id, kept)
+        # Its score row goes, so that only the snapshot refers to the customer.
+        connection.execute(delete(CustomerScore).where(CustomerScore.customer_id == kept))
+    for table, row_id in ((Customer, kept), (ScoringRun, run_id)):
+        with pytest.raises(IntegrityError), db.begin() as connection:
+            connection.execute(update(table).where(table.id == row_id).values(id=row_id + 100))
+    with db.begin() as connection:  # another run's id, and other columns, may change
+        connection.execute(update(ScoringRun).where(ScoringRun.id == plain_run).values(id=999))
+        connection.execute(update(Customer).where(Customer.id == kept).values(name="Renamed"))
+        rows = connection.execute(select(ScoreSnapshot.run_id, ScoreSnapshot.customer_id)).all()
+    assert rows == [(run_id, kept)]
 
 
 @ON_POSTGRESQL

@@ -14,12 +14,12 @@ Patron's writers are:
 - deleting a run deletes its snapshots (the key's `ON DELETE CASCADE`): the run's row lock
   makes the deletion wait for a run still writing snapshots of it;
 - emptying the runs or the customers with TRUNCATE deletes the snapshots (`TRUNCATE … CASCADE`);
+- changing the id of a customer or a run that has snapshots fails (the keys' `ON UPDATE NO
+  ACTION`; Patron never changes an id, and the check runs only when one changes);
 - deleting a customer who has snapshots fails. Before it deletes anything, a customer deletion
   takes a SHARE lock on the snapshots, which waits for a run still writing them (Patron only
   ever soft-deletes customers, so only SQL by hand waits there); a merge does the same
   (`hold_snapshots`), so the source's snapshots of a run still writing move with the others.
-
-Not covered: changing a customer's or a run's id, which Patron never does.
 
 The models keep both keys (relationships, the order of tables in backups, loads and the
 privacy export), with their DDL for SQLite only (`ddl_if`), where snapshots are written by
@@ -84,6 +84,23 @@ BEGIN
   RETURN NULL;
 END $$""",
     """
+CREATE OR REPLACE FUNCTION patron_snapshot_parent_renumbered() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+  -- TG_ARGV[0] names the snapshots' column that refers to the row: run_id or customer_id.
+  IF TG_ARGV[0] = 'run_id' THEN
+    PERFORM 1 FROM score_snapshots WHERE run_id = OLD.id LIMIT 1;
+  ELSE
+    PERFORM 1 FROM score_snapshots WHERE customer_id = OLD.id LIMIT 1;
+  END IF;
+  IF FOUND THEN
+    RAISE foreign_key_violation USING
+      MESSAGE = TG_TABLE_NAME || ' row ' || OLD.id || ' has score snapshots; its id cannot change',
+      TABLE = TG_TABLE_NAME;
+  END IF;
+  RETURN NULL;
+END $$""",
+    """
 CREATE OR REPLACE FUNCTION patron_snapshot_parents_truncated() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
@@ -123,6 +140,18 @@ TRIGGERS = {
         "AFTER DELETE",
         "REFERENCING OLD TABLE AS old_rows FOR EACH STATEMENT "
         "EXECUTE FUNCTION patron_snapshot_runs_deleted()",
+    ),
+    "score_snapshots_customer_au": (
+        "customers",
+        "AFTER UPDATE OF id",
+        "FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) "
+        "EXECUTE FUNCTION patron_snapshot_parent_renumbered('customer_id')",
+    ),
+    "score_snapshots_run_au": (
+        "scoring_runs",
+        "AFTER UPDATE OF id",
+        "FOR EACH ROW WHEN (OLD.id IS DISTINCT FROM NEW.id) "
+        "EXECUTE FUNCTION patron_snapshot_parent_renumbered('run_id')",
     ),
     "score_snapshots_customer_at": (
         "customers",
