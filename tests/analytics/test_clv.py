@@ -119,6 +119,8 @@ def test_outputs_are_aligned_and_sane(summary: CustomerSummary) -> None:
 def test_auto_compares_both_models_on_a_holdout_and_records_it(log: OrderLog) -> None:
     summary, result = clv.score_log(log, as_of=AS_OF, horizon_days=90, model="auto")
     comparison = result.params["comparison"]
+    # The record holds the choice and the scores; the calibration fits stay out of it.
+    assert set(comparison) == {"chosen", "cut", "holdout_days", "calibration_customers", "scores"}
     assert comparison["cut"] == "2024-03-31" and comparison["holdout_days"] == 90
     scores = {s["model"]: s for s in comparison["scores"]}
     assert set(scores) == {"bgnbd", "pnbd"}

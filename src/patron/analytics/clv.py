@@ -16,7 +16,7 @@ the one whose predictions match the holdout period best is refitted on all the d
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, Literal
 
@@ -59,10 +59,18 @@ class ModelComparison:
     holdout_days: int
     calibration_customers: int
     scores: tuple[HoldoutScore, ...]
+    # Each model's fit on the calibration period, where its fit on all the data starts.
+    fitted: dict[PurchaseModel, PurchaseParams] = field(default_factory=dict, compare=False)
 
     def as_dict(self) -> dict[str, Any]:
         """A JSON-ready record for a scoring run."""
-        return asdict(self)
+        record = asdict(self)
+        del record["fitted"]
+        return record
+
+    def near(self, model: PurchaseModel) -> PurchaseParams | None:
+        """The model's calibration fit, if it had one: close to its fit on all the data."""
+        return self.fitted.get(model)
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,16 @@ def fit_purchase_model(
     recency: ArrayLike,
     T: ArrayLike,
     weights: ArrayLike | None = None,
+    near: PurchaseParams | None = None,
 ) -> PurchaseParams:
-    """Fit BG/NBD or Pareto/NBD by name (`weights`: customers per row of grouped histories)."""
+    """Fit BG/NBD or Pareto/NBD by name (`weights`: customers per row of grouped histories;
+    `near`: the same model's fit on most of the same data, where the search starts)."""
     if model == "bgnbd":
-        return bgnbd.fit(frequency, recency, T, weights)
+        bg_near = near if isinstance(near, bgnbd.BgNbdParams) else None
+        return bgnbd.fit(frequency, recency, T, weights, near=bg_near)
     if model == "pnbd":
-        return pnbd.fit(frequency, recency, T, weights)
+        pnbd_near = near if isinstance(near, pnbd.ParetoNbdParams) else None
+        return pnbd.fit(frequency, recency, T, weights, near=pnbd_near)
     raise InvalidInput(f"unknown purchase model '{model}' (use bgnbd, pnbd or auto)")
 
 
@@ -134,7 +146,8 @@ def score(
     # customers): sorted once here instead of once in each.
     check_histories(x, t_x, big_t)
     (xs, recencies, ages), rows, customers = unique_rows(x, t_x, big_t)
-    purchase = fit_purchase_model(chosen, xs, recencies, ages, customers)
+    near = comparison.near(chosen) if comparison is not None else None
+    purchase = fit_purchase_model(chosen, xs, recencies, ages, customers, near)
     spend = _fit_spend(x, m)
     values = gamma_gamma.expected_average_value(spend, x, np.maximum(m, 0.0))
     outlook = purchase_outlook(purchase, xs, recencies, ages, horizon_days, monthly_discount)
@@ -254,7 +267,8 @@ def compare_models(holdout: HoldoutSplit) -> ModelComparison:
     # Both models are fitted and judged on each distinct history once, gathered per customer.
     check_histories(calibration.frequency, calibration.recency, calibration.T)
     histories = unique_rows(calibration.frequency, calibration.recency, calibration.T)
-    scores = tuple(_holdout_score(name, histories, actual, holdout.holdout_days) for name in MODELS)
+    fits = {name: _holdout_score(name, histories, actual, holdout.holdout_days) for name in MODELS}
+    scores = tuple(score for score, _ in fits.values())
     usable = [s for s in scores if s.mean_absolute_error is not None]
     if not usable:
         reasons = "; ".join(f"{s.model}: {s.failure}" for s in scores)
@@ -268,6 +282,7 @@ def compare_models(holdout: HoldoutSplit) -> ModelComparison:
         holdout_days=holdout.holdout_days,
         calibration_customers=len(calibration),
         scores=scores,
+        fitted={name: params for name, (_, params) in fits.items() if params is not None},
     )
 
 
@@ -276,20 +291,21 @@ def _holdout_score(
     histories: tuple[list[FloatArray], IntArray, FloatArray],
     actual: FloatArray,
     days: int,
-) -> HoldoutScore:
+) -> tuple[HoldoutScore, PurchaseParams | None]:
     (x, t_x, ages), rows, customers = histories
     try:
         params = fit_purchase_model(model, x, t_x, ages, customers)
     except ModelFitError as exc:
-        return HoldoutScore(model, None, None, float(actual.sum()), failure=exc.message)
+        return HoldoutScore(model, None, None, float(actual.sum()), failure=exc.message), None
     alive = p_alive(params, x, t_x, ages)[rows]
     predicted = alive * expected_purchases_alive(params, days, x, ages)[rows]
-    return HoldoutScore(
+    score = HoldoutScore(
         model=model,
         mean_absolute_error=float(np.abs(predicted - actual).mean()),
         predicted_total=float(predicted.sum()),
         actual_total=float(actual.sum()),
     )
+    return score, params
 
 
 def _fit_spend(x: FloatArray, m: FloatArray) -> gamma_gamma.GammaGammaParams:

@@ -94,7 +94,8 @@ def score_log_to_csv(
             spends = pool.submit(_repeat_spends, con, summary)
             ordered = pool.submit(_order_customers, con, summary, histories, after=spends)
             spend_fit = pool.submit(_fit_spend, spends)
-            purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers)
+            near = comparison.near(chosen) if comparison is not None else None
+            purchase = clv.fit_purchase_model(chosen, x, t_x, big_t, customers, near)
             outlook = clv.purchase_outlook(purchase, x, t_x, big_t, horizon_days, monthly_discount)
             spend = spend_fit.result()
             customers_by_id = ordered.result()

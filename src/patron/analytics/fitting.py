@@ -32,6 +32,9 @@ WARM_SAMPLE = 25_000
 NEWTON_STEPS = 12
 # Stop where every per-customer gradient component is below this (as L-BFGS-B's gtol).
 GRADIENT_TOLERANCE = 1e-9
+# A log-likelihood over a million customers is a sum whose last digits are rounding noise: a
+# change smaller than this, relative to it, cannot be told from noise.
+ROUNDING = 1e-13
 # Whole numbers below this (days, purchase counts) are grouped by counting instead of sorting.
 COUNTING_LIMIT = 1 << 22
 # ln Γ's Stirling series with five terms is exact to ~1e-17 from here on.
@@ -182,11 +185,12 @@ def maximise_sampled(
     weight: FloatArray,
     *,
     model: str,
+    near: bool = False,
 ) -> FloatArray:
     """Maximise with L-BFGS-B, or, over many rows, on every n-th row first (`maximise_warm`).
 
     `weight` counts the customers behind each row; `sample(step)` is the objective on every
-    step-th row.
+    step-th row; `near` says the start is already close to the optimum (see `maximise_warm`).
     """
     size = float(weight.sum())
     step = sample_step(len(weight))
@@ -194,7 +198,13 @@ def maximise_sampled(
         return maximise(objective, start, model=model, size=size)
     sample_size = float(weight[::step].sum())
     return maximise_warm(
-        objective, sample(step), start, model=model, size=size, sample_size=sample_size
+        objective,
+        sample(step),
+        start,
+        model=model,
+        size=size,
+        sample_size=sample_size,
+        near=near,
     )
 
 
@@ -206,6 +216,7 @@ def maximise_warm(
     model: str,
     size: float,
     sample_size: float,
+    near: bool = False,
 ) -> FloatArray:
     """Maximise on a sample first, then finish on all the data with Newton steps.
 
@@ -213,9 +224,19 @@ def maximise_warm(
     the analytic gradient) is close to the full data's, so Newton steps with that fixed
     curvature converge in about five passes over all the data where L-BFGS-B, which learns
     the curvature as it goes, needs twenty. If they do not converge, L-BFGS-B finishes.
+    A start `near` the optimum already (the same model's fit on most of the same data) is
+    taken as it is: the Newton steps start there, with the sample's curvature at it.
     """
-    theta = maximise(sample, start, model=model, size=sample_size)
-    hessian = _curvature(sample, theta, sample_size)
+    theta, hessian = np.clip(start, -LOG_BOUND, LOG_BOUND), None
+    if near:
+        hessian = _curvature(sample, theta, sample_size)
+    if hessian is None:  # not near, or not near enough to curve like a maximum
+        theta = maximise(sample, start, model=model, size=sample_size)
+        # Not a maximum of the sample's likelihood: plain gradient steps, which the check on
+        # each step's value and the L-BFGS-B fallback make safe.
+        hessian = _curvature(sample, theta, sample_size)
+        if hessian is None:
+            hessian = np.eye(len(theta))
     inverse = np.linalg.inv(hessian)
     best, best_value = theta, -np.inf
     with single_threaded_blas():
@@ -223,7 +244,7 @@ def maximise_warm(
             value, gradient = objective(theta)
             finite = np.isfinite(value) and np.isfinite(gradient).all()
             # A step that loses more than rounding noise means the curvature misled it.
-            if not finite or value < best_value - 1e-13 * abs(best_value):
+            if not finite or value < best_value - ROUNDING * abs(best_value):
                 break
             # A parameter held at its bound with the gradient pushing outwards is done, as
             # in L-BFGS-B's projected gradient; the step moves the others only.
@@ -238,6 +259,12 @@ def maximise_warm(
             beyond = ((theta >= LOG_BOUND) & (step > 0)) | ((theta <= -LOG_BOUND) & (step < 0))
             if beyond.any():
                 step = _newton_step(hessian, inverse, gradient / size, free & ~beyond)
+            # A step whose expected gain is within the rounding noise could not be checked:
+            # theta is the optimum as far as the sum can tell (at 1M customers the gradient's
+            # own noise kept it from GRADIENT_TOLERANCE, and L-BFGS-B then went round in
+            # circles for thirty passes over all the data).
+            if gradient @ step / 2 <= ROUNDING * abs(value):
+                return theta
             theta = np.clip(theta + step, -LOG_BOUND, LOG_BOUND)
     return maximise(objective, best, model=model, size=size)
 
@@ -263,9 +290,9 @@ def _free(theta: FloatArray, gradient: FloatArray) -> NDArray[np.bool_]:
     return np.asarray(~held)
 
 
-def _curvature(objective: Objective, theta: FloatArray, size: float) -> FloatArray:
+def _curvature(objective: Objective, theta: FloatArray, size: float) -> FloatArray | None:
     """Minus the per-customer log-likelihood's Hessian at theta (central differences of the
-    analytic gradient); the identity where that is not a maximum."""
+    analytic gradient); None where that is not a maximum."""
     step = 1e-5
     hessian = np.empty((len(theta), len(theta)))
     for i in range(len(theta)):
@@ -275,9 +302,7 @@ def _curvature(objective: Objective, theta: FloatArray, size: float) -> FloatArr
         hessian[:, i] = (behind - ahead) / (2 * step * size)
     hessian = (hessian + hessian.T) / 2
     if not (np.isfinite(hessian).all() and (np.linalg.eigvalsh(hessian) > 0).all()):
-        # Not a maximum of the sample's likelihood: plain gradient steps, which the check on
-        # each step's value and the L-BFGS-B fallback make safe.
-        return np.eye(len(theta))
+        return None
     return hessian
 
 

@@ -66,23 +66,33 @@ class ParetoNbdParams:
 
 
 def fit(
-    frequency: ArrayLike, recency: ArrayLike, T: ArrayLike, weights: ArrayLike | None = None
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    weights: ArrayLike | None = None,
+    *,
+    near: ParetoNbdParams | None = None,
 ) -> ParetoNbdParams:
     """Fit Pareto/NBD by maximum likelihood on repeat-purchase counts, recencies and ages.
 
-    `weights` gives how many customers share each row when the histories come grouped.
+    `weights` gives how many customers share each row when the histories come grouped;
+    `near`, this model's fit on most of the same data, is where the search starts.
     """
     histories = as_histories(frequency, recency, T, weights)
     objective = remember_last(_Objective(histories))
-    # Rates start near the data's own time scale, whatever unit the ages are in.
-    log_scale = np.log(time_scale(histories))
-    start = _START + np.array([0.0, log_scale, 0.0, log_scale])
+    if near is None:
+        # Rates start near the data's own time scale, whatever unit the ages are in.
+        log_scale = np.log(time_scale(histories))
+        start = _START + np.array([0.0, log_scale, 0.0, log_scale])
+    else:
+        start = np.log([near.r, near.alpha, near.s, near.beta])
     theta = maximise_sampled(
         objective,
         start,
         lambda step: _Objective(histories.every(step)),
         histories.weight,
         model="Pareto/NBD",
+        near=near is not None,
     )
     r, alpha, s, beta = np.exp(theta)
     value, _ = objective(theta)
