@@ -150,10 +150,10 @@ def test_newton_finish_stops_at_a_bound_like_lbfgsb() -> None:
 
 
 def test_newton_finish_stops_where_the_sum_is_rounding_noise() -> None:
-    """Over a million customers the log-likelihood's last digits are noise (about 3e-4 of
-    -3.8e7 at 1M) and so is the gradient's, which then never falls under its tolerance: the
-    Newton steps stop once a step's expected gain is within that noise, instead of a step that
-    looks worse by noise alone handing the fit to thirty passes of L-BFGS-B."""
+    """Over a million customers the log-likelihood's last digits can be noise (about 3e-4 of
+    -3.8e7 on the demo data at 1M) and so can the gradient's, which then never falls under its
+    tolerance: a step expected to gain less than that noise which then loses by noise ends the
+    fit at the point before it, instead of handing it to thirty passes of L-BFGS-B."""
     centre = np.array([0.3, 2.0, -1.0])
     size, base = 1e6, -3.8e7
     calls = {"full": 0}

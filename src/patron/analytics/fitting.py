@@ -238,13 +238,20 @@ def maximise_warm(
         if hessian is None:
             hessian = np.eye(len(theta))
     inverse = np.linalg.inv(hessian)
-    best, best_value = theta, -np.inf
+    best, best_value, expected = theta, -np.inf, np.inf
     with single_threaded_blas():
         for _ in range(NEWTON_STEPS):
             value, gradient = objective(theta)
             finite = np.isfinite(value) and np.isfinite(gradient).all()
-            # A step that loses more than rounding noise means the curvature misled it.
+            # A step that loses more than rounding noise means the curvature misled it,
+            # unless the gain it was expected to make was within that noise too: then the
+            # loss is noise and the point before it is the optimum as far as the sum can
+            # tell. (Over a million customers with a parameter at its bound the gradient's
+            # own noise kept it from GRADIENT_TOLERANCE, and L-BFGS-B then went round in
+            # circles for thirty passes over all the data.)
             if not finite or value < best_value - ROUNDING * abs(best_value):
+                if finite and expected <= ROUNDING * abs(best_value):
+                    return best
                 break
             # A parameter held at its bound with the gradient pushing outwards is done, as
             # in L-BFGS-B's projected gradient; the step moves the others only.
@@ -259,12 +266,8 @@ def maximise_warm(
             beyond = ((theta >= LOG_BOUND) & (step > 0)) | ((theta <= -LOG_BOUND) & (step < 0))
             if beyond.any():
                 step = _newton_step(hessian, inverse, gradient / size, free & ~beyond)
-            # A step whose expected gain is within the rounding noise could not be checked:
-            # theta is the optimum as far as the sum can tell (at 1M customers the gradient's
-            # own noise kept it from GRADIENT_TOLERANCE, and L-BFGS-B then went round in
-            # circles for thirty passes over all the data).
-            if gradient @ step / 2 <= ROUNDING * abs(value):
-                return theta
+            # What the step gains where the curvature is right (Newton's quadratic model).
+            expected = float(gradient @ step) / 2
             theta = np.clip(theta + step, -LOG_BOUND, LOG_BOUND)
     return maximise(objective, best, model=model, size=size)
 
