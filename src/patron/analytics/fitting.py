@@ -232,10 +232,10 @@ def maximise_warm(
         hessian = _curvature(sample, theta, sample_size)
     if hessian is None:  # not near, or not near enough to curve like a maximum
         theta = maximise(sample, start, model=model, size=sample_size)
-        # Not a maximum of the sample's likelihood: plain gradient steps, which the check on
-        # each step's value and the L-BFGS-B fallback make safe.
         hessian = _curvature(sample, theta, sample_size)
         if hessian is None:
+            # Not a maximum of the sample's likelihood: plain gradient steps, which the check
+            # on each step's value and the L-BFGS-B fallback make safe.
             hessian = np.eye(len(theta))
     inverse = np.linalg.inv(hessian)
     best, best_value, expected = theta, -np.inf, np.inf
