@@ -14,6 +14,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, cast
 
@@ -25,7 +26,7 @@ from sqlalchemy import Connection, Table, insert
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.schema import AddConstraint, CreateIndex
 
-from patron.analytics import kpi_store
+from patron.analytics import copy_binary, kpi_store
 from patron.analytics.models import ScoreSnapshot, ScoringRun
 from patron.customers.models import CustomerScore
 
@@ -107,13 +108,35 @@ def copy_query(
 ) -> None:
     """COPY the query's rows into `target` (a table and its column list) on PostgreSQL.
 
-    DuckDB makes each row a line of COPY's text format (`_text_lines`) and hands the lines
-    over as Arrow, a batch at a time: one string column whose value buffer is the COPY data
-    itself, sent as it is, with no file and no Python object per row."""
+    The rows go over as Arrow, a batch at a time, and become COPY data with no file and no
+    Python object per row: in the binary format where every column has an exact binary form
+    (`copy_binary`), otherwise as lines of the text format that DuckDB makes (`_text_lines`).
+    Either way each batch is one block whose bytes are sent as they are."""
+    raw: Any = connection.connection.driver_connection
+    kinds = _column_kinds(raw, target)
+    _send(raw, _made(con, query, kinds, lambda blocks: blocks), target)
+
+
+def _column_kinds(raw: Any, target: str) -> list[str] | None:
+    with raw.cursor() as cursor:
+        return copy_binary.column_kinds(cursor, target)
+
+
+def _made(
+    con: duckdb.DuckDBPyConnection,
+    query: str,
+    kinds: list[str] | None,
+    keep: Callable[[Iterator[pa.Array]], Iterable[pa.Array]],
+) -> _Made:
+    """The query's COPY data for target columns of the types `kinds`, in blocks of rows;
+    `keep` receives them as they are made (`list` makes the query's whole data at once)."""
+    schema = con.sql(query).limit(0).to_arrow_table().schema
+    encode = copy_binary.encoder(schema, kinds) if kinds is not None else None
+    if encode is not None:
+        batches = con.sql(query).to_arrow_reader(COPY_BATCH_ROWS)
+        return _Made(True, keep(encode(batch) for batch in batches))
     lines = con.sql(_text_lines(con, query)).to_arrow_reader(COPY_BATCH_ROWS)
-    _send_lines(
-        connection.connection.driver_connection, (batch.column(0) for batch in lines), target
-    )
+    return _Made(False, keep(batch.column(0) for batch in lines))
 
 
 # Types whose text has no tab, newline, carriage return or backslash to escape.
@@ -150,19 +173,30 @@ def _text_lines(con: duckdb.DuckDBPyConnection, query: str) -> str:
 _TEXT_ESCAPES = (("'\\'", "\\\\"), ("chr(9)", "\\t"), ("chr(10)", "\\n"), ("chr(13)", "\\r"))
 
 
-def _send_lines(raw: Any, lines: Iterable[pa.Array], target: str) -> None:
-    """COPY text-format lines (Arrow string arrays) into `target` over the psycopg
-    connection `raw`: each array's value buffer goes as one block."""
-    with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN") as copy:
-        for chunk in lines:
-            if not len(chunk):
+@dataclass(frozen=True)
+class _Made:
+    binary: bool
+    blocks: Iterable[pa.Array]
+
+
+def _send(raw: Any, made: _Made, target: str) -> None:
+    """COPY the blocks (Arrow binary or string arrays whose elements are rows of COPY data)
+    into `target` over the psycopg connection `raw`: each block's value buffer goes as one."""
+    form = " (FORMAT binary)" if made.binary else ""
+    with raw.cursor() as cursor, cursor.copy(f"COPY {target} FROM STDIN{form}") as copy:
+        if made.binary:
+            copy.write(copy_binary.HEADER)
+        for block in made.blocks:
+            if not len(block):
                 continue
-            _, offsets, values = chunk.buffers()
-            width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
-            start, end = np.frombuffer(offsets, dtype=width)[
-                [chunk.offset, chunk.offset + len(chunk)]
+            _, offsets, values = block.buffers()
+            large = pa.types.is_large_string(block.type) or pa.types.is_large_binary(block.type)
+            start, end = np.frombuffer(offsets, dtype=np.int64 if large else np.int32)[
+                [block.offset, block.offset + len(block)]
             ]
             copy.write(memoryview(values)[start:end])
+        if made.binary:
+            copy.write(copy_binary.TRAILER)
 
 
 def copy_query_in_parts(
@@ -190,20 +224,21 @@ def copy_query_in_parts(
     edges = [None, *(bounds[0] if bounds and bounds[0] else []), None]
     conditions = [_in_range(key, low, high) for low, high in itertools.pairwise(edges)]
     raw: Any = connection.connection.driver_connection
+    kinds = _column_kinds(raw, target)
     with ThreadPoolExecutor(max_workers=1) as maker:
         cursor = con.cursor()  # a DuckDB connection of the making thread's own
 
-        def make(n: int) -> Any:
-            return cursor.sql(_text_lines(cursor, rows(conditions[n]))).to_arrow_table()
+        def make(n: int) -> _Made:
+            return _made(cursor, rows(conditions[n]), kinds, list)
 
         try:
             made = maker.submit(make, 0)
             for n in range(len(conditions)):
-                table = made.result()
+                part = made.result()
                 if n + 1 < len(conditions):
                     made = maker.submit(make, n + 1)
-                _send_lines(raw, table.column(0).chunks, target)
-                del table
+                _send(raw, part, target)
+                del part
         except BaseException:
             # A failed COPY must not leave the maker running.
             cursor.interrupt()
