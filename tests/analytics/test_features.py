@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from patron.analytics import churn
 from patron.analytics.features import as_of_moment, compute_features, connect
 from patron.analytics.store import read_store
 from patron.db import create_db_engine, session_factory, unit_of_work
@@ -75,6 +76,41 @@ def test_feature_values_by_hand(sessions: sessionmaker[Session], db: Engine) -> 
     b = got["B"]
     assert b["recency_days"] is None and b["frequency"] == 0 and b["tenure_days"] == 50
     assert b["orders_total"] == 0 and b["avg_gap_days"] is None
+
+
+def test_the_ledger_summed_per_customer_gives_what_every_change_gives(
+    sessions: sessionmaker[Session], db: Engine
+) -> None:
+    """A run reads the points ledger as one row per customer (`points_summed`): its
+    features, and the churn model's inputs as of two earlier cuts, are those of the ledger's
+    every change, whether a customer's changes come before, between or after the cuts."""
+    history = History()
+    with unit_of_work(sessions) as session:
+        for key in ("A", "B", "C", "D"):
+            history.customer(session, key, created=250)
+        for day, points in [(20, 100), (20, -5), (150, -30), (199, 7), (230, 50)]:
+            history.points(session, "A", day, points)
+        history.points(session, "B", 120, 40)  # between the cuts
+        history.points(session, "C", 210, 9)  # after the as-of date only
+        history.order(session, "D", 10, 10)
+    moment = as_of_moment(AS_OF)
+    every = connect(read_store(db, moment))
+    summed = connect(read_store(db, moment, points_summed=True))
+    assert summed.execute("SELECT count(*) FROM points").fetchone() == (2,)
+    for con in (every, summed):
+        compute_features(con, AS_OF)
+        churn._past_designs(
+            con, as_of_moment(START + timedelta(days=100)), moment - timedelta(days=60)
+        )
+    for table in ("features", "churn_train", "churn_valid"):
+        query = f"SELECT * FROM {table} ORDER BY customer_id"
+        # As text: a NaN input (the log of a negative tenure) equals no other NaN.
+        assert repr(every.execute(query).fetchall()) == repr(summed.execute(query).fetchall())
+    balance = "SELECT points_balance FROM features ORDER BY customer_id"
+    assert summed.execute(balance).fetchall() == [(72,), (40,), (0,)]
+    # B's only change falls between the cuts: seen as of the later one alone.
+    assert summed.execute("SELECT count(*) FROM churn_train").fetchone() == (2,)
+    assert summed.execute("SELECT count(*) FROM churn_valid").fetchone() == (3,)
 
 
 def _event(history: History, session: Session, kind: str, key: str, day: int) -> None:

@@ -82,7 +82,7 @@ def prepare(
 ) -> tuple[duckdb.DuckDBPyConnection, Any]:
     """Everything up to the decisions, in DuckDB, changing nothing in the store."""
     clock = clock or Stopwatch()
-    tables = read_store(engine, moment)
+    tables = read_store(engine, moment, points_summed=True)
     clock.lap("read")
     con = connect(tables)
     del tables
