@@ -74,8 +74,19 @@ def test_a_snapshot_of_a_missing_customer_is_refused(db: Engine) -> None:
 def test_a_snapshot_of_a_missing_run_is_refused(db: Engine) -> None:
     with db.begin() as connection:
         customer_id = _customer(connection, "C1")
+        run_id = _run(connection)
     with pytest.raises(IntegrityError), db.begin() as connection:
         _snapshot(connection, 424242, customer_id)
+    # One statement naming an existing run and a missing one is refused too.
+    rows = [(run_id, customer_id), (424242, customer_id)]
+    with pytest.raises(IntegrityError, match="424242"), db.begin() as connection:
+        connection.execute(
+            insert(ScoreSnapshot),
+            [{"run_id": r, "customer_id": c, "warnings": "", "features": {}, "explain": {}}
+             for r, c in rows],
+        )  # fmt: skip
+    with db.begin() as connection:
+        assert _count(connection) == 0
 
 
 def test_a_snapshot_moves_to_an_existing_customer_only(db: Engine) -> None:

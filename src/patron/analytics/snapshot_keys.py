@@ -36,15 +36,17 @@ _FUNCTIONS = (
 CREATE OR REPLACE FUNCTION patron_snapshot_keys() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
   missing text;
+  runs bigint[];
 BEGIN
   SELECT 'customer ' || n.customer_id INTO missing FROM new_rows n
   WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.id = n.customer_id) LIMIT 1;
   IF missing IS NULL THEN
+    -- The statement's runs (a run's COPY names one) in one narrow pass over its rows.
+    SELECT array_agg(d.run_id) INTO runs FROM (SELECT DISTINCT run_id FROM new_rows) d;
     -- Locked as the key locked them: a run deleted meanwhile is waited for, then missing.
-    PERFORM 1 FROM scoring_runs r WHERE r.id IN (SELECT run_id FROM new_rows) FOR KEY SHARE;
-    SELECT 'scoring run ' || n.run_id INTO missing
-    FROM (SELECT DISTINCT run_id FROM new_rows) n
-    WHERE NOT EXISTS (SELECT 1 FROM scoring_runs r WHERE r.id = n.run_id) LIMIT 1;
+    PERFORM 1 FROM scoring_runs r WHERE r.id = ANY (runs) FOR KEY SHARE;
+    SELECT 'scoring run ' || n.id INTO missing FROM unnest(runs) AS n(id)
+    WHERE NOT EXISTS (SELECT 1 FROM scoring_runs r WHERE r.id = n.id) LIMIT 1;
   END IF;
   IF missing IS NOT NULL THEN
     RAISE foreign_key_violation USING
