@@ -60,15 +60,15 @@ def encoder(schema: pa.Schema, kinds: list[str]) -> Encoder | None:
     columns of the types `kinds`; None when a column has no exact binary form here."""
     if len(schema) != len(kinds):
         return None
-    fields = [_field(column.type, kind) for column, kind in zip(schema, kinds, strict=True)]
-    if any(field is None for field in fields):
+    found = [_field(column.type, kind) for column, kind in zip(schema, kinds, strict=True)]
+    fields = [field for field in found if field is not None]
+    if len(fields) < len(found):
         return None
     count = np.array([len(kinds)], ">i2").tobytes()
 
     def rows(batch: pa.RecordBatch) -> pa.Array:
         pieces = [_fixed(np.tile(np.frombuffer(count, np.uint8), len(batch)), len(count))]
         for field, column in zip(fields, batch.columns, strict=True):
-            assert field is not None
             pieces += field(column)
         return pc.binary_join_element_wise(*pieces, _NOTHING)
 

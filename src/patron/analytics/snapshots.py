@@ -175,6 +175,8 @@ _TEXT_ESCAPES = (("'\\'", "\\\\"), ("chr(9)", "\\t"), ("chr(10)", "\\n"), ("chr(
 
 @dataclass(frozen=True)
 class _Made:
+    """A query's COPY data: in which format, and its blocks of rows."""
+
     binary: bool
     blocks: Iterable[pa.Array]
 
