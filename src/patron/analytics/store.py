@@ -89,7 +89,7 @@ class _Dialect:
         return f"{'+' if self.name == 'sqlite' else ''}{column} <= {self.cut}"
 
 
-def _queries(d: _Dialect) -> dict[str, _Query]:
+def _queries(d: _Dialect, *, points_summed: bool) -> dict[str, _Query]:
     return {
         "customers": _Query(
             f"SELECT c.id, c.external_id, c.name, {d.ts('c.created_at')}, c.kind, c.gender,"
@@ -134,15 +134,11 @@ def _queries(d: _Dialect) -> dict[str, _Query]:
             f" WHERE {d.until('answered_at')} AND score IS NOT NULL",
             "customer_id:int ts:int kind:text score:int",
         ),
-        "points": _Query(
+        "points": _summed_points(d)
+        if points_summed
+        else _Query(
             f"SELECT customer_id, {d.ts('occurred_at')}, points FROM points_ledger"
             f" WHERE {d.until('occurred_at')}",
-            "customer_id:int ts:int points:int",
-        ),
-        # The ledger summed per customer: the first change's time and the balance.
-        "points_summed": _Query(
-            f"SELECT customer_id, {d.ts('min(occurred_at)')}, sum(points) FROM points_ledger"
-            f" WHERE {d.until('occurred_at')} GROUP BY customer_id",
             "customer_id:int ts:int points:int",
         ),
         "tier_changes": _Query(
@@ -151,6 +147,15 @@ def _queries(d: _Dialect) -> dict[str, _Query]:
             "customer_id:int ts:int tier:text",
         ),
     }
+
+
+def _summed_points(d: _Dialect) -> _Query:
+    """The ledger summed per customer: the first change's time and the balance."""
+    return _Query(
+        f"SELECT customer_id, {d.ts('min(occurred_at)')}, sum(points) FROM points_ledger"
+        f" WHERE {d.until('occurred_at')} GROUP BY customer_id",
+        "customer_id:int ts:int points:int",
+    )
 
 
 def _adbc_connection(engine: Engine) -> Any:
@@ -288,10 +293,8 @@ def read_store(
     read. Features as of an earlier cut than `as_of` need the ledger itself (and one
     customer's read takes it: its rows are few)."""
     whole_postgres = only is None and engine.url.get_backend_name() == "postgresql"
-    queries = _queries(_Dialect(engine.dialect.name, as_of, arrow=whole_postgres))
-    summed = queries.pop("points_summed")
-    if points_summed and only is None:
-        queries["points"] = summed
+    dialect = _Dialect(engine.dialect.name, as_of, arrow=whole_postgres)
+    queries = _queries(dialect, points_summed=points_summed and only is None)
     if only is not None:
         for name, query in queries.items():
             if query.customer:
